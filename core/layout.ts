@@ -1,0 +1,83 @@
+import type { Tier } from './tiers.ts';
+
+/**
+ * The S3 object layout of DESIGN.md, the one place every part of pgproof derives keys from:
+ * `<prefix><name>/<backupId>/{dump.pgdump,globals.sql,manifest.json}`.
+ */
+
+/** File names inside a backup's folder. */
+export const DUMP_FILE = 'dump.pgdump';
+export const GLOBALS_FILE = 'globals.sql';
+export const MANIFEST_FILE = 'manifest.json';
+
+/** Tag keys carried by every object of a backup. */
+export const TIER_TAG = 'pgproof:tier';
+export const DATABASE_TAG = 'pgproof:database';
+
+/** `YYYYMMDDTHHMMSSZ`: sorts by time, safe in a key. */
+export const BACKUP_ID_PATTERN = /^\d{8}T\d{6}Z$/;
+
+/** Formats a UTC instant as a backup id (`20261121T020000Z`). */
+export function formatBackupId(at: Date): string {
+  return at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Parses a backup id back to its instant; undefined when it is not one. */
+export function parseBackupId(id: string): Date | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(id);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s] = m;
+  const at = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}Z`);
+  return Number.isNaN(at.getTime()) ? undefined : at;
+}
+
+/** The keys of one backup. */
+export interface BackupKeys {
+  /** `<prefix><name>/<backupId>/` */
+  readonly folder: string;
+  readonly dump: string;
+  readonly globals: string;
+  readonly manifest: string;
+}
+
+/** Where a database's backups live: `<prefix><name>/`. */
+export function databasePrefix(prefix: string, name: string): string {
+  return `${prefix}${name}/`;
+}
+
+/** The keys of the backup `backupId` of database `name` under `prefix`. */
+export function backupKeys(prefix: string, name: string, backupId: string): BackupKeys {
+  const folder = `${databasePrefix(prefix, name)}${backupId}/`;
+  return {
+    folder,
+    dump: `${folder}${DUMP_FILE}`,
+    globals: `${folder}${GLOBALS_FILE}`,
+    manifest: `${folder}${MANIFEST_FILE}`,
+  };
+}
+
+/** The default key of a drill report: `<prefix>drills/<name>/<backupId>/<UTC time>.json`. */
+export function drillReportKey(prefix: string, name: string, backupId: string, at: Date): string {
+  return `${prefix}drills/${name}/${backupId}/${formatBackupId(at)}.json`;
+}
+
+/** The object tags of a backup, as an S3 `Tagging` query string. */
+export function backupTagging(tier: Tier, name: string): string {
+  return new URLSearchParams({ [TIER_TAG]: tier, [DATABASE_TAG]: name }).toString();
+}
+
+/**
+ * Splits a manifest key `<prefix><name>/<backupId>/manifest.json` into its parts;
+ * undefined when the key does not have that shape.
+ */
+export function parseManifestKey(
+  key: string,
+): { prefix: string; name: string; backupId: string } | undefined {
+  const m = /^(.*?)([^/]+)\/(\d{8}T\d{6}Z)\/manifest\.json$/.exec(key);
+  if (!m) return undefined;
+  const [, prefix = '', name = '', backupId = ''] = m;
+  return { prefix, name, backupId };
+}

@@ -1,0 +1,28 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PgCluster, startPostgres } from './postgres.ts';
+import { type S3Server, startS3 } from './s3.ts';
+
+describe('test harness', () => {
+  let pg: PgCluster;
+  let s3: S3Server;
+  beforeAll(async () => {
+    [pg, s3] = await Promise.all([startPostgres(), startS3()]);
+  });
+  afterAll(async () => {
+    await Promise.all([pg?.stop(), s3?.stop()]);
+  });
+
+  it('starts a PostgreSQL cluster that takes password logins', async () => {
+    const [row] = await pg.query<{ one: number }>('postgres', 'select 1 as one');
+    expect(row?.one).toBe(1);
+    expect(pg.major).toBeGreaterThanOrEqual(15);
+  });
+
+  it('starts an S3 server that stores objects byte for byte and records requests', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: 'a/b.txt', Body: 'hello' }));
+    expect((await s3.get('a/b.txt')).toString()).toBe('hello');
+    expect(await s3.keys('a/')).toEqual(['a/b.txt']);
+    expect(s3.requests.some((r) => r.method === 'PUT' && r.path === `/${s3.bucket}/a/b.txt`)).toBe(true);
+  });
+});
