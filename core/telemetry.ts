@@ -1,0 +1,29 @@
+/**
+ * Names shared by everything that logs or publishes metrics, and by the alarms and dashboard that
+ * read them: change one here and every producer and consumer follows.
+ */
+
+/** Powertools `serviceName` of every pgproof process. */
+export const SERVICE_NAME = 'pgproof';
+
+/** CloudWatch namespace of every pgproof metric. */
+export const METRICS_NAMESPACE = 'pgproof';
+
+/** The dimension naming the database (its `BACKUP_NAME`) on every per-database metric. */
+export const DATABASE_DIMENSION = 'Database';
+
+/** Metric names (EMF on stdout from the runners, Powertools Metrics in the Lambdas). */
+export const METRICS = {
+  /** 1 when a backup's manifest was written, 0 when the runner failed. */
+  backupSucceeded: 'BackupSucceeded',
+  /** Size of the dump object in bytes. */
+  backupBytes: 'BackupBytes',
+  /** Wall time of the whole backup in seconds. */
+  backupDurationSeconds: 'BackupDurationSeconds',
+  /** 1 when a restore drill passed, 0 when it failed. */
+  drillPassed: 'DrillPassed',
+  /** Measured restore time (RTO) of a drill in seconds. */
+  restoreSeconds: 'RestoreSeconds',
+  /** Age of the restored backup in hours when the drill ran. */
+  backupAgeHours: 'BackupAgeHours',
+} as const;
