@@ -27,3 +27,11 @@ export const METRICS = {
   /** Age of the restored backup in hours when the drill ran. */
   backupAgeHours: 'BackupAgeHours',
 } as const;
+
+/**
+ * The exact dimensions every per-database metric carries. Powertools Metrics always adds
+ * `service`; alarms and dashboards must name both or they match no data.
+ */
+export function databaseMetricDimensions(database: string): Record<string, string> {
+  return { service: SERVICE_NAME, [DATABASE_DIMENSION]: database };
+}

@@ -1,0 +1,180 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { tableDataOids } from '../../core/archive-toc.ts';
+import { InterruptedError, PgproofError } from '../../core/errors.ts';
+import { backupKeys, backupTagging } from '../../core/layout.ts';
+import type { Manifest, TableStat } from '../../core/manifest.ts';
+import {
+  assertClientCanDump,
+  chooseCompression,
+  clientVersion,
+  dumpGlobals,
+  pgDumpArgs,
+  pgTools,
+  startPgDump,
+} from './pg-tools.ts';
+import type { BackupSettings } from './settings.ts';
+import { DumpSnapshot } from './snapshot.ts';
+import { TocReader } from './toc-reader.ts';
+import {
+  assertStoredSize,
+  choosePartSize,
+  type ObjectProtection,
+  objectExists,
+  putObject,
+  uploadStream,
+} from './upload.ts';
+
+/** A backup already exists under the id: the runner never overwrites one. */
+export class BackupExistsError extends PgproofError {
+  constructor(bucket: string, key: string) {
+    super(
+      `a backup already exists at s3://${bucket}/${key}; backups are never overwritten: use another BACKUP_ID (or leave it unset)`,
+    );
+    this.name = 'BackupExistsError';
+  }
+}
+
+/** What the core needs from the outside world. */
+export interface BackupDependencies {
+  readonly s3: S3Client;
+  readonly now: () => Date;
+  /** Aborts the backup (SIGTERM): pg_dump is stopped and the upload aborted. */
+  readonly signal: AbortSignal;
+  readonly log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * Takes one backup: globals, then the dump streamed through SHA-256 into S3 while row counts are
+ * taken in the dump's own snapshot, then the manifest, last. Any failure leaves no manifest and no
+ * open multipart upload; the error says what failed and what to do.
+ */
+export async function runBackup(settings: BackupSettings, deps: BackupDependencies): Promise<Manifest> {
+  const { s3, signal, log } = deps;
+  const keys = backupKeys(settings.prefix, settings.name, settings.backupId);
+  const tools = pgTools(settings.pgBinDir);
+  const client = await clientVersion(tools.pgDump);
+  const compression = chooseCompression(client, settings.compression);
+
+  if (await objectExists(s3, settings.bucket, keys.manifest)) throw new BackupExistsError(settings.bucket, keys.manifest);
+  throwIfAborted(signal);
+
+  const snapshot = await DumpSnapshot.open({
+    host: settings.host,
+    port: settings.port,
+    user: settings.user,
+    database: settings.database,
+  });
+  const cleanups: (() => void)[] = [];
+  const onAbort = () => {
+    for (const cleanup of cleanups) cleanup();
+  };
+  signal.addEventListener('abort', onAbort);
+  try {
+    assertClientCanDump(client, snapshot.server);
+    log('snapshot exported', { snapshot: snapshot.id, server: snapshot.server.version, pgDump: client.version });
+    const protection: ObjectProtection = {
+      kmsKeyId: settings.kmsKeyId,
+      retainUntil: settings.retentionDays
+        ? new Date(settings.startedAt.getTime() + settings.retentionDays * 86_400_000)
+        : undefined,
+      lockMode: settings.objectLockMode,
+      tagging: backupTagging(settings.tier, settings.name),
+    };
+
+    let globals: Manifest['globals'] = null;
+    if (settings.dumpGlobals) {
+      const sql = await dumpGlobals(tools.pgDumpAll, settings.database, (line) => log('pg_dumpall', { stderr: line }));
+      await putObject(s3, settings.bucket, keys.globals, sql, protection, { ContentType: 'application/sql' });
+      globals = { key: keys.globals, bytes: sql.length, sha256: createHash('sha256').update(sql).digest('hex') };
+    }
+    throwIfAborted(signal);
+
+    const args = pgDumpArgs(settings, snapshot.id, compression.arg);
+    const dump = startPgDump(tools.pgDump, args, (line) => log('pg_dump', { stderr: line }));
+    cleanups.push(() => dump.kill());
+    const toc = settings.verify === 'none' ? undefined : new TocReader(tools.pgRestore);
+    if (toc) cleanups.push(() => toc.stop());
+
+    // When pg_dump fails, its stdout still ends normally: hold the stream's end until pg_dump's exit
+    // status is known, and fail it then, so the upload is aborted instead of completed.
+    const archive = toc ? dump.stdout.pipe(toc.tap()) : dump.stdout;
+    const guarded = guardEnd(archive, dump.finished);
+
+    const measured: Promise<TableStat[]> = toc
+      ? toc.entries.then(async (entries) =>
+          snapshot.measure(await snapshot.tablesByOid(tableDataOids(entries)), settings.verify),
+        )
+      : Promise.resolve([]);
+    measured.catch(() => {});
+
+    const uploaded = await Promise.race([
+      uploadStream(s3, settings.bucket, keys.dump, guarded, protection, choosePartSize(snapshot.databaseBytes)),
+      snapshot.lost,
+    ]);
+    await dump.finished;
+    const tables = await Promise.race([measured, snapshot.lost]);
+    throwIfAborted(signal);
+    await assertStoredSize(s3, settings.bucket, keys.dump, uploaded.bytes);
+
+    const manifest: Manifest = {
+      formatVersion: 1,
+      backupId: settings.backupId,
+      name: settings.name,
+      database: settings.database,
+      tier: settings.tier,
+      startedAt: settings.startedAt.toISOString(),
+      finishedAt: deps.now().toISOString(),
+      server: snapshot.server,
+      pgDump: { version: client.version, args },
+      dump: {
+        key: keys.dump,
+        bytes: uploaded.bytes,
+        sha256: uploaded.sha256,
+        format: 'custom',
+        compression: compression.compression,
+      },
+      globals,
+      verify: settings.verify,
+      tables,
+      ...(settings.verify === 'checksums' ? { hashSettings: { ...snapshot.hashSettings } } : {}),
+    };
+    throwIfAborted(signal);
+    // Written last, and only if absent: a backup exists exactly when its manifest does.
+    await putObject(s3, settings.bucket, keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, protection, {
+      ContentType: 'application/json',
+      IfNoneMatch: '*',
+    });
+    return manifest;
+  } catch (error) {
+    onAbort();
+    if (signal.aborted) throw new InterruptedError(String(signal.reason ?? 'a signal'));
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    await snapshot.close();
+  }
+}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw new InterruptedError(String(signal.reason ?? 'a signal'));
+}
+
+/**
+ * A stream that ends only after `finished` resolves, and errors with its rejection: the upload
+ * completes only for a dump whose process succeeded.
+ */
+function guardEnd(source: Readable, finished: Promise<void>): Readable {
+  const out = new PassThrough();
+  source.on('error', (error: Error) => out.destroy(error));
+  source.pipe(out, { end: false });
+  source.on('end', () => {
+    finished.then(
+      () => out.end(),
+      (error: Error) => out.destroy(error),
+    );
+  });
+  finished.catch((error: Error) => out.destroy(error));
+  return out;
+}

@@ -1,0 +1,154 @@
+import { z } from 'zod';
+import { BACKUP_ID_PATTERN, formatBackupId } from '../../core/layout.ts';
+import { verifyLevelSchema } from '../../core/manifest.ts';
+import { tierSchema } from '../../core/tiers.ts';
+import { ConfigError } from '../../core/errors.ts';
+
+/**
+ * The backup runner's settings: its environment (DESIGN.md "Backup runner"), read once at start
+ * and validated as a whole so every problem is reported at once.
+ */
+
+const csv = z
+  .string()
+  .optional()
+  .transform((value) =>
+    (value ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+const flag = (name: string, fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return fallback;
+      if (value === 'true') return true;
+      if (value === 'false') return false;
+      ctx.addIssue({ code: 'custom', message: `${name} must be true or false, got "${value}"` });
+      return z.NEVER;
+    });
+
+const environmentSchema = z.object({
+  PGHOST: z.string().optional(),
+  PGPORT: z.string().regex(/^\d+$/, 'PGPORT must be a port number').optional(),
+  PGUSER: z.string().optional(),
+  PGDATABASE: z.string({ error: 'PGDATABASE is required: set it to the database to back up' }).min(1),
+  BACKUP_BUCKET: z.string({ error: 'BACKUP_BUCKET is required: set it to the backup bucket name' }).min(1),
+  BACKUP_PREFIX: z
+    .string()
+    .optional()
+    .transform((v) => v ?? '')
+    .refine((v) => v === '' || v.endsWith('/'), 'BACKUP_PREFIX must be empty or end with "/"'),
+  BACKUP_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'BACKUP_NAME may hold only letters, digits, "_", "." and "-"')
+    .optional(),
+  BACKUP_ID: z
+    .string()
+    .regex(BACKUP_ID_PATTERN, 'BACKUP_ID must look like 20261121T020000Z (UTC start time)')
+    .optional(),
+  BACKUP_TIER: z
+    .string()
+    .optional()
+    .transform((v) => v || 'daily')
+    .pipe(tierSchema.or(z.never({ error: 'BACKUP_TIER must be daily, weekly, monthly or yearly' }))),
+  KMS_KEY_ID: z.string().optional(),
+  RETENTION_DAYS: z
+    .string()
+    .regex(/^[1-9]\d*$/, 'RETENTION_DAYS must be a whole number of days, at least 1')
+    .transform(Number)
+    .optional(),
+  OBJECT_LOCK_MODE: z
+    .enum(['GOVERNANCE', 'COMPLIANCE'], { error: 'OBJECT_LOCK_MODE must be GOVERNANCE or COMPLIANCE' })
+    .optional()
+    .default('GOVERNANCE'),
+  INCLUDE_TABLES: csv,
+  EXCLUDE_TABLES: csv,
+  INCLUDE_SCHEMAS: csv,
+  EXCLUDE_SCHEMAS: csv,
+  DUMP_GLOBALS: flag('DUMP_GLOBALS', true),
+  VERIFY: z
+    .string()
+    .optional()
+    .transform((v) => v || 'counts')
+    .pipe(verifyLevelSchema.or(z.never({ error: 'VERIFY must be counts, checksums or none' }))),
+  DUMP_COMPRESSION: z
+    .string()
+    .regex(/^(none|gzip(:[1-9])?|zstd(:\d{1,2})?|lz4(:\d{1,2})?)$/, 'DUMP_COMPRESSION must be like zstd:1, gzip:1 or none')
+    .optional(),
+  PG_BIN_DIR: z.string().optional(),
+  AWS_ENDPOINT_URL_S3: z.url('AWS_ENDPOINT_URL_S3 must be a URL').optional(),
+  S3_FORCE_PATH_STYLE: flag('S3_FORCE_PATH_STYLE', false),
+});
+
+/** Validated settings of one backup run. */
+export interface BackupSettings {
+  /** Source database (libpq reads host, port, user and password from the environment itself). */
+  readonly database: string;
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly name: string;
+  readonly backupId: string;
+  readonly tier: z.infer<typeof tierSchema>;
+  readonly kmsKeyId: string | undefined;
+  readonly retentionDays: number | undefined;
+  readonly objectLockMode: 'GOVERNANCE' | 'COMPLIANCE';
+  readonly includeTables: readonly string[];
+  readonly excludeTables: readonly string[];
+  readonly includeSchemas: readonly string[];
+  readonly excludeSchemas: readonly string[];
+  readonly dumpGlobals: boolean;
+  readonly verify: z.infer<typeof verifyLevelSchema>;
+  /** Overrides the compression picked from the client version. */
+  readonly compression: string | undefined;
+  /** Folder of pg_dump/pg_dumpall/pg_restore; default: found on PATH. */
+  readonly pgBinDir: string | undefined;
+  readonly forcePathStyle: boolean;
+  readonly startedAt: Date;
+}
+
+/**
+ * Reads the settings from an environment. Throws a {@link ConfigError} listing every problem.
+ * `now` is the run's start time (default id, Object Lock retain-until).
+ */
+export function readSettings(env: NodeJS.ProcessEnv, now: Date): BackupSettings {
+  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = environmentSchema.safeParse(blanksRemoved);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) =>
+      issue.message.startsWith(String(issue.path[0])) ? issue.message : `${String(issue.path[0])}: ${issue.message}`,
+    );
+    throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    database: e.PGDATABASE,
+    host: e.PGHOST ?? 'localhost',
+    port: Number(e.PGPORT ?? 5432),
+    user: e.PGUSER ?? 'postgres',
+    bucket: e.BACKUP_BUCKET,
+    prefix: e.BACKUP_PREFIX,
+    name: e.BACKUP_NAME ?? e.PGDATABASE,
+    backupId: e.BACKUP_ID ?? formatBackupId(now),
+    tier: e.BACKUP_TIER,
+    kmsKeyId: e.KMS_KEY_ID,
+    retentionDays: e.RETENTION_DAYS,
+    objectLockMode: e.OBJECT_LOCK_MODE,
+    includeTables: e.INCLUDE_TABLES,
+    excludeTables: e.EXCLUDE_TABLES,
+    includeSchemas: e.INCLUDE_SCHEMAS,
+    excludeSchemas: e.EXCLUDE_SCHEMAS,
+    dumpGlobals: e.DUMP_GLOBALS,
+    verify: e.VERIFY,
+    compression: e.DUMP_COMPRESSION,
+    pgBinDir: e.PG_BIN_DIR,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    startedAt: now,
+  };
+}
