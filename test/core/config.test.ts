@@ -1,0 +1,237 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  DeploymentConfigError,
+  loadDeploymentConfig,
+  parseDeploymentConfig,
+  retentionDays,
+} from '../../core/config.ts';
+
+const database = {
+  name: 'orders',
+  host: 'orders.example.internal',
+  database: 'orders',
+  secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf',
+  schedule: 'cron(0 2 * * ? *)',
+  timeZone: 'Europe/Berlin',
+  rpoHours: 26,
+};
+const valid = {
+  account: '123456789012',
+  primaryRegion: 'eu-west-1',
+  replicaRegion: 'eu-central-1',
+  network: { type: 'create' },
+  databases: [database],
+};
+
+/** The problems reported for `json`, one line each. */
+function problemsOf(json: unknown): readonly string[] {
+  try {
+    parseDeploymentConfig(json, 'pgproof.config.json');
+  } catch (error) {
+    if (error instanceof DeploymentConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+const withDatabase = (changes: Record<string, unknown>) => ({
+  ...valid,
+  databases: [{ ...database, ...changes }],
+});
+
+describe('parseDeploymentConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = parseDeploymentConfig(valid, 'pgproof.config.json');
+    expect(config).toMatchObject({
+      stackNamePrefix: 'Pgproof',
+      backupPrefix: '',
+      objectLockMode: 'GOVERNANCE',
+      notificationEmails: [],
+      network: { type: 'create', cidr: '10.80.0.0/24', maxAzs: 2 },
+    });
+    expect(config.databases[0]).toMatchObject({
+      port: 5432,
+      dumpGlobals: true,
+      verify: 'counts',
+      includeTables: [],
+      task: { cpu: 1024, memoryMiB: 2048, architecture: 'ARM64' },
+    });
+  });
+
+  it('accepts the committed example config', () => {
+    const config = loadDeploymentConfig(join(import.meta.dirname, '../../pgproof.config.example.json'));
+    expect(config.databases.map((db) => db.name)).toEqual(['orders', 'billing']);
+  });
+
+  it('turns counts into days per tier period', () => {
+    const config = parseDeploymentConfig(
+      withDatabase({ retention: { daily: { days: 10 }, weekly: { count: 4 }, monthly: { count: 6 } } }),
+      'x',
+    );
+    expect(retentionDays(config.databases[0] ?? database)).toEqual({
+      daily: 10,
+      weekly: 28,
+      monthly: 186,
+      yearly: 7 * 366,
+    });
+  });
+
+  it('rejects a missing required field naming its path and the fix', () => {
+    const { account: _, ...rest } = valid;
+    expect(problemsOf(rest)).toEqual(['account: is missing; set it to the 12-digit AWS account id']);
+  });
+
+  it('rejects a malformed account id', () => {
+    expect(problemsOf({ ...valid, account: '1234' })).toEqual([
+      'account: must be a 12-digit AWS account id; e.g. "123456789012"',
+    ]);
+  });
+
+  it('rejects the same region for primary and replica', () => {
+    expect(problemsOf({ ...valid, replicaRegion: 'eu-west-1' })).toEqual([
+      'replicaRegion: is the primary region too; pick a second region so a regional outage spares the replica',
+    ]);
+  });
+
+  it('rejects a cron expression in the five-field Unix form', () => {
+    expect(problemsOf(withDatabase({ schedule: '0 2 * * *' }))).toEqual([
+      'databases[0].schedule: "0 2 * * *" is not an EventBridge Scheduler cron expression; write cron(minutes hours day-of-month month day-of-week year), e.g. "cron(0 2 * * ? *)"',
+    ]);
+  });
+
+  it('rejects a cron expression without "?" in a day field', () => {
+    expect(problemsOf(withDatabase({ schedule: 'cron(0 2 * * * *)' }))).toEqual([
+      'databases[0].schedule: "cron(0 2 * * * *)" must have "?" in exactly one of day-of-month and day-of-week; e.g. "cron(0 2 * * ? *)"',
+    ]);
+  });
+
+  it('rejects an unknown time zone', () => {
+    expect(problemsOf(withDatabase({ timeZone: 'Europe/Berlyn' }))).toEqual([
+      'databases[0].timeZone: "Europe/Berlyn" is not an IANA time zone; use a name like "Europe/Berlin" or "UTC"',
+    ]);
+  });
+
+  it('rejects a tier retention giving both days and count', () => {
+    expect(problemsOf(withDatabase({ retention: { daily: { days: 7, count: 7 } } }))).toEqual([
+      'databases[0].retention.daily: must set exactly one of "days" and "count"; e.g. { "count": 7 }',
+    ]);
+  });
+
+  it('rejects a tier retention given as a bare number', () => {
+    expect(problemsOf(withDatabase({ retention: { weekly: 35 } }))).toEqual([
+      'databases[0].retention.weekly: must be an object like { "days": 35 } or { "count": 5 }; set one of them',
+    ]);
+  });
+
+  it('rejects an RPO longer than an alarm can look back', () => {
+    expect(problemsOf(withDatabase({ rpoHours: 200 }))).toEqual([
+      'databases[0].rpoHours: must be at most 168; give the hours after which a missing backup alarms, e.g. 26 for a daily backup',
+    ]);
+  });
+
+  it('rejects a memory size that does not fit the Fargate CPU size', () => {
+    expect(problemsOf(withDatabase({ task: { cpu: 1024, memoryMiB: 1024 } }))).toEqual([
+      'databases[0].task.memoryMiB: 1024 MiB does not fit 1024 CPU units; use 2048 to 8192 in steps of 1024',
+    ]);
+  });
+
+  it('rejects a CPU size Fargate does not offer', () => {
+    expect(problemsOf(withDatabase({ task: { cpu: 1000, memoryMiB: 2048 } }))).toEqual([
+      'databases[0].task.cpu: 1000 is not a Fargate CPU size; use 256, 512, 1024, 2048, 4096, 8192 or 16384',
+    ]);
+  });
+
+  it('rejects an unknown verify level', () => {
+    expect(problemsOf(withDatabase({ verify: 'full' }))).toEqual([
+      'databases[0].verify: must be "counts", "checksums" or "none"; counts is exact row counts per table',
+    ]);
+  });
+
+  it('rejects a misspelt setting', () => {
+    expect(problemsOf(withDatabase({ rpohours: 26 }))).toEqual([
+      'databases[0].rpohours: is not a known setting; remove it or check its spelling',
+    ]);
+  });
+
+  it('rejects two databases with the same name', () => {
+    expect(problemsOf({ ...valid, databases: [database, { ...database, host: 'other' }] })).toEqual([
+      'databases[1].name: "orders" is used twice; give each database its own name',
+    ]);
+  });
+
+  it('rejects a database name that cannot be a key prefix', () => {
+    expect(problemsOf(withDatabase({ name: 'orders/eu' }))).toEqual([
+      'databases[0].name: may hold only letters, digits, "_" and "-" (at most 63, starting with a letter or digit); e.g. "orders"',
+    ]);
+  });
+
+  it('rejects a secret given by name instead of ARN', () => {
+    expect(problemsOf(withDatabase({ secretArn: 'pgproof/orders' }))).toEqual([
+      'databases[0].secretArn: is not a Secrets Manager secret ARN; use one like "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf"',
+    ]);
+  });
+
+  it('rejects an existing network without subnets', () => {
+    expect(problemsOf({ ...valid, network: { type: 'existing', vpcId: 'vpc-0123456789abcdef0' } })).toEqual([
+      'network.subnets: must be a list of the private subnets the backup tasks run in',
+    ]);
+  });
+
+  it('rejects an unknown network type', () => {
+    expect(problemsOf({ ...valid, network: { type: 'default' } })).toEqual([
+      'network.type: must say { "type": "create" } or { "type": "existing", "vpcId": ..., "subnets": [...] }',
+    ]);
+  });
+
+  it('rejects a notification address that is not an email', () => {
+    expect(problemsOf({ ...valid, notificationEmails: ['oncall'] })).toEqual([
+      'notificationEmails[0]: is not an email address; e.g. "oncall@example.com"',
+    ]);
+  });
+
+  it('rejects a backup prefix without a trailing slash', () => {
+    expect(problemsOf({ ...valid, backupPrefix: 'backups' })).toEqual([
+      'backupPrefix: must be empty or end with "/"; e.g. "backups/"',
+    ]);
+  });
+
+  it('reports every problem at once, one line each', () => {
+    const json = {
+      ...valid,
+      replicaRegion: 'eu-west-1',
+      objectLockMode: 'STRICT',
+      databases: [{ ...database, rpoHours: 0 }, database],
+    };
+    expect(() => parseDeploymentConfig(json, 'pgproof.config.json')).toThrow(
+      [
+        'pgproof.config.json has 4 problems:',
+        '  objectLockMode: must be "GOVERNANCE" or "COMPLIANCE"; COMPLIANCE locks even against the account root',
+        '  databases[0].rpoHours: must be at least 1; give the hours after which a missing backup alarms, e.g. 26 for a daily backup',
+        '  replicaRegion: is the primary region too; pick a second region so a regional outage spares the replica',
+        '  databases[1].name: "orders" is used twice; give each database its own name',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('loadDeploymentConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgproof-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('rejects a missing file telling to copy the example', () => {
+    expect(() => loadDeploymentConfig(join(dir, 'pgproof.config.json'))).toThrow(
+      `${join(dir, 'pgproof.config.json')}: not found; copy pgproof.config.example.json to pgproof.config.json and edit it, or pass -c config=<path>`,
+    );
+  });
+
+  it('rejects a file that is not JSON', () => {
+    const path = join(dir, 'broken.json');
+    writeFileSync(path, '{ "account": ');
+    expect(() => loadDeploymentConfig(path)).toThrow(
+      /broken\.json: is not valid JSON \(.+\); fix the syntax$/,
+    );
+  });
+});
