@@ -71,7 +71,9 @@ describe('parseDeploymentConfig', () => {
       withDatabase({ retention: { daily: { days: 10 }, weekly: { count: 4 }, monthly: { count: 6 } } }),
       'x',
     );
-    expect(retentionDays(config.databases[0] ?? database)).toEqual({
+    const [orders] = config.databases;
+    if (!orders) throw new Error('expected one database');
+    expect(retentionDays(orders)).toEqual({
       daily: 10,
       weekly: 28,
       monthly: 186,
