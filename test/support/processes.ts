@@ -27,7 +27,13 @@ const tsx = join(process.cwd(), 'node_modules/.bin/tsx');
 export function startScript(script: string, env: Record<string, string>): RunningProcess {
   const child = spawn(tsx, [script], {
     cwd: process.cwd(),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      // Node 20 here, 22 in the images: the SDK's version notice would pollute the stderr tests read.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -20,11 +20,15 @@ export interface RecordedRequest {
   readonly headers: Record<string, string>;
 }
 
-/** A failure to inject: requests matching `when` get `status` and an S3 error `code`. */
+/**
+ * A failure to inject: requests matching `when` get `status` and an S3 error `code`, after `delayMs`.
+ * With `status: 0` the request is only delayed, then served.
+ */
 export interface InjectedFault {
   when(request: RecordedRequest): boolean;
   status: number;
-  code: string;
+  code?: string;
+  delayMs?: number;
   /** How many matching requests fail; default: all. */
   times?: number;
 }
@@ -96,10 +100,13 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
     const fault = faults.find((f) => f.when(request) && (f.times === undefined || f.times > 0));
     if (fault) {
       if (fault.times !== undefined) fault.times -= 1;
+      if (fault.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    }
+    if (fault && fault.status !== 0) {
       ctx.req.resume();
       ctx.status = fault.status;
       ctx.type = 'application/xml';
-      ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${fault.code}</Code><Message>injected by the test</Message></Error>`;
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${fault.code ?? 'InternalError'}</Code><Message>injected by the test</Message></Error>`;
       return;
     }
     // AbortMultipartUpload: s3rver has no route for it; drop the upload's parts.

@@ -39,3 +39,18 @@ export async function seedVariedDatabase(pg: PgCluster, database: string, rows =
     `,
   );
 }
+
+/**
+ * Adds `public.blobs`: about `megabytes` MB of incompressible bytea, so that a dump needs several
+ * multipart parts (8 MiB each) and takes long enough to act on while it runs.
+ */
+export async function seedLargeTable(pg: PgCluster, database: string, megabytes: number): Promise<void> {
+  await pg.query(
+    database,
+    `CREATE TABLE public.blobs (id int PRIMARY KEY, data bytea);
+     ALTER TABLE public.blobs ALTER COLUMN data SET STORAGE EXTERNAL;
+     INSERT INTO public.blobs
+       SELECT g, decode(string_agg(md5(g::text || ':' || i::text), ''), 'hex')
+       FROM generate_series(1, ${megabytes * 1024}) g, generate_series(1, 64) i GROUP BY g;`,
+  );
+}
