@@ -1,0 +1,90 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import {
+  BackupAlreadyRunningError,
+  LAUNCH_METRICS,
+  type LaunchResult,
+  type LaunchSettings,
+  startBackup,
+  startBackupEventSchema,
+} from '../core/launch.ts';
+import { createLogger, createMetrics } from '../core/observability.ts';
+import { DATABASE_DIMENSION } from '../core/telemetry.ts';
+
+/**
+ * The launcher Lambda: EventBridge Scheduler invokes it once per database and scheduled time.
+ * The edge only: validate the payload and the environment, run {@link startBackup}, log and count.
+ */
+
+const logger = createLogger('start-backup');
+const metrics = createMetrics();
+const ecs = new ECSClient({});
+const s3 = new S3Client({});
+
+/** A payload or environment the launcher cannot work with; the message lists every problem. */
+export class InvalidLaunchInputError extends Error {
+  constructor(what: string, error: z.ZodError) {
+    super(
+      `${what} rejected: ${error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
+    this.name = 'InvalidLaunchInputError';
+  }
+}
+
+const settingsSchema = z
+  .object({
+    CLUSTER_ARN: z.string({ error: 'set it to the ECS cluster ARN' }).min(1),
+    SUBNET_IDS: z
+      .string({ error: 'set it to the comma-separated subnet ids of the tasks' })
+      .transform((v) => v.split(',').filter(Boolean))
+      .pipe(z.array(z.string()).min(1, 'list at least one subnet id')),
+    BACKUP_BUCKET: z.string({ error: 'set it to the backup bucket name' }).min(1),
+    BACKUP_PREFIX: z.string().default(''),
+  })
+  .transform(
+    (env): LaunchSettings => ({
+      cluster: env.CLUSTER_ARN,
+      subnetIds: env.SUBNET_IDS,
+      bucket: env.BACKUP_BUCKET,
+      prefix: env.BACKUP_PREFIX,
+    }),
+  );
+
+/** Reads the launcher's environment; throws {@link InvalidLaunchInputError} listing every problem. */
+export function readLaunchSettings(env: NodeJS.ProcessEnv): LaunchSettings {
+  const parsed = settingsSchema.safeParse(env);
+  if (!parsed.success) throw new InvalidLaunchInputError('launcher environment', parsed.error);
+  return parsed.data;
+}
+
+/** Scheduler payload in, what happened out; failures are thrown so the invocation counts as failed. */
+export async function handler(payload: unknown): Promise<LaunchResult> {
+  try {
+    const settings = readLaunchSettings(process.env);
+    const parsed = startBackupEventSchema.safeParse(payload);
+    if (!parsed.success) throw new InvalidLaunchInputError('schedule payload', parsed.error);
+    const event = parsed.data;
+    logger.appendKeys({ database: event.database, scheduledTime: event.scheduledTime });
+    metrics.addDimension(DATABASE_DIMENSION, event.database);
+    try {
+      const result = await startBackup(event, settings, { ecs, s3 });
+      logger.appendKeys({ backupId: result.backupId });
+      if (result.status === 'started') metrics.addMetric(LAUNCH_METRICS.backupLaunched, MetricUnit.Count, 1);
+      logger.info(`backup ${result.status}`, { result });
+      return result;
+    } catch (error) {
+      if (error instanceof BackupAlreadyRunningError) {
+        metrics.addMetric(LAUNCH_METRICS.backupLaunchRefused, MetricUnit.Count, 1);
+      }
+      throw error;
+    }
+  } catch (error) {
+    logger.error((error as Error).message, { error });
+    throw error;
+  } finally {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    logger.resetKeys();
+  }
+}
