@@ -20,7 +20,12 @@ export function parseTocListing(listing: string): TocEntry[] {
   for (const line of listing.split('\n')) {
     const m = ENTRY.exec(line);
     if (!m) continue;
-    entries.push({ dumpId: Number(m[1]), tableOid: Number(m[2]), oid: Number(m[3]), description: m[4] ?? '' });
+    entries.push({
+      dumpId: Number(m[1]),
+      tableOid: Number(m[2]),
+      oid: Number(m[3]),
+      description: m[4] ?? '',
+    });
   }
   return entries;
 }

@@ -119,7 +119,12 @@ interface AwsErrorShape {
  * Turns an AWS SDK (or socket) error of an S3 request into a {@link StorageError} naming the
  * operation, the object and the fix.
  */
-export function describeS3Error(error: unknown, operation: string, bucket: string, key?: string): PgproofError {
+export function describeS3Error(
+  error: unknown,
+  operation: string,
+  bucket: string,
+  key?: string,
+): PgproofError {
   if (error instanceof PgproofError) return error;
   const e = (error ?? {}) as AwsErrorShape;
   const target = key === undefined ? `s3://${bucket}` : `s3://${bucket}/${key}`;
@@ -134,7 +139,9 @@ export function describeS3Error(error: unknown, operation: string, bucket: strin
       { cause: error },
     );
   }
-  if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ECONNRESET|socket hang up/i.test(`${e.code} ${e.message}`)) {
+  if (
+    /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ECONNRESET|socket hang up/i.test(`${e.code} ${e.message}`)
+  ) {
     return new StorageError(
       `cannot reach S3 for ${operation} on ${target} (${e.code ?? e.message}); check the network route to S3 (the VPC's S3 endpoint) or AWS_ENDPOINT_URL_S3`,
       { cause: error },

@@ -40,13 +40,22 @@ export async function applyHashSettings(client: ClientBase): Promise<void> {
  * Measures one table: its exact row count and, for `checksums`, the sum of every row's 64-bit hash
  * (order-independent and streaming: no giant string is built).
  */
-export async function measureTable(client: ClientBase, table: TableRef, level: VerifyLevel): Promise<TableStat> {
+export async function measureTable(
+  client: ClientBase,
+  table: TableRef,
+  level: VerifyLevel,
+): Promise<TableStat> {
   const relation = `${quoteIdent(table.schema)}.${quoteIdent(table.name)}`;
   if (level === 'checksums') {
     const { rows } = await client.query<{ rows: string; hash: string }>(
       `SELECT count(*) AS rows, coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text AS hash FROM ${relation} t`,
     );
-    return { schema: table.schema, name: table.name, rows: Number(rows[0]?.rows), hash: rows[0]?.hash ?? '0' };
+    return {
+      schema: table.schema,
+      name: table.name,
+      rows: Number(rows[0]?.rows),
+      hash: rows[0]?.hash ?? '0',
+    };
   }
   const { rows } = await client.query<{ rows: string }>(`SELECT count(*) AS rows FROM ${relation}`);
   return { schema: table.schema, name: table.name, rows: Number(rows[0]?.rows) };

@@ -57,7 +57,8 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
   const client = await clientVersion(tools.pgDump);
   const compression = chooseCompression(client, settings.compression);
 
-  if (await objectExists(s3, settings.bucket, keys.manifest)) throw new BackupExistsError(settings.bucket, keys.manifest);
+  if (await objectExists(s3, settings.bucket, keys.manifest))
+    throw new BackupExistsError(settings.bucket, keys.manifest);
   throwIfAborted(signal);
 
   const snapshot = await DumpSnapshot.open({
@@ -73,7 +74,11 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
   signal.addEventListener('abort', onAbort);
   try {
     assertClientCanDump(client, snapshot.server);
-    log('snapshot exported', { snapshot: snapshot.id, server: snapshot.server.version, pgDump: client.version });
+    log('snapshot exported', {
+      snapshot: snapshot.id,
+      server: snapshot.server.version,
+      pgDump: client.version,
+    });
     const protection: ObjectProtection = {
       kmsKeyId: settings.kmsKeyId,
       retainUntil: settings.retentionDays
@@ -85,9 +90,15 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
 
     let globals: Manifest['globals'] = null;
     if (settings.dumpGlobals) {
-      const sql = await dumpGlobals(tools.pgDumpAll, settings.database, (line) => log('pg_dumpall', { stderr: line }));
+      const sql = await dumpGlobals(tools.pgDumpAll, settings.database, (line) =>
+        log('pg_dumpall', { stderr: line }),
+      );
       await putObject(s3, settings.bucket, keys.globals, sql, protection, { ContentType: 'application/sql' });
-      globals = { key: keys.globals, bytes: sql.length, sha256: createHash('sha256').update(sql).digest('hex') };
+      globals = {
+        key: keys.globals,
+        bytes: sql.length,
+        sha256: createHash('sha256').update(sql).digest('hex'),
+      };
     }
     throwIfAborted(signal);
 
@@ -110,7 +121,14 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     measured.catch(() => {});
 
     const uploaded = await Promise.race([
-      uploadStream(s3, settings.bucket, keys.dump, guarded, protection, choosePartSize(snapshot.databaseBytes)),
+      uploadStream(
+        s3,
+        settings.bucket,
+        keys.dump,
+        guarded,
+        protection,
+        choosePartSize(snapshot.databaseBytes),
+      ),
       snapshot.lost,
     ]);
     await dump.finished;
@@ -142,10 +160,17 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     };
     throwIfAborted(signal);
     // Written last, and only if absent: a backup exists exactly when its manifest does.
-    await putObject(s3, settings.bucket, keys.manifest, `${JSON.stringify(manifest, null, 2)}\n`, protection, {
-      ContentType: 'application/json',
-      IfNoneMatch: '*',
-    });
+    await putObject(
+      s3,
+      settings.bucket,
+      keys.manifest,
+      `${JSON.stringify(manifest, null, 2)}\n`,
+      protection,
+      {
+        ContentType: 'application/json',
+        IfNoneMatch: '*',
+      },
+    );
     return manifest;
   } catch (error) {
     onAbort();

@@ -30,7 +30,11 @@ async function main(): Promise<number> {
     const settings = readSettings(process.env, startedAt);
     name = settings.name;
     logger.appendKeys({ backupId: settings.backupId, database: settings.name, tier: settings.tier });
-    logger.info('backup started', { bucket: settings.bucket, prefix: settings.prefix, verify: settings.verify });
+    logger.info('backup started', {
+      bucket: settings.bucket,
+      prefix: settings.prefix,
+      verify: settings.verify,
+    });
 
     const manifest = await runBackup(settings, {
       s3: createS3Client({ forcePathStyle: settings.forcePathStyle }),

@@ -59,7 +59,10 @@ export async function clientVersion(program: string): Promise<ClientVersion> {
  * Refuses a server newer than the client: pg_dump cannot dump a newer major version, and trying
  * would fail only after the snapshot and upload have started.
  */
-export function assertClientCanDump(client: ClientVersion, server: { version: string; versionNum: number }): void {
+export function assertClientCanDump(
+  client: ClientVersion,
+  server: { version: string; versionNum: number },
+): void {
   const serverMajor = Math.floor(server.versionNum / 10000);
   if (client.major < serverMajor) {
     throw new DatabaseError(
@@ -131,6 +134,18 @@ function collectStderr(stream: Readable, onLine: (line: string) => void): () => 
 /** pg_dump prints `pg_dump: error: ...` even in cases where it still exits 0 (rare); both fail the dump. */
 const ERROR_LINE = /^pg_dump(all)?: error: /;
 
+/** The first error line and the `detail:` lines after it (where the server's own message is). */
+function explainError(lines: readonly string[]): string | undefined {
+  const at = lines.findIndex((l) => ERROR_LINE.test(l));
+  if (at < 0) return undefined;
+  const details = [];
+  for (const line of lines.slice(at + 1)) {
+    if (!/^pg_dump(all)?: detail: /.test(line)) break;
+    details.push(line.replace(/^pg_dump(all)?: detail: /, ''));
+  }
+  return [lines[at], ...details].join(' ');
+}
+
 /** Starts pg_dump with the source's libpq environment; stdout is the archive. */
 export function startPgDump(program: string, args: string[], onStderr: (line: string) => void): DumpProcess {
   const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -142,7 +157,7 @@ export function startPgDump(program: string, args: string[], onStderr: (line: st
     );
     child.on('close', (code, signal) => {
       const lines = stderr();
-      const errorLine = lines.find((l) => ERROR_LINE.test(l));
+      const errorLine = explainError(lines);
       if (code === 0 && !errorLine) return resolve();
       const why = errorLine ?? lines.at(-1) ?? (signal ? `killed by ${signal}` : `exit status ${code}`);
       reject(
@@ -169,18 +184,28 @@ export function startPgDump(program: string, args: string[], onStderr: (line: st
 }
 
 /** Runs `pg_dumpall --globals-only --no-role-passwords` (roles and tablespaces, never passwords). */
-export async function dumpGlobals(program: string, database: string, onStderr: (line: string) => void): Promise<Buffer> {
-  const child = spawn(program, ['--globals-only', '--no-role-passwords', '--no-password', `--database=${database}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function dumpGlobals(
+  program: string,
+  database: string,
+  onStderr: (line: string) => void,
+): Promise<Buffer> {
+  const child = spawn(
+    program,
+    ['--globals-only', '--no-role-passwords', '--no-password', `--database=${database}`],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const stderr = collectStderr(child.stderr, onStderr);
   const chunks: Buffer[] = [];
   child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
   await new Promise<void>((resolve, reject) => {
-    child.on('error', (cause) => reject(new DumpFailedError(`cannot start ${program}: ${cause.message}`, { cause })));
+    child.on('error', (cause) =>
+      reject(new DumpFailedError(`cannot start ${program}: ${cause.message}`, { cause })),
+    );
     child.on('close', (code, signal) => {
       const lines = stderr();
-      const errorLine = lines.find((l) => ERROR_LINE.test(l));
+      const errorLine = explainError(lines);
       if (code === 0 && !errorLine) return resolve();
       reject(
         new DumpFailedError(

@@ -1,8 +1,8 @@
 import { z } from 'zod';
+import { ConfigError } from '../../core/errors.ts';
 import { BACKUP_ID_PATTERN, formatBackupId } from '../../core/layout.ts';
 import { verifyLevelSchema } from '../../core/manifest.ts';
-import { tierSchema } from '../../core/tiers.ts';
-import { ConfigError } from '../../core/errors.ts';
+import { TIERS, type tierSchema } from '../../core/tiers.ts';
 
 /**
  * The backup runner's settings: its environment (DESIGN.md "Backup runner"), read once at start
@@ -51,10 +51,8 @@ const environmentSchema = z.object({
     .regex(BACKUP_ID_PATTERN, 'BACKUP_ID must look like 20261121T020000Z (UTC start time)')
     .optional(),
   BACKUP_TIER: z
-    .string()
-    .optional()
-    .transform((v) => v || 'daily')
-    .pipe(tierSchema.or(z.never({ error: 'BACKUP_TIER must be daily, weekly, monthly or yearly' }))),
+    .enum(TIERS, { error: 'BACKUP_TIER must be daily, weekly, monthly or yearly' })
+    .default('daily'),
   KMS_KEY_ID: z.string().optional(),
   RETENTION_DAYS: z
     .string()
@@ -71,13 +69,14 @@ const environmentSchema = z.object({
   EXCLUDE_SCHEMAS: csv,
   DUMP_GLOBALS: flag('DUMP_GLOBALS', true),
   VERIFY: z
-    .string()
-    .optional()
-    .transform((v) => v || 'counts')
-    .pipe(verifyLevelSchema.or(z.never({ error: 'VERIFY must be counts, checksums or none' }))),
+    .enum(verifyLevelSchema.options, { error: 'VERIFY must be counts, checksums or none' })
+    .default('counts'),
   DUMP_COMPRESSION: z
     .string()
-    .regex(/^(none|gzip(:[1-9])?|zstd(:\d{1,2})?|lz4(:\d{1,2})?)$/, 'DUMP_COMPRESSION must be like zstd:1, gzip:1 or none')
+    .regex(
+      /^(none|gzip(:[1-9])?|zstd(:\d{1,2})?|lz4(:\d{1,2})?)$/,
+      'DUMP_COMPRESSION must be like zstd:1, gzip:1 or none',
+    )
     .optional(),
   PG_BIN_DIR: z.string().optional(),
   AWS_ENDPOINT_URL_S3: z.url('AWS_ENDPOINT_URL_S3 must be a URL').optional(),
@@ -122,7 +121,9 @@ export function readSettings(env: NodeJS.ProcessEnv, now: Date): BackupSettings 
   const parsed = environmentSchema.safeParse(blanksRemoved);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) =>
-      issue.message.startsWith(String(issue.path[0])) ? issue.message : `${String(issue.path[0])}: ${issue.message}`,
+      issue.message.startsWith(String(issue.path[0]))
+        ? issue.message
+        : `${String(issue.path[0])}: ${issue.message}`,
     );
     throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
   }

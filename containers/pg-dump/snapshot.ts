@@ -1,7 +1,12 @@
 import pg from 'pg';
 import { describePgError, type ServerAddress } from '../../core/errors.ts';
 import type { TableStat, VerifyLevel } from '../../core/manifest.ts';
-import { applyHashSettings, HASH_SESSION_SETTINGS, measureTable, type TableRef } from '../../core/table-stats.ts';
+import {
+  applyHashSettings,
+  HASH_SESSION_SETTINGS,
+  measureTable,
+  type TableRef,
+} from '../../core/table-stats.ts';
 
 /**
  * The exported snapshot a dump is taken in. One REPEATABLE READ READ ONLY transaction exports its

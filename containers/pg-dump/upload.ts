@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   type CreateMultipartUploadCommandOutput,
@@ -32,7 +32,9 @@ export interface ObjectProtection {
 export function protectionParams(p: ObjectProtection): Partial<PutObjectCommandInput> {
   return {
     Tagging: p.tagging,
-    ...(p.kmsKeyId ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: p.kmsKeyId, BucketKeyEnabled: true } : {}),
+    ...(p.kmsKeyId
+      ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: p.kmsKeyId, BucketKeyEnabled: true }
+      : {}),
     ...(p.retainUntil ? { ObjectLockMode: p.lockMode, ObjectLockRetainUntilDate: p.retainUntil } : {}),
   } as const;
 }
@@ -60,7 +62,11 @@ export class HashingStream extends Transform {
   private readonly hash = createHash('sha256');
   bytes = 0;
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (e?: Error | null, c?: Buffer) => void) {
+  override _transform(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    callback: (e?: Error | null, c?: Buffer) => void,
+  ) {
     this.hash.update(chunk);
     this.bytes += chunk.length;
     callback(null, chunk);
@@ -123,12 +129,16 @@ export async function uploadStream(
  * only once its readers wind down, after `done()` has already rejected; the runner would exit before.
  */
 async function abortUpload(s3: S3Client, upload: Upload, bucket: string, key: string): Promise<void> {
-  const internals = upload as unknown as { createMultiPartPromise?: Promise<CreateMultipartUploadCommandOutput> };
+  const internals = upload as unknown as {
+    createMultiPartPromise?: Promise<CreateMultipartUploadCommandOutput>;
+  };
   const created = await internals.createMultiPartPromise?.catch(() => undefined);
   if (!created?.UploadId) return;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId }));
+      await s3.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId }),
+      );
       return;
     } catch (error) {
       if (isNotFound(error) || (error as { name?: string }).name === 'NoSuchUpload') return;
@@ -147,7 +157,15 @@ export async function putObject(
   extra: Partial<PutObjectCommandInput> = {},
 ): Promise<void> {
   try {
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ...protectionParams(protection), ...extra }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ...protectionParams(protection),
+        ...extra,
+      }),
+    );
   } catch (error) {
     throw describeS3Error(error, 'PutObject', bucket, key);
   }
@@ -165,7 +183,12 @@ export async function objectExists(s3: S3Client, bucket: string, key: string): P
 }
 
 /** Checks that S3 holds `expectedBytes` at `key` (the upload was not silently truncated). */
-export async function assertStoredSize(s3: S3Client, bucket: string, key: string, expectedBytes: number): Promise<void> {
+export async function assertStoredSize(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  expectedBytes: number,
+): Promise<void> {
   let stored: number | undefined;
   try {
     stored = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength;

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 
 /** What a finished process printed. */
 export interface ProcessResult {
@@ -18,14 +17,13 @@ export interface RunningProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-const tsx = join(process.cwd(), 'node_modules/.bin/tsx');
-
 /**
  * Starts a TypeScript entrypoint of the repository (as `npm run dump` does) with exactly `env`
  * added to a minimal base environment: nothing of the developer's own AWS or libpq setup leaks in.
  */
 export function startScript(script: string, env: Record<string, string>): RunningProcess {
-  const child = spawn(tsx, [script], {
+  // `node --import tsx` rather than the tsx CLI: signals reach the program itself, as in a container.
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: process.cwd(),
     env: {
       PATH: process.env.PATH ?? '',
@@ -65,7 +63,9 @@ export function startScript(script: string, env: Record<string, string>): Runnin
       new Promise<void>((resolve, reject) => {
         waiters.push({ pattern, resolve });
         check();
-        result.then(() => reject(new Error(`process ended before printing ${pattern}:\n${stdout}\n${stderr}`)));
+        result.then(() =>
+          reject(new Error(`process ended before printing ${pattern}:\n${stdout}\n${stderr}`)),
+        );
       }),
     kill: (signal) => child.kill(signal),
   };

@@ -11,6 +11,10 @@ export const s3Operation = {
 };
 
 /** Requests to a key (any operation). */
-export function requestsFor(requests: readonly RecordedRequest[], bucket: string, key: string): RecordedRequest[] {
+export function requestsFor(
+  requests: readonly RecordedRequest[],
+  bucket: string,
+  key: string,
+): RecordedRequest[] {
   return requests.filter((r) => r.path === `/${bucket}/${key}`);
 }

@@ -33,7 +33,10 @@ describe('backup runner options', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     const name = env.BACKUP_NAME ?? 'shop';
-    return parseManifest((await s3.get(`${env.BACKUP_PREFIX ?? ''}${name}/${id}/manifest.json`)).toString(), id);
+    return parseManifest(
+      (await s3.get(`${env.BACKUP_PREFIX ?? ''}${name}/${id}/manifest.json`)).toString(),
+      id,
+    );
   }
 
   async function restore(manifest: Manifest, database: string): Promise<void> {
@@ -50,7 +53,9 @@ describe('backup runner options', () => {
   it('includes only the tables asked for', async () => {
     const m = await backup('20261101T000000Z', { INCLUDE_TABLES: 'public.customers,sales.orders' });
     expect(tableNames(m)).toEqual(['public.customers', 'sales.orders']);
-    expect(m.pgDump.args).toEqual(expect.arrayContaining(['--table=public.customers', '--table=sales.orders']));
+    expect(m.pgDump.args).toEqual(
+      expect.arrayContaining(['--table=public.customers', '--table=sales.orders']),
+    );
   });
 
   it('excludes tables by pattern', async () => {
@@ -103,7 +108,10 @@ describe('backup runner options', () => {
   });
 
   it('keeps the manifest counts of its snapshot while the source is being written to', async () => {
-    await cluster.query('shop', 'CREATE TABLE public.busy (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())');
+    await cluster.query(
+      'shop',
+      'CREATE TABLE public.busy (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())',
+    );
     await seedLargeTable(cluster, 'shop', 24);
     const writer = new pg.Client({ connectionString: cluster.url('shop') });
     await writer.connect();
@@ -117,7 +125,11 @@ describe('backup runner options', () => {
       }
     })();
     try {
-      const running = startScript(RUNNER, { ...cluster.env('shop'), ...s3.env, BACKUP_ID: '20261108T000000Z' });
+      const running = startScript(RUNNER, {
+        ...cluster.env('shop'),
+        ...s3.env,
+        BACKUP_ID: '20261108T000000Z',
+      });
       await running.waitFor(/snapshot exported/);
       const atSnapshot = inserted;
       const result = await running.result;
@@ -162,7 +174,9 @@ describe('backup runner options', () => {
       'x-amz-server-side-encryption-bucket-key-enabled': 'true',
       'x-amz-tagging': 'pgproof%3Atier=weekly&pgproof%3Adatabase=shop-eu',
       'x-amz-object-lock-mode': 'COMPLIANCE',
-      'x-amz-object-lock-retain-until-date': new Date(started + 35 * 86_400_000).toISOString().replace('.000Z', 'Z'),
+      'x-amz-object-lock-retain-until-date': new Date(started + 35 * 86_400_000)
+        .toISOString()
+        .replace('.000Z', 'Z'),
     };
     const folder = 'prod/shop-eu/20261109T000000Z';
     const dumpRequests = requestsFor(s3.requests, s3.bucket, `${folder}/dump.pgdump`);
@@ -172,9 +186,13 @@ describe('backup runner options', () => {
     expect(dumpRequests.filter(s3Operation.uploadPart).length).toBeGreaterThanOrEqual(3);
     expect(dumpRequests.filter(s3Operation.completeMultipartUpload)).toHaveLength(1);
 
-    const [globals] = requestsFor(s3.requests, s3.bucket, `${folder}/globals.sql`).filter(s3Operation.putObject);
+    const [globals] = requestsFor(s3.requests, s3.bucket, `${folder}/globals.sql`).filter(
+      s3Operation.putObject,
+    );
     expect(globals?.headers).toMatchObject(expected);
-    const [manifest] = requestsFor(s3.requests, s3.bucket, `${folder}/manifest.json`).filter(s3Operation.putObject);
+    const [manifest] = requestsFor(s3.requests, s3.bucket, `${folder}/manifest.json`).filter(
+      s3Operation.putObject,
+    );
     expect(manifest?.headers).toMatchObject({ ...expected, 'if-none-match': '*' });
     expect(s3.incompleteUploads()).toEqual([]);
   });

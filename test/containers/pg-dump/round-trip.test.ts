@@ -37,7 +37,10 @@ describe('backup runner round trip', () => {
       'shop/20261121T020000Z/globals.sql',
       'shop/20261121T020000Z/manifest.json',
     ]);
-    const manifest = parseManifest((await s3.get('shop/20261121T020000Z/manifest.json')).toString(), 'manifest');
+    const manifest = parseManifest(
+      (await s3.get('shop/20261121T020000Z/manifest.json')).toString(),
+      'manifest',
+    );
     const dump = await s3.get(manifest.dump.key);
     expect(createHash('sha256').update(dump).digest('hex')).toBe(manifest.dump.sha256);
     expect(dump.length).toBe(manifest.dump.bytes);
