@@ -1,0 +1,183 @@
+import { join } from 'node:path';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { acknowledgeWildcards } from './nag.ts';
+
+export interface BackupLauncherProps {
+  /** The cluster backup tasks run in. */
+  readonly cluster: ecs.ICluster;
+  /** The VPC and subnets tasks are placed in (no public IP). */
+  readonly vpc: ec2.IVpc;
+  readonly subnets: ec2.SubnetSelection;
+  /** The backup bucket: the launcher lists manifests in it to pick each backup's tier. */
+  readonly bucket: s3.IBucket;
+  /**
+   * Key prefix of all backups (`BACKUP_PREFIX`).
+   * @default '' - backups start at the bucket's root
+   */
+  readonly prefix?: string;
+  /**
+   * How long the launcher's logs are kept.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The start-backup Lambda (functions/start-backup.ts) that every schedule invokes, the dead-letter
+ * queue the schedules use when they cannot invoke it, and alarms on both.
+ */
+export class BackupLauncher extends Construct {
+  /** Validates a schedule's payload, picks the tier and starts the task once. */
+  public readonly function: nodejs.NodejsFunction;
+  /** The role every backup schedule invokes the launcher with. */
+  public readonly scheduleRole: iam.Role;
+  /** Schedule invocations that failed after all retries. */
+  public readonly deadLetterQueue: sqs.Queue;
+  /** Fires when a schedule could not invoke the launcher. */
+  public readonly deadLetterAlarm: cloudwatch.Alarm;
+  /** Fires when the launcher failed: refused a second run, bad payload, ECS refused the task. */
+  public readonly errorsAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: BackupLauncherProps) {
+    super(scope, id);
+    const prefix = props.prefix ?? '';
+    if (prefix !== '' && !prefix.endsWith('/')) {
+      throw new Error(`'prefix' must be empty or end with "/", got "${prefix}"`);
+    }
+
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // An explicit role: the default one carries the AWS-managed basic execution policy (logs:* on *).
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: 'pgproof: starts backup tasks',
+    });
+    logGroup.grantWrite(role);
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      description: 'pgproof: starts one scheduled backup task',
+      entry: join(import.meta.dirname, '../../functions/start-backup.ts'),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.minutes(1),
+      role,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment: {
+        CLUSTER_ARN: props.cluster.clusterArn,
+        SUBNET_IDS: props.vpc.selectSubnets(props.subnets).subnetIds.join(','),
+        BACKUP_BUCKET: props.bucket.bucketName,
+        BACKUP_PREFIX: prefix,
+      },
+      bundling: {
+        // The AWS SDK is bundled so the code runs against the versions it was tested with.
+        bundleAwsSDK: true,
+        minify: true,
+        sourceMap: true,
+        forceDockerBundling: false,
+      },
+    });
+
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:ListTasks', 'ecs:DescribeTasks'],
+        resources: ['*'],
+        conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
+    );
+    acknowledgeWildcards(
+      role,
+      'ecs:ListTasks and ecs:DescribeTasks name no task known in advance; the ecs:cluster condition limits both to the backup cluster.',
+      { resources: ['*'] },
+    );
+
+    this.scheduleRole = new iam.Role(this, 'ScheduleRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+      description: 'pgproof: lets the backup schedules invoke the launcher',
+    });
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter queue of the EventBridge schedules.',
+    });
+
+    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
+      alarmDescription:
+        'pgproof: a schedule could not invoke the backup launcher, so a backup did not start. Read the message in the dead-letter queue.',
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
+      alarmDescription:
+        'pgproof: the backup launcher failed, so a backup did not start. Its log says why (e.g. the previous backup still runs).',
+      metric: this.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /**
+   * The schedule target that invokes the launcher with `input`, retrying, then dead-lettering.
+   * Scheduler grants itself lambda:InvokeFunction on the function and its versions (<arn>:*).
+   */
+  target(input: scheduler.ScheduleTargetInput): schedulerTargets.LambdaInvoke {
+    if (!this.invokeAcknowledged) {
+      acknowledgeWildcards(
+        this.scheduleRole,
+        'Scheduler may invoke the launcher function and its versions.',
+        {
+          resources: [`${this.function.functionArn}:*`],
+        },
+      );
+      this.invokeAcknowledged = true;
+    }
+    return new schedulerTargets.LambdaInvoke(this.function, {
+      input,
+      role: this.scheduleRole,
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 3,
+      maxEventAge: Duration.hours(1),
+    });
+  }
+
+  private invokeAcknowledged = false;
+
+  /** Lets the launcher run `taskDefinition` (and pass its roles). */
+  allowToStart(taskDefinition: ecs.TaskDefinition): void {
+    taskDefinition.grantRun(this.function);
+  }
+}

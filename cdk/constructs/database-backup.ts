@@ -1,0 +1,269 @@
+import { Duration, RemovalPolicy, Stack, TimeZone, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { StartBackupEvent } from '../../core/launch.ts';
+import { databasePrefix } from '../../core/layout.ts';
+import type { VerifyLevel } from '../../core/manifest.ts';
+import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
+import type { Tier } from '../../core/tiers.ts';
+import type { BackupLauncher } from './backup-launcher.ts';
+import type { ObjectLockMode } from './backup-vault.ts';
+import { acknowledgeWildcards } from './nag.ts';
+
+/** Name of the runner container in every backup task definition. */
+export const RUNNER_CONTAINER_NAME = 'pg-dump';
+
+export interface DatabaseBackupProps {
+  /** The database's name in the key layout (`BACKUP_NAME`): its backups go under `<prefix><name>/`. */
+  readonly name: string;
+  /** Endpoint of the PostgreSQL server. */
+  readonly host: string;
+  /**
+   * Port of the PostgreSQL server.
+   * @default 5432
+   */
+  readonly port?: number;
+  /** The database to dump. */
+  readonly database: string;
+  /** Secret with the JSON keys `username` and `password` (the RDS layout); injected as ECS secrets. */
+  readonly credentials: secretsmanager.ISecret;
+  /** The backup bucket and its key. */
+  readonly bucket: s3.IBucket;
+  readonly key: kms.IKey;
+  /**
+   * Key prefix of all backups (`BACKUP_PREFIX`).
+   * @default '' - backups start at the bucket's root
+   */
+  readonly prefix?: string;
+  /** Where the task runs. */
+  readonly cluster: ecs.ICluster;
+  readonly vpc: ec2.IVpc;
+  /** The backup runner image (containers/pg-dump). */
+  readonly image: ecs.ContainerImage;
+  /** The launcher the schedule invokes. */
+  readonly launcher: BackupLauncher;
+  /** EventBridge Scheduler cron expression, e.g. `cron(0 2 * * ? *)`. */
+  readonly schedule: string;
+  /** IANA time zone of {@link schedule}; tiers follow its calendar. */
+  readonly timeZone: string;
+  /** Days each tier is kept (Object Lock retention and lifecycle expiry). */
+  readonly retentionDays: Readonly<Record<Tier, number>>;
+  /** The alarm fires when no backup succeeded within this time (whole hours, at most 7 days). */
+  readonly rpo: Duration;
+  /**
+   * Object Lock mode the runner sets on each object.
+   * @default 'GOVERNANCE'
+   */
+  readonly objectLockMode?: ObjectLockMode;
+  /** pg_dump selections. @default - everything */
+  readonly includeTables?: readonly string[];
+  readonly excludeTables?: readonly string[];
+  readonly includeSchemas?: readonly string[];
+  readonly excludeSchemas?: readonly string[];
+  /**
+   * Also save roles and tablespaces (no passwords).
+   * @default true
+   */
+  readonly dumpGlobals?: boolean;
+  /**
+   * How the manifest records the data for later verification.
+   * @default 'counts' - exact row counts per table
+   */
+  readonly verify?: VerifyLevel;
+  /** @default 1024 - one vCPU */
+  readonly cpu?: number;
+  /** @default 2048 */
+  readonly memoryMiB?: number;
+  /** @default - Fargate's 20 GiB */
+  readonly ephemeralStorageGiB?: number;
+  /** @default ecs.CpuArchitecture.ARM64 */
+  readonly architecture?: ecs.CpuArchitecture;
+  /**
+   * The database's security group: it gets an ingress rule from this backup task's group.
+   * @default - no rule; the database must already admit the task's subnets
+   */
+  readonly databaseSecurityGroup?: ec2.ISecurityGroup;
+  /** @default logs.RetentionDays.THREE_MONTHS */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * Everything one database's backups need: a Fargate task definition of the runner with the
+ * database's settings, credentials as ECS secrets and a task role that may only write that
+ * database's prefix; a security group let into the database; the schedule that invokes the
+ * launcher; and the alarm that fires when no backup succeeded within the RPO.
+ */
+export class DatabaseBackup extends Construct {
+  public readonly taskDefinition: ecs.FargateTaskDefinition;
+  public readonly container: ecs.ContainerDefinition;
+  /** The task's security group (egress only); the database admits it. */
+  public readonly securityGroup: ec2.SecurityGroup;
+  public readonly logGroup: logs.LogGroup;
+  public readonly schedule: scheduler.Schedule;
+  /** Fires when no successful backup was recorded within the RPO, including when there is no data at all. */
+  public readonly rpoAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
+    super(scope, id);
+    const prefix = props.prefix ?? '';
+    const rpoHours = props.rpo.toHours({ integral: false });
+    if (!Token.isUnresolved(rpoHours) && (!Number.isInteger(rpoHours) || rpoHours < 1 || rpoHours > 168)) {
+      throw new Error(
+        `'rpo' must be whole hours from 1 to 168 (an alarm looks back at most 7 days), got ${rpoHours}`,
+      );
+    }
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(props.name)) {
+      throw new Error(`'name' may hold only letters, digits, "_" and "-", got "${props.name}"`);
+    }
+    const ownPrefix = databasePrefix(prefix, props.name);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
+      cpu: props.cpu ?? 1024,
+      memoryLimitMiB: props.memoryMiB ?? 2048,
+      ephemeralStorageGiB: props.ephemeralStorageGiB,
+      runtimePlatform: {
+        cpuArchitecture: props.architecture ?? ecs.CpuArchitecture.ARM64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+    });
+    const list = (values: readonly string[] | undefined) => (values?.length ? values.join(',') : undefined);
+    const environment: Record<string, string | undefined> = {
+      PGHOST: props.host,
+      PGPORT: String(props.port ?? 5432),
+      PGDATABASE: props.database,
+      BACKUP_BUCKET: props.bucket.bucketName,
+      BACKUP_PREFIX: prefix || undefined,
+      BACKUP_NAME: props.name,
+      KMS_KEY_ID: props.key.keyArn,
+      // The launcher overrides these per run with the tier it picked.
+      BACKUP_TIER: 'daily',
+      RETENTION_DAYS: String(props.retentionDays.daily),
+      OBJECT_LOCK_MODE: props.objectLockMode ?? 'GOVERNANCE',
+      INCLUDE_TABLES: list(props.includeTables),
+      EXCLUDE_TABLES: list(props.excludeTables),
+      INCLUDE_SCHEMAS: list(props.includeSchemas),
+      EXCLUDE_SCHEMAS: list(props.excludeSchemas),
+      DUMP_GLOBALS: String(props.dumpGlobals ?? true),
+      VERIFY: props.verify ?? 'counts',
+    };
+    this.container = this.taskDefinition.addContainer('Runner', {
+      containerName: RUNNER_CONTAINER_NAME,
+      image: props.image,
+      essential: true,
+      readonlyRootFilesystem: false,
+      environment: Object.fromEntries(
+        Object.entries(environment).filter((entry): entry is [string, string] => entry[1] !== undefined),
+      ),
+      secrets: {
+        PGUSER: ecs.Secret.fromSecretsManager(props.credentials, 'username'),
+        PGPASSWORD: ecs.Secret.fromSecretsManager(props.credentials, 'password'),
+      },
+      logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.name }),
+    });
+    this.grantBackupWrites(props.bucket, props.key, ownPrefix);
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds only non-secret settings (host, bucket, selections); the credentials come from Secrets Manager as ECS secrets.',
+    });
+    acknowledgeWildcards(
+      this.taskDefinition.taskRole,
+      `The runner names its objects at run time; it may write only under ${ownPrefix}.`,
+      { resources: [props.bucket.arnForObjects(`${ownPrefix}*`)] },
+    );
+    acknowledgeWildcards(
+      this.taskDefinition.obtainExecutionRole(),
+      'ecr:GetAuthorizationToken, needed to pull the runner image, has no resource to name.',
+      { resources: ['*'] },
+    );
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: props.vpc,
+      description: `pgproof backup task of ${props.name}`,
+      allowAllOutbound: true,
+    });
+    props.databaseSecurityGroup?.addIngressRule(
+      this.securityGroup,
+      ec2.Port.tcp(props.port ?? 5432),
+      `pgproof backup task of ${props.name}`,
+    );
+
+    props.launcher.allowToStart(this.taskDefinition);
+    const payload: StartBackupEvent = {
+      database: props.name,
+      scheduledTime: scheduler.ContextAttribute.scheduledTime,
+      timeZone: props.timeZone,
+      taskDefinitionArn: this.taskDefinition.taskDefinitionArn,
+      containerName: RUNNER_CONTAINER_NAME,
+      securityGroupIds: [this.securityGroup.securityGroupId],
+      retentionDays: { ...props.retentionDays },
+    };
+    this.schedule = new scheduler.Schedule(this, 'Schedule', {
+      description: `pgproof: back up ${props.name}`,
+      schedule: scheduler.ScheduleExpression.expression(props.schedule, TimeZone.of(props.timeZone)),
+      target: props.launcher.target(scheduler.ScheduleTargetInput.fromObject(payload)),
+    });
+
+    this.rpoAlarm = new cloudwatch.Alarm(this, 'RpoAlarm', {
+      alarmDescription: `pgproof: no successful backup of ${props.name} in the last ${rpoHours} hours (its RPO). Check the task log and the schedule.`,
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: METRICS.backupSucceeded,
+        dimensionsMap: databaseMetricDimensions(props.name),
+        statistic: 'Sum',
+        period: Duration.hours(1),
+      }),
+      // Every hour of the RPO window without a success breaches, missing data included.
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: rpoHours,
+      datapointsToAlarm: rpoHours,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+  }
+
+  /**
+   * What the runner may do: write objects (single and multipart), their tags and Object Lock
+   * retention, and read back, under its own prefix only; list the bucket, because S3 answers a
+   * HeadObject of a missing manifest with 404 only to a caller allowed to list (403 otherwise); use
+   * the key through S3. No delete, no read of other prefixes.
+   */
+  private grantBackupWrites(bucket: s3.IBucket, key: kms.IKey, ownPrefix: string): void {
+    const role = this.taskDefinition.taskRole;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          's3:PutObject',
+          's3:PutObjectTagging',
+          's3:PutObjectRetention',
+          's3:AbortMultipartUpload',
+          's3:GetObject',
+        ],
+        resources: [bucket.arnForObjects(`${ownPrefix}*`)],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt'],
+        resources: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
+      }),
+    );
+  }
+}

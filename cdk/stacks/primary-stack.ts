@@ -1,0 +1,228 @@
+import { join } from 'node:path';
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type { Construct } from 'constructs';
+import { type DatabaseConfig, type NetworkConfig, retentionDays } from '../../core/config.ts';
+import { databasePrefix } from '../../core/layout.ts';
+import { BackupAlerts } from '../constructs/backup-alerts.ts';
+import { BackupDashboard } from '../constructs/backup-dashboard.ts';
+import { BackupLauncher } from '../constructs/backup-launcher.ts';
+import { BackupNetwork } from '../constructs/backup-network.ts';
+import { BackupVault, type ObjectLockMode } from '../constructs/backup-vault.ts';
+import { DatabaseBackup } from '../constructs/database-backup.ts';
+
+/** The repository root: the runner image is built from it with containers/pg-dump/Dockerfile. */
+const REPOSITORY_ROOT = join(import.meta.dirname, '../..');
+
+/** What the image build never needs; keeps the asset hash (and the image) stable across unrelated edits. */
+const IMAGE_EXCLUDES = [
+  'node_modules',
+  'cdk.out',
+  'cdk.out*',
+  '.git',
+  '.ci',
+  'test',
+  'bench',
+  '.bench-data',
+  'coverage',
+  'dist',
+  '*.log',
+  'cdk.context*.json',
+  'pgproof.config*.json',
+];
+
+export interface PrimaryStackProps extends StackProps {
+  /**
+   * Name and region of the replica bucket. A name rather than the bucket: the replication role's
+   * policy then names it literally (no cross-region lookup), and cdk-nag findings stay predictable.
+   */
+  readonly replicaBucketName: string;
+  readonly replicaRegion: string;
+  /** The replica bucket's key (re-imported here, so the two stacks do not reference each other in a cycle). */
+  readonly replicaKey: kms.IKey;
+  /** Where backup tasks run: a new VPC or existing subnets. */
+  readonly network: NetworkConfig;
+  /** The databases to back up. */
+  readonly databases: readonly DatabaseConfig[];
+  /**
+   * Key prefix of all backups (`BACKUP_PREFIX`).
+   * @default '' - backups start at the bucket's root
+   */
+  readonly backupPrefix?: string;
+  /** @default 'GOVERNANCE' */
+  readonly objectLockMode?: ObjectLockMode;
+  /** @default - no email subscriptions */
+  readonly notificationEmails?: readonly string[];
+  /**
+   * The backup runner image for an architecture.
+   * @default - built from containers/pg-dump/Dockerfile at the repository root
+   */
+  readonly runnerImage?: (architecture: ecs.CpuArchitecture) => ecs.ContainerImage;
+}
+
+/**
+ * The primary region: key and backup bucket (replicated), the network and cluster of the backup
+ * tasks, one task definition, schedule and RPO alarm per database, the launcher, alerts and dashboard.
+ * The restore drill (issue 4) wires into {@link vault}, {@link network}, {@link cluster} and {@link alerts}.
+ */
+export class PrimaryStack extends Stack {
+  public readonly vault: BackupVault;
+  public readonly network: BackupNetwork;
+  public readonly cluster: ecs.Cluster;
+  public readonly alerts: BackupAlerts;
+  public readonly launcher: BackupLauncher;
+  public readonly backups: readonly DatabaseBackup[];
+  public readonly dashboard: BackupDashboard;
+
+  constructor(scope: Construct, id: string, props: PrimaryStackProps) {
+    super(scope, id, props);
+    const prefix = props.backupPrefix ?? '';
+
+    this.vault = new BackupVault(this, 'Vault', {
+      objectLockMode: props.objectLockMode,
+      rotation: props.databases.map((db) => ({
+        prefix: databasePrefix(prefix, db.name),
+        retentionDays: retentionDays(db),
+      })),
+      replica: {
+        bucket: s3.Bucket.fromBucketAttributes(this, 'ReplicaBucket', {
+          bucketName: props.replicaBucketName,
+          region: props.replicaRegion,
+        }),
+        key: kms.Key.fromKeyArn(this, 'ReplicaKey', props.replicaKey.keyArn),
+      },
+    });
+
+    this.network = new BackupNetwork(this, 'Network', networkProps(this, props.network));
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: this.network.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    this.alerts = new BackupAlerts(this, 'Alerts', {
+      cluster: this.cluster,
+      emails: props.notificationEmails,
+    });
+    this.launcher = new BackupLauncher(this, 'Launcher', {
+      cluster: this.cluster,
+      vpc: this.network.vpc,
+      subnets: this.network.subnets,
+      bucket: this.vault.bucket,
+      prefix,
+    });
+
+    const images = new Map<ecs.CpuArchitecture, ecs.ContainerImage>();
+    const imageFor = (architecture: ecs.CpuArchitecture) => {
+      let image = images.get(architecture);
+      if (!image) {
+        image =
+          props.runnerImage?.(architecture) ??
+          ecs.ContainerImage.fromAsset(REPOSITORY_ROOT, {
+            file: 'containers/pg-dump/Dockerfile',
+            platform:
+              architecture === ecs.CpuArchitecture.ARM64 ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+            exclude: IMAGE_EXCLUDES,
+          });
+        images.set(architecture, image);
+      }
+      return image;
+    };
+
+    this.backups = props.databases.map((db) => {
+      const architecture =
+        db.task.architecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64;
+      const id = `Database${pascalCase(db.name)}`;
+      return new DatabaseBackup(this, id, {
+        name: db.name,
+        host: db.host,
+        port: db.port,
+        database: db.database,
+        credentials: secretsmanager.Secret.fromSecretAttributes(this, `${id}Credentials`, {
+          secretCompleteArn: db.secretArn,
+          ...(db.secretKeyArn && {
+            encryptionKey: kms.Key.fromKeyArn(this, `${id}CredentialsKey`, db.secretKeyArn),
+          }),
+        }),
+        bucket: this.vault.bucket,
+        key: this.vault.key,
+        prefix,
+        cluster: this.cluster,
+        vpc: this.network.vpc,
+        image: imageFor(architecture),
+        launcher: this.launcher,
+        schedule: db.schedule,
+        timeZone: db.timeZone,
+        retentionDays: retentionDays(db),
+        rpo: Duration.hours(db.rpoHours),
+        objectLockMode: props.objectLockMode,
+        includeTables: db.includeTables,
+        excludeTables: db.excludeTables,
+        includeSchemas: db.includeSchemas,
+        excludeSchemas: db.excludeSchemas,
+        dumpGlobals: db.dumpGlobals,
+        verify: db.verify,
+        cpu: db.task.cpu,
+        memoryMiB: db.task.memoryMiB,
+        ephemeralStorageGiB: db.task.ephemeralStorageGiB,
+        architecture,
+        databaseSecurityGroup:
+          db.databaseSecurityGroupId === undefined
+            ? undefined
+            : ec2.SecurityGroup.fromSecurityGroupId(
+                this,
+                `${id}DatabaseSecurityGroup`,
+                db.databaseSecurityGroupId,
+              ),
+      });
+    });
+
+    const alarms = [
+      ...this.backups.map((backup) => backup.rpoAlarm),
+      this.launcher.errorsAlarm,
+      this.launcher.deadLetterAlarm,
+      ...(this.vault.replicationFailedAlarm ? [this.vault.replicationFailedAlarm] : []),
+    ];
+    this.alerts.notifyOn(...alarms);
+    this.dashboard = new BackupDashboard(this, 'Dashboard', {
+      databases: this.backups.map((backup, index) => ({
+        name: props.databases[index]?.name ?? '',
+        logGroup: backup.logGroup,
+      })),
+      alarms,
+    });
+  }
+}
+
+/** `orders_eu-2` → `OrdersEu2`: construct ids stay stable and readable per database. */
+function pascalCase(name: string): string {
+  return name
+    .split(/[^A-Za-z0-9]+/)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
+}
+
+/** The network construct's props from the config: a new VPC, or the configured subnets of an existing one. */
+function networkProps(scope: Construct, network: NetworkConfig) {
+  if (network.type === 'create') return { cidr: network.cidr, maxAzs: network.maxAzs };
+  const vpc = ec2.Vpc.fromVpcAttributes(scope, 'ExistingVpc', {
+    vpcId: network.vpcId,
+    availabilityZones: [...new Set(network.subnets.map((s) => s.availabilityZone))],
+  });
+  const subnets = network.subnets.map((s) =>
+    ec2.Subnet.fromSubnetAttributes(scope, `Subnet-${s.subnetId}`, {
+      subnetId: s.subnetId,
+      availabilityZone: s.availabilityZone,
+      routeTableId: s.routeTableId,
+    }),
+  );
+  return {
+    vpc,
+    subnets: { subnets },
+    s3GatewayEndpoint: network.s3GatewayEndpoint,
+    interfaceEndpoints: network.interfaceEndpoints,
+  };
+}
