@@ -1,0 +1,68 @@
+import { oneLine } from '../../core/errors.ts';
+import { createLogger } from '../../core/observability.ts';
+import { createS3Client } from '../../core/s3-client.ts';
+import { exitStatus, writeReport } from './report.ts';
+import { runRestore } from './restore.ts';
+import { readRestoreSettings } from './settings.ts';
+
+/**
+ * The restore runner's entrypoint (the drill task's command; `npm run restore`): reads the
+ * environment, restores and verifies one backup, writes the report to S3 and prints it as the last
+ * line on stdout. Exit status: 0 passed; 2 the backup did not verify; 1 the restore could not run.
+ */
+
+const logger = createLogger('restore-runner');
+
+async function main(): Promise<number> {
+  const startedAt = new Date();
+  const abort = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.warn('signal received: stopping the restore', { signal });
+      abort.abort(signal);
+    });
+  }
+
+  try {
+    const settings = readRestoreSettings(process.env, startedAt);
+    const s3 = createS3Client({ forcePathStyle: settings.forcePathStyle });
+    logger.info('restore started', { mode: settings.mode, bucket: settings.bucket, backup: settings.backup });
+    const report = await runRestore(settings, {
+      s3,
+      now: () => new Date(),
+      signal: abort.signal,
+      log: (message, fields) => logger.info(message, fields ?? {}),
+    });
+    logger.appendKeys({ backupId: report.backupId, database: report.name });
+    let status = exitStatus(report);
+    try {
+      await writeReport(s3, settings.bucket, report);
+    } catch (error) {
+      logger.error('the report could not be stored', { error: oneLine(error) });
+      process.stderr.write(`pgproof restore: the report could not be stored: ${oneLine(error)}\n`);
+      status = 1;
+    }
+    const failed = report.checks.filter((c) => !c.passed).map((c) => c.name);
+    logger.info(report.passed ? 'restore passed' : 'restore failed', {
+      reportKey: report.reportKey,
+      failed,
+      error: report.error,
+      durations: report.durations,
+    });
+    if (!report.passed) {
+      process.stderr.write(
+        `pgproof restore failed: ${report.error ?? `checks failed: ${failed.join(', ')}`} (report: ${report.reportKey})\n`,
+      );
+    }
+    // The contract: the report is the last line on stdout.
+    process.stdout.write(`${JSON.stringify(report)}\n`);
+    return status;
+  } catch (error) {
+    const message = oneLine(error);
+    logger.error('restore could not run', { error: message, kind: (error as Error)?.name });
+    process.stderr.write(`pgproof restore failed: ${message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main();

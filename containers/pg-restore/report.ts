@@ -1,0 +1,103 @@
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type {
+  RestoreCheck,
+  RestoreDurations,
+  RestoredTable,
+  RestoreReport,
+} from '../../core/drill-report.ts';
+import { describeS3Error } from '../../core/errors.ts';
+import type { Manifest } from '../../core/manifest.ts';
+import type { RestoreMode } from './settings.ts';
+
+/**
+ * Building and storing a restore's report (core/drill-report.ts): the one place that decides what
+ * "passed" means and how the recovery time is measured.
+ */
+
+/** Everything a report is made of. */
+export interface ReportInput {
+  readonly mode: RestoreMode;
+  readonly manifestKey: string;
+  readonly manifest: Manifest;
+  readonly reportKey: string;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly target: RestoreReport['target'];
+  readonly checks: readonly RestoreCheck[];
+  readonly tables: readonly RestoredTable[];
+  readonly durations: Omit<RestoreDurations, 'totalSeconds'>;
+  readonly rtoSeconds: number | undefined;
+  /** Set when the restore could not run to its end. */
+  readonly error: string | undefined;
+}
+
+const round = (seconds: number) => Math.round(seconds * 1000) / 1000;
+
+/**
+ * The report. It passes only when every check passed, at least one check ran and nothing failed to
+ * run. The measured recovery time is download + restore: the time until the database is usable.
+ */
+export function buildReport(input: ReportInput): RestoreReport {
+  const { manifest } = input;
+  const rtoSeconds = round(input.durations.downloadSeconds + input.durations.restoreSeconds);
+  const passed = input.error === undefined && input.checks.length > 0 && input.checks.every((c) => c.passed);
+  return {
+    formatVersion: 1,
+    passed,
+    mode: input.mode,
+    name: manifest.name,
+    backupId: manifest.backupId,
+    manifestKey: input.manifestKey,
+    reportKey: input.reportKey,
+    startedAt: input.startedAt.toISOString(),
+    finishedAt: input.finishedAt.toISOString(),
+    backup: {
+      takenAt: manifest.startedAt,
+      ageHours: round((input.startedAt.getTime() - Date.parse(manifest.startedAt)) / 3_600_000),
+      dumpBytes: manifest.dump.bytes,
+      serverVersion: manifest.server.version,
+      tier: manifest.tier,
+    },
+    target: input.target,
+    checks: [...input.checks],
+    tables: [...input.tables],
+    durations: {
+      downloadSeconds: round(input.durations.downloadSeconds),
+      restoreSeconds: round(input.durations.restoreSeconds),
+      verifySeconds: round(input.durations.verifySeconds),
+      totalSeconds: round((input.finishedAt.getTime() - input.startedAt.getTime()) / 1000),
+    },
+    rto: {
+      seconds: rtoSeconds,
+      ...(input.rtoSeconds === undefined
+        ? {}
+        : { targetSeconds: input.rtoSeconds, met: passed && rtoSeconds <= input.rtoSeconds }),
+    },
+    ...(input.error === undefined ? {} : { error: input.error }),
+  };
+}
+
+/**
+ * Stores the report (encrypted with the bucket's default key). Reports live under `drills/`, apart
+ * from the backups, so the drill task may write nothing else.
+ */
+export async function writeReport(s3: S3Client, bucket: string, report: RestoreReport): Promise<void> {
+  try {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: report.reportKey,
+        Body: `${JSON.stringify(report, null, 2)}\n`,
+        ContentType: 'application/json',
+      }),
+    );
+  } catch (error) {
+    throw describeS3Error(error, 'PutObject', bucket, report.reportKey);
+  }
+}
+
+/** The process exit status of the contract: 0 passed, 2 the backup did not verify, 1 it could not run. */
+export function exitStatus(report: RestoreReport): 0 | 1 | 2 {
+  if (report.passed) return 0;
+  return report.error === undefined ? 2 : 1;
+}

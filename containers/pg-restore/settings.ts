@@ -1,0 +1,223 @@
+import { availableParallelism, tmpdir } from 'node:os';
+import { z } from 'zod';
+import { ConfigError } from '../../core/errors.ts';
+import type { BackupSelector } from '../../core/find-backup.ts';
+import { BACKUP_ID_PATTERN } from '../../core/layout.ts';
+
+/**
+ * The restore runner's settings: its environment (DESIGN.md "Restore runner"), read once at start
+ * and validated as a whole so every problem is reported at once.
+ */
+
+/** A database's own SQL check: the query must return one row whose first column is true. */
+export const sqlCheckSchema = z.strictObject({
+  name: z.string().min(1, 'a check needs a name'),
+  sql: z.string().min(1, 'a check needs its SQL'),
+});
+export type SqlCheck = z.infer<typeof sqlCheckSchema>;
+
+/** `drill`: restore into a scratch server; `restore`: into a real target. */
+export type RestoreMode = 'drill' | 'restore';
+
+const csv = z
+  .string()
+  .optional()
+  .transform((value) =>
+    (value ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+const flag = (name: string, fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return fallback;
+      if (value === 'true') return true;
+      if (value === 'false') return false;
+      ctx.addIssue({ code: 'custom', message: `${name} must be true or false, got "${value}"` });
+      return z.NEVER;
+    });
+
+const wholeNumber = (name: string, min: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `${name} must be a whole number`)
+    .transform(Number)
+    .refine((n) => n >= min, `${name} must be at least ${min}`)
+    .optional();
+
+const checksSchema = z
+  .string()
+  .optional()
+  .transform((value, ctx): SqlCheck[] => {
+    if (value === undefined) return [];
+    let json: unknown;
+    try {
+      json = JSON.parse(value);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'CHECKS_JSON is not valid JSON' });
+      return z.NEVER;
+    }
+    const parsed = z.array(sqlCheckSchema).safeParse(json);
+    if (!parsed.success) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `CHECKS_JSON must be a list of { "name": "...", "sql": "..." } (${parsed.error.issues[0]?.message})`,
+      });
+      return z.NEVER;
+    }
+    const names = parsed.data.map((c) => c.name);
+    const repeated = names.find((n, i) => names.indexOf(n) !== i);
+    if (repeated) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `CHECKS_JSON names "${repeated}" twice; give each check its own name`,
+      });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
+
+const environmentSchema = z
+  .object({
+    PGHOST: z.string().optional(),
+    PGPORT: z.string().regex(/^\d+$/, 'PGPORT must be a port number').optional(),
+    PGUSER: z.string().optional(),
+    PGDATABASE: z.string().optional(),
+    BACKUP_BUCKET: z.string({ error: 'BACKUP_BUCKET is required: set it to the backup bucket name' }).min(1),
+    BACKUP_PREFIX: z
+      .string()
+      .optional()
+      .transform((v) => v ?? '')
+      .refine((v) => v === '' || v.endsWith('/'), 'BACKUP_PREFIX must be empty or end with "/"'),
+    MANIFEST_KEY: z
+      .string()
+      .regex(/\/manifest\.json$/, 'MANIFEST_KEY must be the key of a manifest.json')
+      .optional(),
+    BACKUP_NAME: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'BACKUP_NAME may hold only letters, digits, "_", "." and "-"')
+      .optional(),
+    BACKUP_ID: z.string().regex(BACKUP_ID_PATTERN, 'BACKUP_ID must look like 20261121T020000Z').optional(),
+    RESTORE_MODE: z
+      .enum(['drill', 'restore'], { error: 'RESTORE_MODE must be drill or restore' })
+      .default('drill'),
+    RESTORE_CLEAN: flag('RESTORE_CLEAN', false),
+    RESTORE_GLOBALS: flag('RESTORE_GLOBALS', true),
+    RESTORE_JOBS: wholeNumber('RESTORE_JOBS', 1),
+    RESTORE_TABLES: csv,
+    RESTORE_SCHEMAS: csv,
+    CHECKS_JSON: checksSchema,
+    REPORT_KEY: z.string().min(1).optional(),
+    RTO_SECONDS: wholeNumber('RTO_SECONDS', 1),
+    TARGET_WAIT_SECONDS: wholeNumber('TARGET_WAIT_SECONDS', 0),
+    DOWNLOAD_CONCURRENCY: wholeNumber('DOWNLOAD_CONCURRENCY', 1),
+    DOWNLOAD_PART_MIB: wholeNumber('DOWNLOAD_PART_MIB', 5),
+    WORK_DIR: z.string().optional(),
+    PG_BIN_DIR: z.string().optional(),
+    AWS_ENDPOINT_URL_S3: z.url('AWS_ENDPOINT_URL_S3 must be a URL').optional(),
+    S3_FORCE_PATH_STYLE: flag('S3_FORCE_PATH_STYLE', false),
+  })
+  .superRefine((e, ctx) => {
+    if (!e.MANIFEST_KEY && !e.BACKUP_NAME) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MANIFEST_KEY'],
+        message: 'set MANIFEST_KEY, or BACKUP_NAME (and optionally BACKUP_ID) to take the latest backup',
+      });
+    }
+    if (e.BACKUP_ID && !e.BACKUP_NAME && !e.MANIFEST_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['BACKUP_ID'], message: 'BACKUP_ID needs BACKUP_NAME' });
+    }
+    if (e.RESTORE_MODE === 'restore' && !e.PGDATABASE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PGDATABASE'],
+        message: 'PGDATABASE is required in restore mode: name the target database',
+      });
+    }
+  });
+
+/** Validated settings of one restore. */
+export interface RestoreSettings {
+  readonly mode: RestoreMode;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly backup: BackupSelector;
+  /** The target server (libpq reads the password from the environment itself). */
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** The target database; in drill mode, default: the manifest's database name. */
+  readonly database: string | undefined;
+  /** pg_restore `--clean --if-exists` into a target that already holds objects (restore mode). */
+  readonly clean: boolean;
+  /** Restore roles from globals.sql first (when the backup has one). */
+  readonly restoreGlobals: boolean;
+  readonly jobs: number;
+  /** `schema.table` or `table`: restore only these tables. */
+  readonly tables: readonly string[];
+  readonly schemas: readonly string[];
+  readonly checks: readonly SqlCheck[];
+  /** Default: `<prefix>drills/<name>/<backupId>/<UTC time>.json`. */
+  readonly reportKey: string | undefined;
+  /** The database's recovery time objective, when known: the report says whether it was met. */
+  readonly rtoSeconds: number | undefined;
+  /** How long to wait for the target server to accept connections (a drill's sidecar may still start). */
+  readonly targetWaitSeconds: number;
+  readonly downloadConcurrency: number;
+  readonly downloadPartBytes: number;
+  /** Where the dump is downloaded to (the task's ephemeral storage). */
+  readonly workDir: string;
+  readonly pgBinDir: string | undefined;
+  readonly forcePathStyle: boolean;
+  readonly startedAt: Date;
+}
+
+/**
+ * Reads the settings from an environment. Throws a {@link ConfigError} listing every problem.
+ * `now` is the run's start time (the default report key).
+ */
+export function readRestoreSettings(env: NodeJS.ProcessEnv, now: Date): RestoreSettings {
+  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = environmentSchema.safeParse(blanksRemoved);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) =>
+      issue.message.includes(String(issue.path[0]))
+        ? issue.message
+        : `${String(issue.path[0])}: ${issue.message}`,
+    );
+    throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return {
+    mode: e.RESTORE_MODE,
+    bucket: e.BACKUP_BUCKET,
+    prefix: e.BACKUP_PREFIX,
+    backup: e.MANIFEST_KEY
+      ? { manifestKey: e.MANIFEST_KEY }
+      : { name: e.BACKUP_NAME ?? '', backupId: e.BACKUP_ID },
+    host: e.PGHOST ?? 'localhost',
+    port: Number(e.PGPORT ?? 5432),
+    user: e.PGUSER ?? 'postgres',
+    database: e.PGDATABASE,
+    clean: e.RESTORE_CLEAN,
+    restoreGlobals: e.RESTORE_GLOBALS,
+    jobs: e.RESTORE_JOBS ?? availableParallelism(),
+    tables: e.RESTORE_TABLES,
+    schemas: e.RESTORE_SCHEMAS,
+    checks: e.CHECKS_JSON,
+    reportKey: e.REPORT_KEY,
+    rtoSeconds: e.RTO_SECONDS,
+    targetWaitSeconds: e.TARGET_WAIT_SECONDS ?? (e.RESTORE_MODE === 'drill' ? 120 : 0),
+    downloadConcurrency: e.DOWNLOAD_CONCURRENCY ?? 8,
+    downloadPartBytes: (e.DOWNLOAD_PART_MIB ?? 16) * 1024 * 1024,
+    workDir: e.WORK_DIR ?? tmpdir(),
+    pgBinDir: e.PG_BIN_DIR,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    startedAt: now,
+  };
+}

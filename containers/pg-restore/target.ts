@@ -1,0 +1,109 @@
+import pg from 'pg';
+import { DatabaseError, describePgError, type ServerAddress } from '../../core/errors.ts';
+import { quoteIdent } from '../../core/table-stats.ts';
+
+/**
+ * The database a backup is restored into: reaching it (a drill's sidecar may still be starting),
+ * creating it when missing, refusing to mix a restore into existing data, and ANALYZE afterwards.
+ */
+
+/** The target holds objects already, and cleaning was not asked for. */
+export class TargetNotEmptyError extends DatabaseError {
+  constructor(address: ServerAddress, objects: number) {
+    super(
+      `database "${address.database}" on ${address.host}:${address.port} is not empty (${objects} tables, views or sequences): restoring into it would mix data; restore into an empty database, or set RESTORE_CLEAN=true to drop the backup's objects first`,
+    );
+    this.name = 'TargetNotEmptyError';
+  }
+}
+
+const RETRYABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', '57P03']);
+
+/** Connects, retrying for `waitSeconds` while the server is not up yet. */
+export async function connectTarget(address: ServerAddress, waitSeconds = 0): Promise<pg.Client> {
+  const deadline = Date.now() + waitSeconds * 1000;
+  for (;;) {
+    const client = new pg.Client({
+      host: address.host,
+      port: address.port,
+      user: address.user,
+      database: address.database,
+      application_name: 'pgproof-restore',
+    });
+    try {
+      await client.connect();
+      client.on('error', () => {});
+      return client;
+    } catch (error) {
+      await client.end().catch(() => {});
+      const code = (error as { code?: string }).code ?? '';
+      if (!RETRYABLE.has(code) || Date.now() >= deadline) throw describePgError(error, address, 'connecting');
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+/**
+ * Opens the target database, creating it first when it does not exist (a drill's fresh server has
+ * only `postgres`; a restore may name a new database).
+ */
+export async function openTargetDatabase(address: ServerAddress, waitSeconds = 0): Promise<pg.Client> {
+  try {
+    return await connectTarget(address, waitSeconds);
+  } catch (error) {
+    if (((error as Error).cause as { code?: string } | undefined)?.code === '3D000') {
+      const maintenance = await connectTarget({ ...address, database: 'postgres' }, waitSeconds);
+      try {
+        await maintenance.query(`CREATE DATABASE ${quoteIdent(address.database)}`);
+      } catch (cause) {
+        throw describePgError(cause, address, `creating database "${address.database}"`);
+      } finally {
+        await maintenance.end().catch(() => {});
+      }
+      return connectTarget(address, 0);
+    }
+    throw error;
+  }
+}
+
+/** The server's version, e.g. `15.8`. */
+export async function serverVersion(client: pg.Client): Promise<string> {
+  const { rows } = await client.query<{ version: string }>(
+    "SELECT current_setting('server_version') AS version",
+  );
+  return rows[0]?.version.split(' ')[0] ?? 'unknown';
+}
+
+/** Tables, views and sequences outside the system schemas. */
+export async function countUserRelations(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ n: string }>(
+    `SELECT count(*) AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Refuses a target that holds relations unless it is to be cleaned. */
+export async function assertRestorableTarget(
+  client: pg.Client,
+  address: ServerAddress,
+  clean: boolean,
+): Promise<void> {
+  if (clean) return;
+  const objects = await countUserRelations(client);
+  if (objects > 0) throw new TargetNotEmptyError(address, objects);
+}
+
+/**
+ * Creates schemas a selective restore needs: pg_restore's `-n`/`-t` restore objects in a schema but
+ * not the schema itself.
+ */
+export async function createSchemas(client: pg.Client, schemas: Iterable<string>): Promise<void> {
+  for (const schema of schemas) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+}
+
+/** Refreshes the planner's statistics: a restored database has none, and its first queries would crawl. */
+export async function analyzeDatabase(client: pg.Client): Promise<void> {
+  await client.query('ANALYZE');
+}

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+
+/**
+ * The report of a restore (DESIGN.md "Restore runner"): what the restore runner writes to S3 and
+ * prints as its last stdout line, and what the drill workflow's EvaluateReport reads back. One
+ * schema for the writer and every reader.
+ */
+
+/** What a check looked at. */
+export const CHECK_KINDS = ['checksum', 'globals', 'restore', 'table', 'sql'] as const;
+
+/** One check of a restore: the dump's checksum, each step, each table, each SQL check (by its name). */
+export const restoreCheckSchema = z.object({
+  /** `checksum`, `globals`, `restore`, `<schema>.<table>`, or the SQL check's own name. */
+  name: z.string(),
+  kind: z.enum(CHECK_KINDS),
+  passed: z.boolean(),
+  /** One line a person reads: what was expected, what was found. */
+  detail: z.string(),
+});
+export type RestoreCheck = z.infer<typeof restoreCheckSchema>;
+
+/** One restored table against its manifest entry. */
+export const restoredTableSchema = z.object({
+  schema: z.string(),
+  name: z.string(),
+  expectedRows: z.number().int().nonnegative(),
+  /** null when the table is missing from the restored database. */
+  rows: z.number().int().nonnegative().nullable(),
+  /** Present when the manifest has a hash for the table. */
+  hashMatched: z.boolean().optional(),
+});
+export type RestoredTable = z.infer<typeof restoredTableSchema>;
+
+/** How long each phase took, in seconds. */
+export const restoreDurationsSchema = z.object({
+  /** Download of the dump and globals, and their SHA-256 checks. */
+  downloadSeconds: z.number().nonnegative(),
+  /** Globals, `pg_restore -j N` and ANALYZE. */
+  restoreSeconds: z.number().nonnegative(),
+  /** Row counts, hashes and SQL checks. */
+  verifySeconds: z.number().nonnegative(),
+  totalSeconds: z.number().nonnegative(),
+});
+export type RestoreDurations = z.infer<typeof restoreDurationsSchema>;
+
+export const restoreReportSchema = z.object({
+  formatVersion: z.literal(1),
+  /** True only when every check passed and nothing failed to run. */
+  passed: z.boolean(),
+  /** `drill`: a scratch server; `restore`: a real target. */
+  mode: z.enum(['drill', 'restore']),
+  /** The database's name in the key layout (`BACKUP_NAME`). */
+  name: z.string(),
+  backupId: z.string(),
+  manifestKey: z.string(),
+  reportKey: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  backup: z.object({
+    /** When the backup's snapshot was taken (the manifest's `startedAt`). */
+    takenAt: z.string(),
+    /** Hours between the backup's snapshot and the start of this restore. */
+    ageHours: z.number(),
+    dumpBytes: z.number().int().nonnegative(),
+    /** The source server's version. */
+    serverVersion: z.string(),
+    tier: z.string(),
+  }),
+  target: z.object({
+    host: z.string(),
+    port: z.number().int(),
+    database: z.string(),
+    /** Unknown when the target could not be reached. */
+    serverVersion: z.string().optional(),
+  }),
+  checks: z.array(restoreCheckSchema),
+  tables: z.array(restoredTableSchema),
+  durations: restoreDurationsSchema,
+  /**
+   * The measured recovery time: download + restore (until the database is usable), against the
+   * target when one was given.
+   */
+  rto: z.object({
+    seconds: z.number().nonnegative(),
+    targetSeconds: z.number().positive().optional(),
+    met: z.boolean().optional(),
+  }),
+  /** Why the restore could not run to its end (exit 1); absent when it ran. */
+  error: z.string().optional(),
+});
+
+/** The report of one restore or drill. */
+export type RestoreReport = z.infer<typeof restoreReportSchema>;
+
+/** Parses a report's JSON text; throws a one-line error naming the key on anything malformed. */
+export function parseRestoreReport(text: string, key: string): RestoreReport {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new Error(`restore report ${key} is not valid JSON`, { cause });
+  }
+  const parsed = restoreReportSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(
+      `restore report ${key} is invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** The checks that failed, as `name: detail` lines. */
+export function failedChecks(report: RestoreReport): string[] {
+  return report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail}`);
+}

@@ -1,0 +1,292 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseRestoreReport, type RestoreReport } from '../../../core/drill-report.ts';
+import { backupKeys } from '../../../core/layout.ts';
+import { type Manifest, parseManifest } from '../../../core/manifest.ts';
+import { embeddedBinDir, type PgCluster, startPostgres } from '../../support/postgres.ts';
+import { lastLine, type ProcessResult, runScript } from '../../support/processes.ts';
+import { type S3Server, startS3 } from '../../support/s3.ts';
+import { seedVariedDatabase } from '../../support/seed.ts';
+
+const BACKUP_RUNNER = 'containers/pg-dump/main.ts';
+const RESTORE_RUNNER = 'containers/pg-restore/main.ts';
+const BACKUP_ID = '20261121T020000Z';
+
+/** The tables of the seeded database, as the backup runner counts them. */
+const SEEDED_TABLES = [
+  'public.audit_log',
+  'public.customers',
+  'public.empty_table',
+  'public.events',
+  'sales.Odd Name',
+  'sales.orders',
+];
+
+describe('restore runner', () => {
+  let pg: PgCluster;
+  let newer: PgCluster;
+  let s3: S3Server;
+  let manifest: Manifest;
+
+  beforeAll(async () => {
+    [pg, newer, s3] = await Promise.all([
+      startPostgres(),
+      startPostgres({ binDir: embeddedBinDir() }),
+      startS3(),
+    ]);
+    await seedVariedDatabase(pg, 'shop');
+    // Checksums: the restore must also reproduce every table's content hash.
+    const backup = await runScript(BACKUP_RUNNER, {
+      ...pg.env('shop'),
+      ...s3.env,
+      BACKUP_ID,
+      VERIFY: 'checksums',
+    });
+    expect(backup.stderr).toBe('');
+    manifest = parseManifest(
+      (await s3.get(backupKeys('', 'shop', BACKUP_ID).manifest)).toString(),
+      'manifest',
+    );
+  });
+  afterAll(async () => {
+    await Promise.all([pg?.stop(), newer?.stop(), s3?.stop()]);
+  });
+
+  /** Runs the restore runner against `cluster` (default: the source's) with the test S3 server. */
+  const restore = (env: Record<string, string>, cluster: PgCluster = pg) =>
+    runScript(RESTORE_RUNNER, {
+      ...cluster.env(env.PGDATABASE ?? 'postgres'),
+      ...s3.env,
+      RESTORE_JOBS: '2',
+      ...env,
+    });
+
+  /** The report a run printed last, checked to equal the one it stored. */
+  const reportOf = async (result: ProcessResult): Promise<RestoreReport> => {
+    const printed = parseRestoreReport(lastLine(result.stdout), 'stdout');
+    expect(parseRestoreReport((await s3.get(printed.reportKey)).toString(), printed.reportKey)).toEqual(
+      printed,
+    );
+    return printed;
+  };
+
+  /**
+   * A copy of the backup under another id, its manifest pointing at the copied objects;
+   * `change` alters the manifest or the dump's bytes on the way.
+   */
+  const copyBackup = async (
+    backupId: string,
+    change: { manifest?: (m: Manifest) => void; dump?: (bytes: Buffer) => void },
+  ): Promise<string> => {
+    const keys = backupKeys('', 'shop', backupId);
+    const dump = await s3.get(manifest.dump.key);
+    change.dump?.(dump);
+    const copy: Manifest = structuredClone(manifest);
+    copy.backupId = backupId;
+    copy.dump.key = keys.dump;
+    if (copy.globals) copy.globals.key = keys.globals;
+    change.manifest?.(copy);
+    const put = (Key: string, Body: Buffer | string) =>
+      s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key, Body }));
+    await put(keys.dump, dump);
+    await put(keys.globals, await s3.get(backupKeys('', 'shop', BACKUP_ID).globals));
+    await put(keys.manifest, JSON.stringify(copy));
+    return keys.manifest;
+  };
+
+  it('restores the latest backup into a scratch database, verifies every table and reports it', async () => {
+    const result = await restore({
+      BACKUP_NAME: 'shop',
+      PGDATABASE: 'drill_ok',
+      CHECKS_JSON: JSON.stringify([
+        {
+          name: 'every order has a customer',
+          sql: 'SELECT bool_and(customer_id IS NOT NULL) FROM sales.orders',
+        },
+      ]),
+      RTO_SECONDS: '3600',
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = await reportOf(result);
+    expect(report).toMatchObject({
+      passed: true,
+      mode: 'drill',
+      name: 'shop',
+      backupId: BACKUP_ID,
+      manifestKey: `shop/${BACKUP_ID}/manifest.json`,
+      reportKey: expect.stringMatching(/^drills\/shop\/20261121T020000Z\/\d{8}T\d{6}Z\.json$/),
+      target: { database: 'drill_ok', serverVersion: expect.stringMatching(/^15\./) },
+      rto: { targetSeconds: 3600, met: true },
+    });
+    expect(report.tables.map((t) => `${t.schema}.${t.name}`)).toEqual(SEEDED_TABLES);
+    for (const table of report.tables) {
+      const expected = manifest.tables.find((t) => t.schema === table.schema && t.name === table.name);
+      expect(table).toEqual({
+        ...table,
+        rows: expected?.rows,
+        expectedRows: expected?.rows,
+        hashMatched: true,
+      });
+    }
+    expect(report.checks.map((c) => [c.name, c.kind, c.passed])).toEqual([
+      ['checksum', 'checksum', true],
+      ['globals', 'globals', true],
+      ['restore', 'restore', true],
+      ...SEEDED_TABLES.map((name) => [name, 'table', true]),
+      ['every order has a customer', 'sql', true],
+    ]);
+    expect(report.checks[1]?.detail).toMatch(/^roles restored; already there: .*postgres/);
+    const { downloadSeconds, restoreSeconds, verifySeconds, totalSeconds } = report.durations;
+    expect(downloadSeconds + restoreSeconds + verifySeconds).toBeLessThanOrEqual(totalSeconds);
+    expect(report.rto.seconds).toBeCloseTo(downloadSeconds + restoreSeconds, 2);
+    expect(report.backup).toEqual({
+      takenAt: manifest.startedAt,
+      ageHours: expect.closeTo(
+        (Date.parse(report.startedAt) - Date.parse(manifest.startedAt)) / 3_600_000,
+        3,
+      ),
+      dumpBytes: manifest.dump.bytes,
+      serverVersion: manifest.server.version,
+      tier: 'daily',
+    });
+    // The restored copy really is there, with its owner restored from the globals.
+    const [owner] = await pg.query<{ owner: string }>(
+      'drill_ok',
+      "SELECT tableowner AS owner FROM pg_tables WHERE tablename = 'audit_log'",
+    );
+    expect(owner?.owner).toBe('pgproof_app_owner');
+    console.info(`durations of the test data set: ${JSON.stringify(report.durations)}`);
+  });
+
+  it('fails a backup whose dump changed by one byte before restoring anything, exit 2, naming the checksum', async () => {
+    const manifestKey = await copyBackup('20261101T020000Z', {
+      dump: (bytes) => {
+        const at = Math.floor(bytes.length / 2);
+        bytes[at] = (bytes[at] ?? 0) ^ 0x01;
+      },
+    });
+    const result = await restore({ MANIFEST_KEY: manifestKey, PGDATABASE: 'drill_tampered' });
+    expect(result.code).toBe(2);
+    expect(lastLine(result.stderr)).toMatch(
+      /^pgproof restore failed: checks failed: checksum \(report: drills\/shop\//,
+    );
+    const report = await reportOf(result);
+    expect(report.passed).toBe(false);
+    expect(report.checks).toEqual([
+      {
+        name: 'checksum',
+        kind: 'checksum',
+        passed: false,
+        detail: expect.stringMatching(
+          /^shop\/20261101T020000Z\/dump\.pgdump has SHA-256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}: the object was changed/,
+        ),
+      },
+    ]);
+    expect(report.durations.restoreSeconds).toBe(0);
+    const databases = await pg.query(
+      'postgres',
+      "SELECT 1 FROM pg_database WHERE datname = 'drill_tampered'",
+    );
+    expect(databases).toEqual([]);
+  });
+
+  it('fails a backup whose manifest has a wrong row count for one table, naming that table', async () => {
+    const manifestKey = await copyBackup('20261102T020000Z', {
+      manifest: (m) => {
+        const orders = m.tables.find((t) => t.name === 'orders');
+        if (orders) orders.rows += 1;
+      },
+    });
+    const result = await restore({ MANIFEST_KEY: manifestKey, PGDATABASE: 'drill_count' });
+    expect(result.code).toBe(2);
+    expect(lastLine(result.stderr)).toMatch(/checks failed: sales\.orders \(report/);
+    const report = await reportOf(result);
+    expect(report.checks.filter((c) => !c.passed)).toEqual([
+      { name: 'sales.orders', kind: 'table', passed: false, detail: '10000 rows, the manifest has 10001' },
+    ]);
+  });
+
+  it('fails the drill by the name of a SQL check that returns false', async () => {
+    const result = await restore({
+      BACKUP_NAME: 'shop',
+      BACKUP_ID,
+      PGDATABASE: 'drill_sql',
+      CHECKS_JSON: JSON.stringify([
+        { name: 'customers exist', sql: 'SELECT count(*) = 5000 FROM public.customers' },
+        { name: 'no customer owes money', sql: 'SELECT bool_and(balance < 0) FROM public.customers' },
+      ]),
+    });
+    expect(result.code).toBe(2);
+    expect(lastLine(result.stderr)).toMatch(/checks failed: no customer owes money \(report/);
+    const report = await reportOf(result);
+    expect(report.checks.filter((c) => c.kind === 'sql')).toEqual([
+      { name: 'customers exist', kind: 'sql', passed: true, detail: 'returned true' },
+      { name: 'no customer owes money', kind: 'sql', passed: false, detail: 'returned false, expected true' },
+    ]);
+  });
+
+  it('restores only the selected table, into its schema', async () => {
+    const result = await restore({
+      BACKUP_NAME: 'shop',
+      PGDATABASE: 'drill_one',
+      RESTORE_TABLES: 'sales.orders',
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = await reportOf(result);
+    expect(report.tables).toEqual([
+      { schema: 'sales', name: 'orders', expectedRows: 10000, rows: 10000, hashMatched: true },
+    ]);
+    const restored = await pg.query<{ name: string }>(
+      'drill_one',
+      "SELECT schemaname || '.' || tablename AS name FROM pg_tables WHERE schemaname IN ('public', 'sales')",
+    );
+    expect(restored).toEqual([{ name: 'sales.orders' }]);
+  });
+
+  it('restores into a newer PostgreSQL major (the upgrade path) and verifies it', async () => {
+    expect(newer.major).toBeGreaterThan(pg.major);
+    const result = await restore({ BACKUP_NAME: 'shop', PGDATABASE: 'upgraded' }, newer);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = await reportOf(result);
+    expect(report.target.serverVersion).toMatch(new RegExp(`^${newer.major}\\.`));
+    expect(report.tables.every((t) => t.hashMatched && t.rows === t.expectedRows)).toBe(true);
+  });
+
+  it('refuses to restore into a non-empty database in restore mode, exit 1, unless told to clean it', async () => {
+    const refused = await restore({ RESTORE_MODE: 'restore', BACKUP_NAME: 'shop', PGDATABASE: 'shop' });
+    expect(refused.code).toBe(1);
+    expect(lastLine(refused.stderr)).toMatch(
+      /database "shop" on 127\.0\.0\.1:\d+ is not empty \(\d+ tables, views or sequences\): restoring into it would mix data; restore into an empty database, or set RESTORE_CLEAN=true/,
+    );
+    expect((await reportOf(refused)).error).toMatch(/is not empty/);
+
+    const cleaned = await restore({
+      RESTORE_MODE: 'restore',
+      RESTORE_CLEAN: 'true',
+      BACKUP_NAME: 'shop',
+      PGDATABASE: 'shop',
+    });
+    expect(cleaned.stderr).toBe('');
+    expect(cleaned.code).toBe(0);
+    expect((await reportOf(cleaned)).mode).toBe('restore');
+  });
+
+  it('fails with exit 1 and a clear message when the database has no backup', async () => {
+    const result = await restore({ BACKUP_NAME: 'nothing', PGDATABASE: 'drill_none' });
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toBe(
+      `pgproof restore failed: database "nothing" has no backup in s3://${s3.bucket}/nothing/ (no manifest.json); check the name, or run a backup first`,
+    );
+  });
+
+  it('rejects an invalid environment, naming every problem', async () => {
+    const result = await runScript(RESTORE_RUNNER, { RESTORE_JOBS: 'many', CHECKS_JSON: '[{"name":"x"}]' });
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toBe(
+      'pgproof restore failed: invalid environment: BACKUP_BUCKET is required: set it to the backup bucket name; RESTORE_JOBS must be a whole number; CHECKS_JSON must be a list of { "name": "...", "sql": "..." } (Invalid input: expected string, received undefined)',
+    );
+  });
+});
