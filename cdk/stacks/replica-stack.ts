@@ -32,6 +32,7 @@ export class ReplicaStack extends Stack {
     this.vault = new BackupVault(this, 'Vault', {
       rotation: props.rotation,
       objectLockMode: props.objectLockMode,
+      bucketName: props.bucketName,
     });
     this.bucket = this.vault.bucket;
     this.key = this.vault.key;
