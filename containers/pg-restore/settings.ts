@@ -1,20 +1,16 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { z } from 'zod';
+import { type SqlCheck, sqlCheckSchema } from '../../core/drill.ts';
 import { ConfigError } from '../../core/errors.ts';
 import type { BackupSelector } from '../../core/find-backup.ts';
 import { BACKUP_ID_PATTERN } from '../../core/layout.ts';
+
+export type { SqlCheck };
 
 /**
  * The restore runner's settings: its environment (DESIGN.md "Restore runner"), read once at start
  * and validated as a whole so every problem is reported at once.
  */
-
-/** A database's own SQL check: the query must return one row whose first column is true. */
-export const sqlCheckSchema = z.strictObject({
-  name: z.string().min(1, 'a check needs a name'),
-  sql: z.string().min(1, 'a check needs its SQL'),
-});
-export type SqlCheck = z.infer<typeof sqlCheckSchema>;
 
 /** `drill`: restore into a scratch server; `restore`: into a real target. */
 export type RestoreMode = 'drill' | 'restore';

@@ -1,0 +1,200 @@
+import { z } from 'zod';
+import { PgproofError } from './errors.ts';
+import { BACKUP_ID_PATTERN, drillReportKey } from './layout.ts';
+import type { Manifest } from './manifest.ts';
+
+/**
+ * Planning a restore drill: what an operator (or the drill schedule) asks for, the per-database
+ * settings from the deployment config, and the exact run the workflow's RunRestore state starts:
+ * which task definition (a PostgreSQL sidecar of the backup's major), how big, how long, with which
+ * environment for the restore runner.
+ */
+
+/** A database's own SQL check: the query must return one row whose first column is true. */
+export const sqlCheckSchema = z.strictObject({
+  name: z.string().min(1, 'a check needs a name'),
+  sql: z.string().min(1, 'a check needs its SQL'),
+});
+export type SqlCheck = z.infer<typeof sqlCheckSchema>;
+
+/** The workflow's input, as typed in the Step Functions console or sent by the drill schedule. */
+export const drillInputSchema = z.strictObject({
+  /** The database's name in the key layout, as in the config. */
+  database: z
+    .string({ error: 'is required: name the database to drill, e.g. { "database": "orders" }' })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be a database name from the config, e.g. "orders"'),
+  /** A backup id; default: the latest backup with a manifest. */
+  backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like "20261121T020000Z"').optional(),
+  mode: z
+    .literal('drill', {
+      error:
+        'must be "drill": the workflow restores into a scratch server only; restore into a real database with `pgproof restore`',
+    })
+    .default('drill'),
+});
+export type DrillInput = z.infer<typeof drillInputSchema>;
+
+/** What the config says about drilling one database. */
+export const drillDatabaseSchema = z.strictObject({
+  /** The database's recovery time objective: the drill fails when the measured restore takes longer. */
+  rtoMinutes: z.number().int().positive(),
+  /** The database's own SQL checks, run on the restored copy. */
+  checks: z.array(sqlCheckSchema).default([]),
+});
+export type DrillDatabase = z.infer<typeof drillDatabaseSchema>;
+
+/** The input was not a drill request; the message lists every problem with its field. */
+export class DrillInputError extends PgproofError {
+  constructor(error: z.ZodError) {
+    super(
+      `drill input rejected: ${error.issues.map((i) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}; start the drill with input like { "database": "orders" }`,
+    );
+    this.name = 'DrillInputError';
+  }
+}
+
+/** The database is not in the config, so it has no drill settings. */
+export class UnknownDatabaseError extends PgproofError {
+  constructor(database: string, known: readonly string[]) {
+    super(
+      `database "${database}" is not configured for drills (configured: ${known.join(', ') || 'none'}); use one of those names, or add it to the config and deploy`,
+    );
+    this.name = 'UnknownDatabaseError';
+  }
+}
+
+/** The backup cannot be drilled by this deployment (its major version, its size). */
+export class DrillNotPossibleError extends PgproofError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DrillNotPossibleError';
+  }
+}
+
+/** Task size and time limit of a drill. */
+export interface DrillTaskSize {
+  /** Fargate CPU units. */
+  readonly cpu: number;
+  readonly memoryMiB: number;
+  /** Fargate ephemeral storage: the downloaded dump plus the restored database. */
+  readonly ephemeralStorageGiB: number;
+  /** The RunRestore state's timeout. */
+  readonly timeoutSeconds: number;
+}
+
+const GiB = 1024 ** 3;
+/** Fargate's largest ephemeral storage. */
+export const MAX_EPHEMERAL_GIB = 200;
+/**
+ * A compressed dump restores into several times its size (indexes are rebuilt, data decompressed);
+ * the disk must hold the dump file too.
+ */
+const RESTORED_SIZE_FACTOR = 6;
+
+/**
+ * Sizes the drill task from the dump's size: disk for the dump and the restored database, CPUs for
+ * `pg_restore -j` and the sidecar, and a timeout that grows with the data (30 minutes, plus 20 per GiB).
+ */
+export function sizeDrillTask(dumpBytes: number): DrillTaskSize {
+  const dumpGiB = dumpBytes / GiB;
+  const disk = Math.ceil(dumpGiB * (1 + RESTORED_SIZE_FACTOR) + 10);
+  if (disk > MAX_EPHEMERAL_GIB) {
+    throw new DrillNotPossibleError(
+      `the dump is ${dumpGiB.toFixed(1)} GiB and needs about ${disk} GiB of disk to restore; a Fargate drill has at most ${MAX_EPHEMERAL_GIB} GiB: drill this database on a larger host with \`pgproof restore\``,
+    );
+  }
+  const [cpu, memoryMiB] =
+    dumpGiB < 1 ? [1024, 4096] : dumpGiB < 10 ? [2048, 8192] : dumpGiB < 40 ? [4096, 16384] : [8192, 32768];
+  return {
+    cpu,
+    memoryMiB,
+    ephemeralStorageGiB: Math.max(21, disk),
+    timeoutSeconds: Math.min(86_400, 1800 + Math.ceil(dumpGiB * 1200)),
+  };
+}
+
+/** One environment variable of an ECS container override. */
+export interface TaskEnvironmentVariable {
+  readonly Name: string;
+  readonly Value: string;
+}
+
+/** Everything RunRestore and EvaluateReport need, as ResolveBackup returns it into the execution's state. */
+export interface DrillPlan {
+  readonly database: string;
+  readonly backupId: string;
+  readonly manifestKey: string;
+  /** Where the runner writes its report (and EvaluateReport reads it). */
+  readonly reportKey: string;
+  /** The major of the server that was backed up: the sidecar runs this one. */
+  readonly postgresMajor: number;
+  readonly taskDefinitionArn: string;
+  /** Strings, as ECS task overrides take them. */
+  readonly cpu: string;
+  readonly memory: string;
+  readonly ephemeralStorageGiB: number;
+  readonly timeoutSeconds: number;
+  readonly rtoSeconds: number;
+  readonly dumpBytes: number;
+  /** The restore runner's container override. */
+  readonly environment: readonly TaskEnvironmentVariable[];
+}
+
+/** ECS refuses container overrides above 8 KiB in total. */
+const MAX_OVERRIDE_BYTES = 8192;
+
+/**
+ * The plan of one drill of a found backup. `tasks` maps PostgreSQL majors to the drill task definition
+ * whose sidecar runs that major.
+ */
+export function planDrill(options: {
+  readonly manifestKey: string;
+  readonly manifest: Manifest;
+  readonly database: DrillDatabase;
+  readonly tasks: Readonly<Record<string, string>>;
+  readonly prefix: string;
+  readonly now: Date;
+}): DrillPlan {
+  const { manifest } = options;
+  const major = Math.floor(manifest.server.versionNum / 10000);
+  const taskDefinitionArn = options.tasks[String(major)];
+  if (!taskDefinitionArn) {
+    throw new DrillNotPossibleError(
+      `backup ${manifest.backupId} of "${manifest.name}" comes from PostgreSQL ${manifest.server.version} and no drill task runs PostgreSQL ${major} (available: ${Object.keys(options.tasks).join(', ')}); add ${major} to the drill's PostgreSQL versions and deploy`,
+    );
+  }
+  const size = sizeDrillTask(manifest.dump.bytes);
+  const rtoSeconds = options.database.rtoMinutes * 60;
+  const reportKey = drillReportKey(options.prefix, manifest.name, manifest.backupId, options.now);
+  const environment: TaskEnvironmentVariable[] = [
+    { Name: 'MANIFEST_KEY', Value: options.manifestKey },
+    { Name: 'REPORT_KEY', Value: reportKey },
+    { Name: 'PGDATABASE', Value: manifest.database },
+    { Name: 'RESTORE_JOBS', Value: String(size.cpu / 1024) },
+    { Name: 'RTO_SECONDS', Value: String(rtoSeconds) },
+    ...(options.database.checks.length
+      ? [{ Name: 'CHECKS_JSON', Value: JSON.stringify(options.database.checks) }]
+      : []),
+  ];
+  const overrideBytes = JSON.stringify(environment).length;
+  if (overrideBytes > MAX_OVERRIDE_BYTES) {
+    throw new DrillNotPossibleError(
+      `the SQL checks of "${manifest.name}" make the task's environment ${overrideBytes} bytes, more than ECS accepts (${MAX_OVERRIDE_BYTES}); shorten the checks' SQL`,
+    );
+  }
+  return {
+    database: manifest.name,
+    backupId: manifest.backupId,
+    manifestKey: options.manifestKey,
+    reportKey,
+    postgresMajor: major,
+    taskDefinitionArn,
+    cpu: String(size.cpu),
+    memory: String(size.memoryMiB),
+    ephemeralStorageGiB: size.ephemeralStorageGiB,
+    timeoutSeconds: size.timeoutSeconds,
+    rtoSeconds,
+    dumpBytes: manifest.dump.bytes,
+    environment,
+  };
+}

@@ -1,0 +1,83 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { type DrillEvaluation, evaluateDrill } from '../core/drill-evaluation.ts';
+import { parseRestoreReport, type RestoreReport } from '../core/drill-report.ts';
+import { describeS3Error } from '../core/errors.ts';
+import { createLogger, createMetrics } from '../core/observability.ts';
+import { createS3Client, isNotFound } from '../core/s3-client.ts';
+import { DATABASE_DIMENSION, METRICS } from '../core/telemetry.ts';
+
+/**
+ * The drill workflow's EvaluateReport state: reads the restore runner's report, judges the drill
+ * (verified, RTO met), publishes the drill's metrics and returns the notification Notify sends.
+ * The edge only: the judging is core/drill-evaluation.ts.
+ */
+
+const logger = createLogger('evaluate-report');
+const metrics = createMetrics();
+const s3 = createS3Client();
+
+/** The state EvaluateReport receives: the execution's state after ResolveBackup and RunRestore. */
+export const evaluateInputSchema = z.object({
+  drill: z.object({
+    database: z.string(),
+    backupId: z.string(),
+    reportKey: z.string(),
+    rtoSeconds: z.number().positive(),
+  }),
+  /** Present when RunRestore failed (the runner exits 2 when the backup does not verify). */
+  restoreError: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+});
+
+/** The input is not the state the workflow builds. */
+export class InvalidEvaluateInputError extends Error {
+  constructor(error: z.ZodError) {
+    super(
+      `evaluate-report input rejected: ${error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+    );
+    this.name = 'InvalidEvaluateInputError';
+  }
+}
+
+/** Reads a report; undefined when the runner wrote none. */
+async function readReport(bucket: string, key: string): Promise<RestoreReport | undefined> {
+  try {
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return parseRestoreReport((await response.Body?.transformToString('utf8')) ?? '', key);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw describeS3Error(error, 'GetObject', bucket, key);
+  }
+}
+
+/** The execution's state in, the evaluation (verdict and notification) out. */
+export async function handler(event: unknown): Promise<DrillEvaluation> {
+  try {
+    const bucket = z.string().min(1, 'set BACKUP_BUCKET').parse(process.env.BACKUP_BUCKET);
+    const parsed = evaluateInputSchema.safeParse(event);
+    if (!parsed.success) throw new InvalidEvaluateInputError(parsed.error);
+    const { drill, restoreError } = parsed.data;
+    logger.appendKeys({ database: drill.database, backupId: drill.backupId });
+
+    const report = await readReport(bucket, drill.reportKey);
+    const evaluation = evaluateDrill({ plan: drill, report, runError: restoreError, bucket });
+
+    metrics.addDimension(DATABASE_DIMENSION, drill.database);
+    metrics.addMetric(METRICS.drillPassed, MetricUnit.Count, evaluation.drillPassed);
+    if (evaluation.restoreSeconds !== undefined) {
+      metrics.addMetric(METRICS.restoreSeconds, MetricUnit.Seconds, evaluation.restoreSeconds);
+    }
+    if (evaluation.backupAgeHours !== undefined) {
+      metrics.addMetric(METRICS.backupAgeHours, MetricUnit.Count, evaluation.backupAgeHours);
+    }
+    logger.info(evaluation.passed ? 'drill passed' : 'drill failed', { subject: evaluation.subject });
+    return evaluation;
+  } catch (error) {
+    logger.error((error as Error).message, { kind: (error as Error).name });
+    throw error;
+  } finally {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+    logger.resetKeys();
+  }
+}

@@ -1,0 +1,96 @@
+import { z } from 'zod';
+import {
+  DrillInputError,
+  type DrillPlan,
+  drillDatabaseSchema,
+  drillInputSchema,
+  planDrill,
+  UnknownDatabaseError,
+} from '../core/drill.ts';
+import { findBackup } from '../core/find-backup.ts';
+import { createLogger } from '../core/observability.ts';
+import { createS3Client } from '../core/s3-client.ts';
+
+/**
+ * The drill workflow's ResolveBackup state: validates the execution's input
+ * (`{ "database": "orders", "backupId"?: "...", "mode"?: "drill" }`), finds the backup's manifest and
+ * returns the plan RunRestore starts. The edge only: the work is core/find-backup.ts and core/drill.ts.
+ */
+
+const logger = createLogger('resolve-backup');
+const s3 = createS3Client();
+
+/** The function's environment is not what the stack sets; the message lists every problem. */
+export class InvalidDrillSettingsError extends Error {
+  constructor(error: z.ZodError) {
+    super(
+      `resolve-backup environment rejected: ${error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+    this.name = 'InvalidDrillSettingsError';
+  }
+}
+
+const json = <T extends z.ZodType>(schema: T) =>
+  z.string().transform((text, ctx): z.infer<T> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: 'custom' });
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
+
+const settingsSchema = z.object({
+  BACKUP_BUCKET: z.string({ error: 'set it to the backup bucket name' }).min(1),
+  BACKUP_PREFIX: z.string().default(''),
+  /** `{ "<name>": { "rtoMinutes": 60, "checks": [...] } }` */
+  DRILL_DATABASES: json(z.record(z.string(), drillDatabaseSchema)),
+  /** `{ "<postgres major>": "<task definition arn>" }` */
+  DRILL_TASKS: json(z.record(z.string().regex(/^\d+$/), z.string().min(1))),
+});
+
+/** Reads the function's environment once per invocation (cheap, and tests can change it). */
+export function readResolveSettings(env: NodeJS.ProcessEnv) {
+  const parsed = settingsSchema.safeParse(env);
+  if (!parsed.success) throw new InvalidDrillSettingsError(parsed.error);
+  return parsed.data;
+}
+
+/** Execution input in, the drill's plan out; a missing backup or bad input throws a one-line error. */
+export async function handler(event: unknown): Promise<DrillPlan> {
+  try {
+    const settings = readResolveSettings(process.env);
+    const parsed = drillInputSchema.safeParse(event);
+    if (!parsed.success) throw new DrillInputError(parsed.error);
+    const input = parsed.data;
+    logger.appendKeys({ database: input.database });
+    const database = settings.DRILL_DATABASES[input.database];
+    if (!database) throw new UnknownDatabaseError(input.database, Object.keys(settings.DRILL_DATABASES));
+    const found = await findBackup(s3, settings.BACKUP_BUCKET, settings.BACKUP_PREFIX, {
+      name: input.database,
+      backupId: input.backupId,
+    });
+    const plan = planDrill({
+      manifestKey: found.manifestKey,
+      manifest: found.manifest,
+      database,
+      tasks: settings.DRILL_TASKS,
+      prefix: settings.BACKUP_PREFIX,
+      now: new Date(),
+    });
+    logger.info('drill planned', { plan: { ...plan, environment: undefined } });
+    return plan;
+  } catch (error) {
+    logger.error((error as Error).message, { kind: (error as Error).name });
+    throw error;
+  } finally {
+    logger.resetKeys();
+  }
+}
