@@ -1,4 +1,4 @@
-import { Token, Validations } from 'aws-cdk-lib';
+import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 
@@ -56,8 +56,8 @@ export class BackupNetwork extends Construct {
   /** The subnets tasks are placed in. */
   public readonly subnets: ec2.SubnetSelection;
   /**
-   * A security group for tasks that need only AWS services (egress only), e.g. restore drills;
-   * each database's backup task has its own group so only it is let into that database.
+   * The group every pgproof task carries (egress only): the interface endpoints admit it. Backup
+   * tasks carry a second group of their own, which only their database admits.
    */
   public readonly taskSecurityGroup: ec2.SecurityGroup;
 
@@ -89,42 +89,33 @@ export class BackupNetwork extends Construct {
         subnets: [this.subnets],
       });
     }
+    this.taskSecurityGroup = new ec2.SecurityGroup(this, 'TaskSecurityGroup', {
+      vpc: this.vpc,
+      description: 'pgproof tasks: admitted by the AWS service endpoints',
+      allowAllOutbound: true,
+    });
+
     if (props.interfaceEndpoints ?? !props.vpc) {
-      // HTTPS from inside the VPC only. A new VPC's range is known here; a given VPC's is not, so its
-      // endpoints use CDK's default group, which admits the VPC's range read at deploy time.
-      const endpointSecurityGroup = props.vpc
-        ? undefined
-        : new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
-            vpc: this.vpc,
-            description: 'pgproof interface endpoints: HTTPS from inside the VPC',
-            allowAllOutbound: false,
-          });
-      endpointSecurityGroup?.addIngressRule(
-        ec2.Peer.ipv4(props.cidr ?? '10.80.0.0/24'),
+      // HTTPS from pgproof's tasks only: every task carries taskSecurityGroup.
+      const endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
+        vpc: this.vpc,
+        description: 'pgproof interface endpoints: HTTPS from pgproof tasks',
+        allowAllOutbound: false,
+      });
+      endpointSecurityGroup.addIngressRule(
+        this.taskSecurityGroup,
         ec2.Port.tcp(443),
-        'HTTPS from the VPC',
+        'HTTPS from pgproof tasks',
       );
       for (const [name, service] of Object.entries(TASK_SERVICES)) {
-        const endpoint = this.vpc.addInterfaceEndpoint(`${name}Endpoint`, {
+        this.vpc.addInterfaceEndpoint(`${name}Endpoint`, {
           service,
           subnets: this.subnets,
           privateDnsEnabled: true,
-          ...(endpointSecurityGroup && { securityGroups: [endpointSecurityGroup], open: false }),
+          securityGroups: [endpointSecurityGroup],
+          open: false,
         });
-        if (!endpointSecurityGroup) {
-          Validations.of(endpoint).acknowledge({
-            id: 'AwsSolutions-EC23',
-            reason:
-              "The endpoint's group admits only HTTPS from the VPC's own range, which cdk-nag cannot read from a token.",
-          });
-        }
       }
     }
-
-    this.taskSecurityGroup = new ec2.SecurityGroup(this, 'TaskSecurityGroup', {
-      vpc: this.vpc,
-      description: 'pgproof tasks that reach only AWS services',
-      allowAllOutbound: true,
-    });
   }
 }

@@ -91,6 +91,11 @@ export interface DatabaseBackupProps {
    * @default - no rule; the database must already admit the task's subnets
    */
   readonly databaseSecurityGroup?: ec2.ISecurityGroup;
+  /**
+   * Groups the task carries besides its own, e.g. the one the VPC endpoints admit.
+   * @default - none
+   */
+  readonly additionalSecurityGroups?: readonly ec2.ISecurityGroup[];
   /** @default logs.RetentionDays.THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
 }
@@ -174,6 +179,8 @@ export class DatabaseBackup extends Construct {
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.name }),
     });
     this.grantBackupWrites(props.bucket, props.key, ownPrefix);
+    // ECS reads the secret with the execution role; a secret under a customer-managed key needs it too.
+    props.credentials.encryptionKey?.grantDecrypt(this.taskDefinition.obtainExecutionRole());
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
@@ -208,7 +215,10 @@ export class DatabaseBackup extends Construct {
       timeZone: props.timeZone,
       taskDefinitionArn: this.taskDefinition.taskDefinitionArn,
       containerName: RUNNER_CONTAINER_NAME,
-      securityGroupIds: [this.securityGroup.securityGroupId],
+      securityGroupIds: [
+        this.securityGroup.securityGroupId,
+        ...(props.additionalSecurityGroups ?? []).map((group) => group.securityGroupId),
+      ],
       retentionDays: { ...props.retentionDays },
     };
     this.schedule = new scheduler.Schedule(this, 'Schedule', {

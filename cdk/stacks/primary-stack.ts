@@ -169,6 +169,7 @@ export class PrimaryStack extends Stack {
         memoryMiB: db.task.memoryMiB,
         ephemeralStorageGiB: db.task.ephemeralStorageGiB,
         architecture,
+        additionalSecurityGroups: [this.network.taskSecurityGroup],
         databaseSecurityGroup:
           db.databaseSecurityGroupId === undefined
             ? undefined

@@ -33,7 +33,6 @@ function resource(
   return matches[0]?.[1] as { Properties: Record<string, unknown> };
 }
 
-const ref = (fragment: string, type: string) => ({ Ref: Match.stringLikeRegexp(`^${fragment}`), type });
 const bucketId = () =>
   logicalIdsOf(template, 'AWS::S3::Bucket').find((id) => id.startsWith('VaultBucket')) ?? '';
 const keyId = () => logicalIdsOf(template, 'AWS::KMS::Key').find((id) => id.startsWith('VaultKey')) ?? '';
@@ -276,8 +275,15 @@ describe('primary stack', () => {
         'com.amazonaws.eu-west-1.secretsmanager',
       ]);
       template.hasResourceProperties('AWS::EC2::SecurityGroup', {
-        GroupDescription: 'pgproof interface endpoints: HTTPS from inside the VPC',
-        SecurityGroupIngress: [Match.objectLike({ CidrIp: '10.80.0.0/24', FromPort: 443, ToPort: 443 })],
+        GroupDescription: 'pgproof interface endpoints: HTTPS from pgproof tasks',
+      });
+      template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+        FromPort: 443,
+        ToPort: 443,
+        GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^NetworkEndpointSecurityGroup'), 'GroupId'] },
+        SourceSecurityGroupId: {
+          'Fn::GetAtt': [Match.stringLikeRegexp('^NetworkTaskSecurityGroup'), 'GroupId'],
+        },
       });
     });
 
@@ -291,7 +297,7 @@ describe('primary stack', () => {
           'Fn::GetAtt': [Match.stringLikeRegexp('^DatabaseOrdersSecurityGroup'), 'GroupId'],
         },
       });
-      template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 1);
+      template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 2);
     });
   });
 
@@ -491,7 +497,7 @@ describe('primary stack', () => {
       const text = joinToText(target.Input, (reference) => {
         const id = String(reference.Ref ?? (reference['Fn::GetAtt'] as string[] | undefined)?.[0]);
         return id.includes('SecurityGroup')
-          ? 'sg-0123456789abcdef0'
+          ? `sg-${id.includes('Network') ? 'shared' : 'own'}`
           : `arn:aws:ecs:eu-west-1:123456789012:task-definition/${id}:1`;
       });
       const payload = JSON.parse(text) as Record<string, unknown>;
@@ -501,6 +507,7 @@ describe('primary stack', () => {
         database: 'orders',
         timeZone: 'Europe/Berlin',
         containerName: 'pg-dump',
+        securityGroupIds: ['sg-own', 'sg-shared'],
         retentionDays: { daily: 7, weekly: 35, monthly: 372, yearly: 2562 },
       });
     });

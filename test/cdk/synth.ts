@@ -40,8 +40,14 @@ export function synthesize(
   const config: DeploymentConfig = parseDeploymentConfig(json, 'test config');
   const outdir = mkdtempSync(join(tmpdir(), 'pgproof-cdk-'));
   const app = new App({ outdir, context: cdkJsonContext() });
-  const stacks = addPgproofStacks(app, config, { runnerImage });
-  app.synth();
+  let stacks: PgproofStacks;
+  try {
+    stacks = addPgproofStacks(app, config, { runnerImage });
+    app.synth();
+  } catch (error) {
+    rmSync(outdir, { recursive: true, force: true });
+    throw error;
+  }
   const report = new AwsSolutionsChecks().validateScope(app);
   const nagFindings = report.violations.flatMap((violation) =>
     violation.violatingResources.map(
