@@ -23,8 +23,21 @@ export interface RunningProcess {
  */
 export function startScript(script: string, env: Record<string, string>): RunningProcess {
   // `node --import tsx` rather than the tsx CLI: signals reach the program itself, as in a container.
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
-    cwd: process.cwd(),
+  return startProcess(process.execPath, ['--import', 'tsx', script], env);
+}
+
+/**
+ * Starts a program with `env` added to a minimal base environment. Always asynchronous: the test's
+ * own S3 server runs in the test process and must keep answering.
+ */
+export function startProcess(
+  file: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  cwd = process.cwd(),
+): RunningProcess {
+  const child = spawn(file, args, {
+    cwd,
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',

@@ -1,0 +1,25 @@
+// Bundles the runners into self-contained ES modules (dist/pg-dump.mjs, dist/pg-restore.mjs) for the
+// container image: no node_modules, no TypeScript at run time.
+import { existsSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const entryPoints = { 'pg-dump': 'containers/pg-dump/main.ts' };
+if (existsSync('containers/pg-restore/main.ts')) entryPoints['pg-restore'] = 'containers/pg-restore/main.ts';
+
+await build({
+  entryPoints,
+  outdir: process.argv[2] ?? 'dist',
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'esm',
+  sourcemap: 'linked',
+  // pg's optional native binding is never used.
+  external: ['pg-native'],
+  // Bundled CommonJS dependencies call require(); give the ES module one.
+  banner: {
+    js: "import { createRequire as pgproofCreateRequire } from 'node:module'; const require = pgproofCreateRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+});

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { readSettings } from '../../../containers/pg-dump/settings.ts';
+
+const NOW = new Date('2026-11-21T02:00:00.123Z');
+const BASE = { PGDATABASE: 'orders', BACKUP_BUCKET: 'bucket' };
+
+describe('backup runner settings', () => {
+  it('applies the contract defaults', () => {
+    expect(readSettings(BASE, NOW)).toMatchObject({
+      database: 'orders',
+      name: 'orders',
+      host: 'localhost',
+      port: 5432,
+      prefix: '',
+      backupId: '20261121T020000Z',
+      tier: 'daily',
+      dumpGlobals: true,
+      verify: 'counts',
+      kmsKeyId: undefined,
+      retentionDays: undefined,
+      objectLockMode: 'GOVERNANCE',
+      includeTables: [],
+    });
+  });
+
+  it('reads every variable', () => {
+    const s = readSettings(
+      {
+        ...BASE,
+        PGHOST: 'db.internal',
+        PGPORT: '6432',
+        PGUSER: 'backup',
+        BACKUP_PREFIX: 'prod/',
+        BACKUP_NAME: 'orders-eu',
+        BACKUP_ID: '20261101T000000Z',
+        BACKUP_TIER: 'yearly',
+        KMS_KEY_ID: 'alias/pgproof',
+        RETENTION_DAYS: '365',
+        INCLUDE_TABLES: 'public.a, public.b',
+        EXCLUDE_SCHEMAS: 'audit',
+        DUMP_GLOBALS: 'false',
+        VERIFY: 'checksums',
+        S3_FORCE_PATH_STYLE: 'true',
+      },
+      NOW,
+    );
+    expect(s).toMatchObject({
+      host: 'db.internal',
+      port: 6432,
+      user: 'backup',
+      prefix: 'prod/',
+      name: 'orders-eu',
+      backupId: '20261101T000000Z',
+      tier: 'yearly',
+      kmsKeyId: 'alias/pgproof',
+      retentionDays: 365,
+      includeTables: ['public.a', 'public.b'],
+      excludeSchemas: ['audit'],
+      dumpGlobals: false,
+      verify: 'checksums',
+      forcePathStyle: true,
+    });
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(readSettings({ ...BASE, BACKUP_TIER: '', VERIFY: '', RETENTION_DAYS: '' }, NOW)).toMatchObject({
+      tier: 'daily',
+      verify: 'counts',
+      retentionDays: undefined,
+    });
+  });
+
+  it('rejects every problem at once, each with its fix', () => {
+    expect(() =>
+      readSettings(
+        {
+          BACKUP_PREFIX: 'prod',
+          BACKUP_ID: 'yesterday',
+          DUMP_GLOBALS: 'yes',
+          OBJECT_LOCK_MODE: 'strict',
+          PGPORT: 'five',
+        },
+        NOW,
+      ),
+    ).toThrow(
+      'invalid environment: PGPORT must be a port number; PGDATABASE is required: set it to the database to back up; ' +
+        'BACKUP_BUCKET is required: set it to the backup bucket name; BACKUP_PREFIX must be empty or end with "/"; ' +
+        'BACKUP_ID must look like 20261121T020000Z (UTC start time); OBJECT_LOCK_MODE must be GOVERNANCE or COMPLIANCE; ' +
+        'DUMP_GLOBALS must be true or false, got "yes"',
+    );
+  });
+});

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import {
+  backupKeys,
+  backupTagging,
+  drillReportKey,
+  formatBackupId,
+  parseBackupId,
+  parseManifestKey,
+} from '../../core/layout.ts';
+
+describe('object layout', () => {
+  it('formats a backup id as sortable UTC time and parses it back', () => {
+    const at = new Date('2026-11-21T02:03:04.567Z');
+    expect(formatBackupId(at)).toBe('20261121T020304Z');
+    expect(parseBackupId('20261121T020304Z')).toEqual(new Date('2026-11-21T02:03:04Z'));
+    expect(parseBackupId('2026-11-21')).toBeUndefined();
+    expect(parseBackupId('20261399T000000Z')).toBeUndefined();
+  });
+
+  it('lays out the keys of a backup under prefix, name and id', () => {
+    expect(backupKeys('prod/', 'orders', '20261121T020000Z')).toEqual({
+      folder: 'prod/orders/20261121T020000Z/',
+      dump: 'prod/orders/20261121T020000Z/dump.pgdump',
+      globals: 'prod/orders/20261121T020000Z/globals.sql',
+      manifest: 'prod/orders/20261121T020000Z/manifest.json',
+    });
+    expect(backupKeys('', 'orders', '20261121T020000Z').manifest).toBe(
+      'orders/20261121T020000Z/manifest.json',
+    );
+  });
+
+  it('splits a manifest key into its parts, and rejects other keys', () => {
+    expect(parseManifestKey('prod/eu/orders/20261121T020000Z/manifest.json')).toEqual({
+      prefix: 'prod/eu/',
+      name: 'orders',
+      backupId: '20261121T020000Z',
+    });
+    expect(parseManifestKey('orders/20261121T020000Z/dump.pgdump')).toBeUndefined();
+  });
+
+  it('tags objects with tier and database', () => {
+    expect(backupTagging('monthly', 'orders')).toBe('pgproof%3Atier=monthly&pgproof%3Adatabase=orders');
+  });
+
+  it('puts drill reports under drills/', () => {
+    expect(drillReportKey('p/', 'orders', '20261121T020000Z', new Date('2026-11-22T10:00:00Z'))).toBe(
+      'p/drills/orders/20261121T020000Z/20261122T100000Z.json',
+    );
+  });
+});
