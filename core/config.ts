@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ConfigError } from './errors.ts';
 import { verifyLevelSchema } from './manifest.ts';
 import { TIERS, type Tier } from './tiers.ts';
 
@@ -10,7 +11,7 @@ import { TIERS, type Tier } from './tiers.ts';
  */
 
 /** One problem per line, every problem at once; thrown by {@link parseDeploymentConfig} and {@link loadDeploymentConfig}. */
-export class DeploymentConfigError extends Error {
+export class DeploymentConfigError extends ConfigError {
   /** `<json path>: <what is wrong>; <how to fix it>`, one entry per problem. */
   readonly problems: readonly string[];
 
@@ -187,6 +188,10 @@ const databaseSchema = z
       secretArn: arnOf(
         'Secrets Manager secret',
         'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf',
+      ).regex(
+        // Only ARNs are checked for the suffix; anything else already has its own message.
+        /^(?!arn:)|-[A-Za-z0-9]{6}$/,
+        "must be the secret's complete ARN, ending in its 6-character suffix; copy it from the Secrets Manager console",
       ),
       secretKeyArn: arnOf('KMS key', 'arn:aws:kms:eu-west-1:123456789012:key/<id>').optional(),
       schedule: text('write a cron expression, e.g. "cron(0 2 * * ? *)"').superRefine((value, ctx) => {

@@ -1,4 +1,4 @@
-import { Duration, Lazy, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import { Duration, FeatureFlags, Lazy, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -57,6 +57,9 @@ export interface BackupVaultProps {
    */
   readonly noncurrentVersionDays?: number;
 }
+
+/** The feature flag under which CDK grants log delivery by bucket policy (the log bucket keeps ACLs disabled). */
+const S3_LOGS_BY_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy';
 
 /** Days after which a tier moves to Glacier Instant Retrieval (still readable at once by a restore). */
 const INSTANT_ARCHIVE_AFTER_DAYS = 30;
@@ -146,6 +149,11 @@ export class BackupVault extends Construct {
       }
     }
 
+    if (!FeatureFlags.of(this).isEnabled(S3_LOGS_BY_BUCKET_POLICY)) {
+      throw new Error(
+        `BackupVault needs the feature flag "${S3_LOGS_BY_BUCKET_POLICY}": true in cdk.json: access logs are delivered by bucket policy, never by ACLs`,
+      );
+    }
     this.key = new kms.Key(this, 'Key', {
       description: 'pgproof: encrypts PostgreSQL backups',
       enableKeyRotation: true,

@@ -132,10 +132,18 @@ export class PrimaryStack extends Stack {
       return image;
     };
 
+    const ids = new Map<string, string>();
     this.backups = props.databases.map((db) => {
+      const id = `Database${pascalCase(db.name)}`;
+      const other = ids.get(id);
+      if (other !== undefined) {
+        throw new Error(
+          `'databases' names "${other}" and "${db.name}" differ only in "_" or "-" or case of the first letter; rename one`,
+        );
+      }
+      ids.set(id, db.name);
       const architecture =
         db.task.architecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64;
-      const id = `Database${pascalCase(db.name)}`;
       return new DatabaseBackup(this, id, {
         name: db.name,
         host: db.host,

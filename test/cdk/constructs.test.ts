@@ -14,12 +14,15 @@ import type { BackupLauncher } from '../../cdk/constructs/backup-launcher.ts';
 import { BackupNetwork } from '../../cdk/constructs/backup-network.ts';
 import { BackupVault, rotationRules } from '../../cdk/constructs/backup-vault.ts';
 import { DatabaseBackup, type DatabaseBackupProps } from '../../cdk/constructs/database-backup.ts';
+import { addPgproofStacks } from '../../cdk/stacks/deployment.ts';
+import { parseDeploymentConfig } from '../../core/config.ts';
+import { cdkJsonContext, exampleConfigJson } from './synth.ts';
 
 // An App makes its outdir when constructed, even if nothing is synthesized: keep them all in one temp dir.
 const outdirs = mkdtempSync(join(tmpdir(), 'pgproof-constructs-'));
 afterAll(() => rmSync(outdirs, { recursive: true, force: true }));
 const stack = () =>
-  new Stack(new App({ outdir: mkdtempSync(join(outdirs, 'app-')) }), 'Test', {
+  new Stack(new App({ outdir: mkdtempSync(join(outdirs, 'app-')), context: cdkJsonContext() }), 'Test', {
     env: { account: '123456789012', region: 'eu-west-1' },
   });
 const retention = { daily: 7, weekly: 35, monthly: 372, yearly: 2562 };
@@ -54,6 +57,13 @@ describe('construct validation', () => {
           rotation: [{ prefix: 'orders/', retentionDays: { ...retention, weekly: 0 } }],
         }),
     ).toThrow("'rotation[orders/].retentionDays.weekly' must be a whole number of at least 1, got 0");
+  });
+
+  it('rejects an app without the feature flag that keeps ACLs off the log bucket', () => {
+    const scope = new Stack(new App({ outdir: mkdtempSync(join(outdirs, 'app-')) }), 'Test');
+    expect(() => new BackupVault(scope, 'Vault', { rotation: [] })).toThrow(
+      'BackupVault needs the feature flag "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": true in cdk.json: access logs are delivered by bucket policy, never by ACLs',
+    );
   });
 
   it('rejects more availability zones than a backup network uses', () => {
@@ -112,6 +122,29 @@ describe('construct validation', () => {
         `'name' may hold only letters, digits, "_" and "-", got "orders/eu"`,
       );
     });
+  });
+});
+
+describe('primary stack', () => {
+  it('rejects two database names that would share construct ids', () => {
+    const json = exampleConfigJson();
+    const [orders] = json.databases as Record<string, unknown>[];
+    const config = parseDeploymentConfig(
+      {
+        ...json,
+        databases: [
+          { ...orders, name: 'orders-eu' },
+          { ...orders, name: 'orders_eu' },
+        ],
+      },
+      'test',
+    );
+    const app = new App({ outdir: mkdtempSync(join(outdirs, 'app-')), context: cdkJsonContext() });
+    expect(() =>
+      addPgproofStacks(app, config, { runnerImage: () => ecs.ContainerImage.fromRegistry('runner') }),
+    ).toThrow(
+      `'databases' names "orders-eu" and "orders_eu" differ only in "_" or "-" or case of the first letter; rename one`,
+    );
   });
 });
 

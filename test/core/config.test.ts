@@ -176,6 +176,16 @@ describe('parseDeploymentConfig', () => {
     ]);
   });
 
+  it('rejects a secret ARN without its random suffix', () => {
+    expect(
+      problemsOf(
+        withDatabase({ secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders' }),
+      ),
+    ).toEqual([
+      "databases[0].secretArn: must be the secret's complete ARN, ending in its 6-character suffix; copy it from the Secrets Manager console",
+    ]);
+  });
+
   it('rejects an existing network without subnets', () => {
     expect(problemsOf({ ...valid, network: { type: 'existing', vpcId: 'vpc-0123456789abcdef0' } })).toEqual([
       'network.subnets: must be a list of the private subnets the backup tasks run in',
