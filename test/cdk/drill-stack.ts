@@ -37,6 +37,15 @@ export const TEST_DATABASES: RestoreDrillProps['databases'] = [
 /** Synthesizes a test stack with a drill of {@link TEST_DATABASES} (or `change`d props). */
 export function synthesizeDrill(change: Partial<RestoreDrillProps> = {}): DrillStack {
   const outdir = mkdtempSync(join(tmpdir(), 'pgproof-drill-cdk-'));
+  try {
+    return synthesizeInto(outdir, change);
+  } catch (error) {
+    rmSync(outdir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function synthesizeInto(outdir: string, change: Partial<RestoreDrillProps>): DrillStack {
   const app = new App({ outdir });
   const stack = new Stack(app, 'DrillTest', { env: { account: '123456789012', region: 'eu-west-1' } });
   const vpc = new ec2.Vpc(stack, 'Vpc', {
@@ -46,7 +55,9 @@ export function synthesizeDrill(change: Partial<RestoreDrillProps> = {}): DrillS
   });
   const key = new kms.Key(stack, 'Key', { enableKeyRotation: true, removalPolicy: RemovalPolicy.DESTROY });
   const bucket = new s3.Bucket(stack, 'Bucket', { encryption: s3.BucketEncryption.KMS, encryptionKey: key });
-  const topic = new sns.Topic(stack, 'Topic', { masterKey: new kms.Key(stack, 'TopicKey', { enableKeyRotation: true }) });
+  const topic = new sns.Topic(stack, 'Topic', {
+    masterKey: new kms.Key(stack, 'TopicKey', { enableKeyRotation: true }),
+  });
   const cluster = new ecs.Cluster(stack, 'Cluster', { vpc });
   const drill = new RestoreDrill(stack, 'Drill', {
     bucket,
@@ -55,7 +66,9 @@ export function synthesizeDrill(change: Partial<RestoreDrillProps> = {}): DrillS
     cluster,
     vpc,
     subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-    image: ecs.ContainerImage.fromRegistry('123456789012.dkr.ecr.eu-west-1.amazonaws.com/pgproof-runner:test'),
+    image: ecs.ContainerImage.fromRegistry(
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pgproof-runner:test',
+    ),
     topic,
     databases: TEST_DATABASES,
     postgresMajors: [15, 17],

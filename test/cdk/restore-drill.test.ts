@@ -1,0 +1,277 @@
+import { Duration } from 'aws-cdk-lib';
+import { Match } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DrillStack, synthesizeDrill } from './drill-stack.ts';
+import { joinToText } from './synth.ts';
+
+/** The state machine's definition as deployed, each reference replaced by its logical id. */
+function definitionOf(drill: DrillStack): {
+  StartAt: string;
+  States: Record<string, Record<string, unknown>>;
+  QueryLanguage?: string;
+} {
+  const [machine] = Object.values(drill.template.findResources('AWS::StepFunctions::StateMachine'));
+  const text = joinToText(machine?.Properties.DefinitionString, (ref) =>
+    JSON.stringify(ref)
+      .replace(/[^A-Za-z0-9]/g, '')
+      .replace(/^(FnGetAtt|Ref)/, ''),
+  );
+  return JSON.parse(text);
+}
+
+describe('RestoreDrill construct', () => {
+  let drill: DrillStack;
+  beforeAll(() => {
+    drill = synthesizeDrill();
+  });
+  afterAll(() => drill?.cleanup());
+
+  it('passes cdk-nag AwsSolutions with no unsuppressed finding in its resources', () => {
+    expect(drill.nagFindings).toEqual([]);
+  });
+
+  it('runs a standard JSONPath workflow that logs every event and traces with X-Ray', () => {
+    drill.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
+      TracingConfiguration: { Enabled: true },
+    });
+    expect(definitionOf(drill).QueryLanguage).toBe('JSONPath');
+  });
+
+  it('chains ResolveBackup, RunRestore, EvaluateReport, Notify and the verdict, catching every failure', () => {
+    const { StartAt, States } = definitionOf(drill);
+    expect(StartAt).toBe('ResolveBackup');
+    expect(Object.fromEntries(Object.entries(States).map(([name, s]) => [name, s.Next ?? s.Type]))).toEqual({
+      ResolveBackup: 'RunRestore',
+      RunRestore: 'EvaluateReport',
+      EvaluateReport: 'Notify',
+      Notify: 'Passed?',
+      'Passed?': 'Choice',
+      DrillSucceeded: 'Succeed',
+      DrillFailed: 'Fail',
+      NotifyFailure: 'Failed',
+      Failed: 'Fail',
+    });
+    const catches = (name: string) => States[name]?.Catch;
+    for (const name of ['ResolveBackup', 'EvaluateReport', 'Notify']) {
+      expect(catches(name), name).toEqual([
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' },
+      ]);
+    }
+    // A failed task (exit 2: the backup did not verify) is still judged from its report.
+    expect(catches('RunRestore')).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.restoreError', Next: 'EvaluateReport' },
+    ]);
+    expect(States.Failed).toMatchObject({ ErrorPath: '$.error.Error', CausePath: '$.error.Cause' });
+    expect(States['Passed?']).toMatchObject({
+      Choices: [{ Variable: '$.evaluation.passed', BooleanEquals: true, Next: 'DrillSucceeded' }],
+      Default: 'DrillFailed',
+    });
+  });
+
+  it('runs the drill task with ecs:runTask.sync, sized and timed from the plan', () => {
+    const { States } = definitionOf(drill);
+    expect(States.RunRestore).toMatchObject({
+      Resource: expect.stringMatching(/:states:::ecs:runTask\.sync$/),
+      TimeoutSecondsPath: '$.drill.timeoutSeconds',
+      ResultPath: null,
+      Parameters: {
+        Cluster: expect.stringContaining('Cluster'),
+        'TaskDefinition.$': '$.drill.taskDefinitionArn',
+        LaunchType: 'FARGATE',
+        StartedBy: 'restore-drill',
+        NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED' } },
+        Overrides: {
+          'Cpu.$': '$.drill.cpu',
+          'Memory.$': '$.drill.memory',
+          EphemeralStorage: { 'SizeInGiB.$': '$.drill.ephemeralStorageGiB' },
+          ContainerOverrides: [{ Name: 'restore-runner', 'Environment.$': '$.drill.environment' }],
+        },
+      },
+    });
+    expect(States.Notify?.Parameters).toMatchObject({
+      'Subject.$': '$.evaluation.subject',
+      'Message.$': '$.evaluation.message',
+    });
+  });
+
+  it('defines one drill task per PostgreSQL major: a scratch server on localhost and the runner that waits for it', () => {
+    drill.template.resourceCountIs('AWS::ECS::TaskDefinition', 2);
+    for (const major of [15, 17]) {
+      drill.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        RequiresCompatibilities: ['FARGATE'],
+        RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+        ContainerDefinitions: [
+          Match.objectLike({
+            Name: 'postgres',
+            Image: `public.ecr.aws/docker/library/postgres:${major}`,
+            Essential: false,
+            Command: Match.arrayWith(['listen_addresses=localhost', 'fsync=off']),
+            HealthCheck: Match.objectLike({ Command: ['CMD-SHELL', 'pg_isready -h localhost -U postgres'] }),
+          }),
+          Match.objectLike({
+            Name: 'restore-runner',
+            Essential: true,
+            Command: ['node', 'dist/pg-restore.mjs'],
+            DependsOn: [{ ContainerName: 'postgres', Condition: 'HEALTHY' }],
+            Environment: Match.arrayWith([
+              { Name: 'BACKUP_PREFIX', Value: 'pg/' },
+              { Name: 'RESTORE_MODE', Value: 'drill' },
+              { Name: 'PGHOST', Value: 'localhost' },
+            ]),
+          }),
+        ],
+      });
+    }
+  });
+
+  it('lets the drill task read backups and decrypt them, and write only reports under drills/', () => {
+    const role = drill.template.findResources('AWS::IAM::Role', {
+      Properties: { Description: Match.stringLikeRegexp('restore drill task') },
+    });
+    const [roleId] = Object.keys(role);
+    drill.template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: roleId }],
+      PolicyDocument: {
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: 's3:GetObject',
+            Resource: {
+              'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Bucket'), 'Arn'] }, '/pg/*']],
+            },
+          },
+          {
+            Effect: 'Allow',
+            Action: 's3:PutObject',
+            Resource: {
+              'Fn::Join': [
+                '',
+                [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Bucket'), 'Arn'] }, '/pg/drills/*'],
+              ],
+            },
+          },
+          {
+            Effect: 'Allow',
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] },
+            Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+          },
+        ],
+      },
+    });
+  });
+
+  it('lets the workflow run only the drill tasks, in the drill cluster, and pass only their roles', () => {
+    drill.template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'ecs:RunTask',
+            Resource: [
+              { Ref: Match.stringLikeRegexp('^DrillTask15') },
+              { Ref: Match.stringLikeRegexp('^DrillTask17') },
+            ],
+            Condition: {
+              ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cluster'), 'Arn'] } },
+            },
+          }),
+          Match.objectLike({
+            Action: 'iam:PassRole',
+            Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+          }),
+          Match.objectLike({ Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'] }),
+        ]),
+      },
+    });
+  });
+
+  it("gives ResolveBackup the databases' drill settings and the task of each major", () => {
+    drill.template.hasResourceProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs24.x',
+      Environment: {
+        Variables: Match.objectLike({
+          BACKUP_PREFIX: 'pg/',
+          DRILL_DATABASES: JSON.stringify({
+            shop: {
+              rtoMinutes: 30,
+              checks: [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM sales.orders' }],
+            },
+            billing_v2: { rtoMinutes: 120, checks: [] },
+          }),
+          DRILL_TASKS: Match.anyValue(),
+        }),
+      },
+    });
+  });
+
+  it('schedules the drill of each database that has a schedule, in its time zone', () => {
+    drill.template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+    drill.template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 5 ? * SUN *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      Target: {
+        Arn: { Ref: Match.stringLikeRegexp('^DrillStateMachine') },
+        Input: JSON.stringify({ database: 'shop' }),
+        RetryPolicy: { MaximumRetryAttempts: 3 },
+      },
+    });
+  });
+
+  it('alarms on a failed drill and on each database without a passed drill for too long', () => {
+    drill.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut + aborted' })]),
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^Topic') }],
+    });
+    for (const [database, days] of [
+      ['shop', 7],
+      ['billing_v2', 3],
+    ] as const) {
+      drill.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'pgproof',
+        MetricName: 'DrillPassed',
+        // Powertools adds `service` to every metric: an alarm without it matches no data.
+        Dimensions: [
+          { Name: 'Database', Value: database },
+          { Name: 'service', Value: 'pgproof' },
+        ],
+        Statistic: 'Maximum',
+        Period: 86400,
+        EvaluationPeriods: days,
+        DatapointsToAlarm: days,
+        Threshold: 1,
+        ComparisonOperator: 'LessThanThreshold',
+        TreatMissingData: 'breaching',
+        AlarmActions: [{ Ref: Match.stringLikeRegexp('^Topic') }],
+      });
+    }
+  });
+
+  it('rejects props a drill cannot work with, naming the prop and the fix', () => {
+    expect(() => synthesizeDrill({ prefix: 'pg' })).toThrow(
+      `'prefix' must be empty or end with "/", got "pg"`,
+    );
+    expect(() =>
+      synthesizeDrill({
+        databases: [{ name: 'shop', rto: Duration.minutes(30), maxDaysWithoutSuccess: 10 }],
+      }),
+    ).toThrow(
+      `'databases[shop].maxDaysWithoutSuccess' must be whole days from 1 to 7 (an alarm looks back at most 7 days), got 10`,
+    );
+    expect(() => synthesizeDrill({ databases: [{ name: 'shop', rto: Duration.seconds(90) }] })).toThrow(
+      `'databases[shop].rto' must be whole minutes, at least 1, got 1.5`,
+    );
+    expect(() =>
+      synthesizeDrill({
+        databases: [
+          { name: 'a-b', rto: Duration.minutes(5) },
+          { name: 'a_b', rto: Duration.minutes(5) },
+        ],
+      }),
+    ).toThrow(`'databases' names "a_b" twice (or two names that differ only in "_" and "-")`);
+  });
+});
