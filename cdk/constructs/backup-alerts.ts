@@ -11,6 +11,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { STARTED_BY_PREFIX } from '../../core/launch.ts';
 
+/** Props of {@link BackupAlerts}. */
 export interface BackupAlertsProps {
   /** The cluster backup tasks run in: a task of it that stops with a non-zero exit is reported. */
   readonly cluster: ecs.ICluster;

@@ -17,7 +17,9 @@ export interface DashboardDatabase {
   readonly logGroup: logs.ILogGroup;
 }
 
+/** Props of {@link BackupDashboard}. */
 export interface BackupDashboardProps {
+  /** The databases shown, one line or series each. */
   readonly databases: readonly DashboardDatabase[];
   /** Alarms shown at the top. @default - none */
   readonly alarms?: readonly cloudwatch.IAlarm[];
@@ -33,6 +35,7 @@ export interface BackupDashboardProps {
  * successfully (so its age), and the size and duration of each backup over time.
  */
 export class BackupDashboard extends Construct {
+  /** The CloudWatch dashboard. */
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: BackupDashboardProps) {

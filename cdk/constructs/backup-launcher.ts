@@ -14,11 +14,13 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledgeWildcards } from './nag.ts';
 
+/** Props of {@link BackupLauncher}. */
 export interface BackupLauncherProps {
   /** The cluster backup tasks run in. */
   readonly cluster: ecs.ICluster;
-  /** The VPC and subnets tasks are placed in (no public IP). */
+  /** The VPC tasks are placed in. */
   readonly vpc: ec2.IVpc;
+  /** The subnets tasks are placed in (no public IP). */
   readonly subnets: ec2.SubnetSelection;
   /** The backup bucket: the launcher lists manifests in it to pick each backup's tier. */
   readonly bucket: s3.IBucket;

@@ -2,6 +2,7 @@ import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 
+/** Props of {@link BackupNetwork}; all optional: by default a new isolated VPC. */
 export interface BackupNetworkProps {
   /**
    * The VPC the backup tasks run in.

@@ -27,6 +27,7 @@ export interface ReplicaDestination {
   readonly key: kms.IKey;
 }
 
+/** Props of {@link BackupVault}. */
 export interface BackupVaultProps {
   /** The retention of every database whose backups this vault holds: one lifecycle rule per tier each. */
   readonly rotation: readonly PrefixRotation[];

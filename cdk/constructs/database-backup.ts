@@ -21,6 +21,7 @@ import { acknowledgeWildcards } from './nag.ts';
 /** Name of the runner container in every backup task definition. */
 export const RUNNER_CONTAINER_NAME = 'pg-dump';
 
+/** Props of {@link DatabaseBackup}: one database from the deployment config, plus where its backups go. */
 export interface DatabaseBackupProps {
   /** The database's name in the key layout (`BACKUP_NAME`): its backups go under `<prefix><name>/`. */
   readonly name: string;
@@ -35,16 +36,18 @@ export interface DatabaseBackupProps {
   readonly database: string;
   /** Secret with the JSON keys `username` and `password` (the RDS layout); injected as ECS secrets. */
   readonly credentials: secretsmanager.ISecret;
-  /** The backup bucket and its key. */
+  /** The backup bucket. */
   readonly bucket: s3.IBucket;
+  /** The bucket's key: every object is written under it (`KMS_KEY_ID`). */
   readonly key: kms.IKey;
   /**
    * Key prefix of all backups (`BACKUP_PREFIX`).
    * @default '' - backups start at the bucket's root
    */
   readonly prefix?: string;
-  /** Where the task runs. */
+  /** The cluster the task runs in. */
   readonly cluster: ecs.ICluster;
+  /** The VPC of the task's security group. */
   readonly vpc: ec2.IVpc;
   /** The backup runner image (containers/pg-dump). */
   readonly image: ecs.ContainerImage;
@@ -63,10 +66,13 @@ export interface DatabaseBackupProps {
    * @default 'GOVERNANCE'
    */
   readonly objectLockMode?: ObjectLockMode;
-  /** pg_dump selections. @default - everything */
+  /** pg_dump `--table` patterns. @default - every table */
   readonly includeTables?: readonly string[];
+  /** pg_dump `--exclude-table` patterns. @default - none */
   readonly excludeTables?: readonly string[];
+  /** pg_dump `--schema` patterns. @default - every schema */
   readonly includeSchemas?: readonly string[];
+  /** pg_dump `--exclude-schema` patterns. @default - none */
   readonly excludeSchemas?: readonly string[];
   /**
    * Also save roles and tablespaces (no passwords).
@@ -78,13 +84,13 @@ export interface DatabaseBackupProps {
    * @default 'counts' - exact row counts per table
    */
   readonly verify?: VerifyLevel;
-  /** @default 1024 - one vCPU */
+  /** Fargate CPU units. @default 1024 - one vCPU */
   readonly cpu?: number;
-  /** @default 2048 */
+  /** Fargate memory. @default 2048 */
   readonly memoryMiB?: number;
-  /** @default - Fargate's 20 GiB */
+  /** Task disk. @default - Fargate's 20 GiB */
   readonly ephemeralStorageGiB?: number;
-  /** @default ecs.CpuArchitecture.ARM64 */
+  /** CPU architecture of the task (and of its image). @default ecs.CpuArchitecture.ARM64 */
   readonly architecture?: ecs.CpuArchitecture;
   /**
    * The database's security group: it gets an ingress rule from this backup task's group.
@@ -96,7 +102,7 @@ export interface DatabaseBackupProps {
    * @default - none
    */
   readonly additionalSecurityGroups?: readonly ec2.ISecurityGroup[];
-  /** @default logs.RetentionDays.THREE_MONTHS */
+  /** How long task logs are kept. @default logs.RetentionDays.THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
 }
 
@@ -107,11 +113,15 @@ export interface DatabaseBackupProps {
  * launcher; and the alarm that fires when no backup succeeded within the RPO.
  */
 export class DatabaseBackup extends Construct {
+  /** The runner's Fargate task; the launcher starts it with RunTask. */
   public readonly taskDefinition: ecs.FargateTaskDefinition;
+  /** The runner container, named {@link RUNNER_CONTAINER_NAME}. */
   public readonly container: ecs.ContainerDefinition;
   /** The task's security group (egress only); the database admits it. */
   public readonly securityGroup: ec2.SecurityGroup;
+  /** The runner's logs, including its EMF metrics. */
   public readonly logGroup: logs.LogGroup;
+  /** Invokes the launcher with this database's payload at each scheduled time. */
   public readonly schedule: scheduler.Schedule;
   /** Fires when no successful backup was recorded within the RPO, including when there is no data at all. */
   public readonly rpoAlarm: cloudwatch.Alarm;

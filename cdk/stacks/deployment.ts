@@ -11,6 +11,7 @@ export interface PgproofStacks {
   readonly primary: PrimaryStack;
 }
 
+/** Options of {@link addPgproofStacks}. */
 export interface PgproofStacksOptions {
   /**
    * The backup runner image for an architecture.

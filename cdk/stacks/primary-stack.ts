@@ -36,6 +36,7 @@ const IMAGE_EXCLUDES = [
   'pgproof.config*.json',
 ];
 
+/** Props of {@link PrimaryStack}: the deployment config's primary-region settings and the replica to write to. */
 export interface PrimaryStackProps extends StackProps {
   /**
    * Name and region of the replica bucket. A name rather than the bucket: the replication role's
@@ -54,9 +55,9 @@ export interface PrimaryStackProps extends StackProps {
    * @default '' - backups start at the bucket's root
    */
   readonly backupPrefix?: string;
-  /** @default 'GOVERNANCE' */
+  /** Object Lock mode of the bucket and of each object. @default 'GOVERNANCE' */
   readonly objectLockMode?: ObjectLockMode;
-  /** @default - no email subscriptions */
+  /** Addresses subscribed to the alerts topic. @default - no email subscriptions */
   readonly notificationEmails?: readonly string[];
   /**
    * The backup runner image for an architecture.
@@ -71,12 +72,19 @@ export interface PrimaryStackProps extends StackProps {
  * The restore drill (issue 4) wires into {@link vault}, {@link network}, {@link cluster} and {@link alerts}.
  */
 export class PrimaryStack extends Stack {
+  /** Key, backup bucket (replicated) and its access-log bucket. */
   public readonly vault: BackupVault;
+  /** VPC, subnets, endpoints and the shared task security group. */
   public readonly network: BackupNetwork;
+  /** The Fargate cluster of all pgproof tasks. */
   public readonly cluster: ecs.Cluster;
+  /** The alerts topic and the failed-task rule. */
   public readonly alerts: BackupAlerts;
+  /** The start-backup Lambda, its dead-letter queue and alarms. */
   public readonly launcher: BackupLauncher;
+  /** One per configured database, in config order. */
   public readonly backups: readonly DatabaseBackup[];
+  /** Last backup, size and duration per database. */
   public readonly dashboard: BackupDashboard;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps) {

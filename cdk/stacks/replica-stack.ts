@@ -4,10 +4,11 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { BackupVault, type ObjectLockMode, type PrefixRotation } from '../constructs/backup-vault.ts';
 
+/** Props of {@link ReplicaStack}. */
 export interface ReplicaStackProps extends StackProps {
   /** The same rotation as the primary bucket: replicas carry the tier tag and expire alike. */
   readonly rotation: readonly PrefixRotation[];
-  /** @default 'GOVERNANCE' */
+  /** Object Lock mode of the replica bucket. @default 'GOVERNANCE' */
   readonly objectLockMode?: ObjectLockMode;
   /**
    * Physical name of the replica bucket, so the primary stack can name it in its policies.
@@ -21,6 +22,7 @@ export interface ReplicaStackProps extends StackProps {
  * as the primary one. Deployed first; the primary stack replicates into it.
  */
 export class ReplicaStack extends Stack {
+  /** Key, replica bucket and its access-log bucket. */
   public readonly vault: BackupVault;
   /** The replica bucket (the primary's replication destination). */
   public readonly bucket: s3.IBucket;
