@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -74,13 +74,36 @@ function run(binDir: string, program: string, args: string[]): string {
   return result.stdout;
 }
 
-/** Starts a fresh cluster. `binDir` picks the server version (default: the system's). */
-export async function startPostgres(options: { binDir?: string } = {}): Promise<PgCluster> {
+/** How to start a cluster. */
+export interface StartPostgresOptions {
+  /** Server binaries (default: the system's). */
+  binDir?: string;
+  /**
+   * A folder that keeps the cluster between runs (the benchmark's data set): created and initialised
+   * when empty, reused as it is otherwise, and left in place by `stop()`. Default: a fresh temp folder,
+   * removed by `stop()`.
+   */
+  directory?: string;
+}
+
+/** Starts a cluster: a fresh one, or the one kept in `options.directory`. */
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PgCluster> {
   const binDir = options.binDir ?? systemBinDir();
-  const root = mkdtempSync(join(tmpdir(), 'pgproof-pg-'));
+  const keep = options.directory !== undefined;
+  if (options.directory) mkdirSync(options.directory, { recursive: true });
+  const root = options.directory ?? mkdtempSync(join(tmpdir(), 'pgproof-pg-'));
   const dataDir = join(root, 'data');
   const pwfile = join(root, 'pwfile');
   writeFileSync(pwfile, `${PASSWORD}\n`);
+  const reused = existsSync(join(dataDir, 'PG_VERSION'));
+  // A run that was killed may have left its server running: stop it before starting ours.
+  if (reused && existsSync(join(dataDir, 'postmaster.pid'))) {
+    try {
+      run(binDir, 'pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+    } catch {
+      // Not running after all (a stale pid file): pg_ctl start copes with that.
+    }
+  }
   if (runAsPostgres) {
     const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
@@ -88,17 +111,18 @@ export async function startPostgres(options: { binDir?: string } = {}): Promise<
     chownSync(pwfile, uid, gid);
     chmodSync(root, 0o700);
   }
-  run(binDir, 'initdb', [
-    '-D',
-    dataDir,
-    '-U',
-    'postgres',
-    `--pwfile=${pwfile}`,
-    '--auth=scram-sha-256',
-    '--encoding=UTF8',
-    '--locale=C',
-    '--no-sync',
-  ]);
+  if (!reused)
+    run(binDir, 'initdb', [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      `--pwfile=${pwfile}`,
+      '--auth=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+    ]);
   const port = await freePort();
   const options_ = [
     `-p ${port}`,
@@ -160,7 +184,7 @@ export async function startPostgres(options: { binDir?: string } = {}): Promise<
           // Already gone (killed by a test): removing the directory is all that is left.
         }
       }
-      rmSync(root, { recursive: true, force: true });
+      if (!keep) rmSync(root, { recursive: true, force: true });
     },
   };
   return cluster;

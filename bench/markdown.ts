@@ -1,0 +1,233 @@
+import type { CpuBreakdown } from './cpu-profile.ts';
+import { VARIANT_IDS } from './options.ts';
+import type { RoleUsage } from './process-monitor.ts';
+import {
+  type BenchResults,
+  RUNNER_RSS_GROWTH_LIMIT,
+  RUNNER_RSS_LIMIT_BYTES,
+  runnerPeak,
+  type ScaleResult,
+  type VariantResult,
+} from './results.ts';
+import type { Ratio } from './stats.ts';
+
+/** bench/RESULTS.md from a run's results: pure formatting, no measuring. */
+
+/** Bytes as MB (10^6), with one decimal below 100. */
+export function formatMegabytes(bytes: number): string {
+  const mb = bytes / 1e6;
+  return `${mb < 100 ? mb.toFixed(1) : mb.toFixed(0)} MB`;
+}
+
+/** Seconds with two decimals below 10, one above. */
+export function formatSeconds(seconds: number): string {
+  return seconds < 10 ? seconds.toFixed(2) : seconds.toFixed(1);
+}
+
+/** A ratio and its target: `1.04 (≤ 1.10) met`. */
+export function formatRatio(r: Ratio): string {
+  return `${r.value.toFixed(2)} (rounds ${r.perRound.min.toFixed(2)}–${r.perRound.max.toFixed(2)}) ${r.met ? '✅ met' : '❌ missed'}`;
+}
+
+/** The order roles are listed in: the variant's own programs first, then the servers. */
+const ROLE_ORDER = [
+  'pg_dump',
+  'runner (node)',
+  'pg_dumpall',
+  'pg_restore',
+  'psql',
+  's3rver (node)',
+  'postgres backends',
+  'postgres (server)',
+];
+
+function roleRank(role: string): number {
+  const at = ROLE_ORDER.indexOf(role);
+  return at < 0 ? ROLE_ORDER.length : at;
+}
+
+/** `pg_dump 9.1 MB · runner (node) 98 MB`: every role's peak, with the process count when several. */
+export function formatRoles(
+  processes: Record<string, RoleUsage>,
+  value: (u: RoleUsage) => string,
+  skip: (role: string, u: RoleUsage) => boolean = () => false,
+): string {
+  return Object.entries(processes)
+    .filter(([role, u]) => !skip(role, u))
+    .sort(([a], [b]) => roleRank(a) - roleRank(b) || a.localeCompare(b))
+    .map(([role, u]) => `${role}${u.processes > 1 ? ` ×${u.processes}` : ''} ${value(u)}`)
+    .join(' · ');
+}
+
+/**
+ * Servers idle during a variant (the S3 server during A, B, E; PostgreSQL's background processes
+ * when they did nothing of note) are left out of its row; results.json keeps them.
+ */
+const idle = (role: string, u: RoleUsage) =>
+  (role === 's3rver (node)' || role === 'postgres (server)') && u.cpuSeconds < 0.05;
+
+/** A peak, or `–` for a process that ended before it was sampled. */
+const peak = (u: RoleUsage) => (u.peakRssBytes > 0 ? formatMegabytes(u.peakRssBytes) : '–');
+
+function variantRow(v: VariantResult): string {
+  const w = v.wallSeconds;
+  return `| ${v.id} | ${v.label} | ${formatSeconds(w.median)} (${formatSeconds(w.min)}–${formatSeconds(w.max)}) | ${v.throughputMBps.toFixed(1)} | ${formatMegabytes(v.outputBytes)} | ${formatRoles(v.processes, peak, idle)} | ${formatRoles(v.processes, (u) => u.cpuSeconds.toFixed(1), idle)} |`;
+}
+
+function phaseLines(v: VariantResult): string[] {
+  if (!v.phases) return [];
+  if (v.id === 'C') {
+    const p = v.phases;
+    const at = (m: string) => p[m];
+    const steps: [string, number | undefined, number | undefined][] = [
+      ['node start, bundle load, settings', 0, at('backup started')],
+      ['HEAD manifest, snapshot export', at('backup started'), at('snapshot exported')],
+      [
+        'globals, pg_dump streamed through SHA-256 to S3, row counts, manifest',
+        at('snapshot exported'),
+        at('backup succeeded'),
+      ],
+      ['metrics, exit', at('backup succeeded'), v.wallSeconds.median],
+    ];
+    return steps
+      .filter(([, from, to]) => from !== undefined && to !== undefined)
+      .map(
+        ([name, from, to]) =>
+          `| C | ${name} | ${formatSeconds(Math.max(0, (to as number) - (from as number)))} |`,
+      );
+  }
+  return Object.entries(v.phases)
+    .filter(([name]) => name !== 'total')
+    .map(([name, seconds]) => `| ${v.id} | ${name} | ${formatSeconds(seconds)} |`);
+}
+
+function profileLines(id: string, p: CpuBreakdown): string[] {
+  const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
+  return [
+    `**${id}** under \`node --cpu-prof\`: ${formatSeconds(p.wallSeconds)} s profiled, main thread idle ${formatSeconds(p.idleSeconds)} s (${pct(p.idleSeconds / p.wallSeconds)}).`,
+    '',
+    '| self time by source | s | share |',
+    '| --- | ---: | ---: |',
+    ...p.bySource.slice(0, 8).map((s) => `| ${s.name} | ${formatSeconds(s.seconds)} | ${pct(s.share)} |`),
+    '',
+    '| busiest functions (self time) | s | share |',
+    '| --- | ---: | ---: |',
+    ...p.topFunctions
+      .slice(0, 8)
+      .map((s) => `| \`${s.name}\` | ${formatSeconds(s.seconds)} | ${pct(s.share)} |`),
+    '',
+  ];
+}
+
+function scaleSection(s: ScaleResult, rounds: number): string[] {
+  const d = s.dataSet;
+  const variants = VARIANT_IDS.map((id) => s.variants[id]).filter((v) => v !== undefined);
+  const lines = [
+    `## Scale ${d.scale}: ${formatMegabytes(d.bytes)} database`,
+    '',
+    `\`${d.database}\`: pgbench scale ${d.scale} (${d.rows.accounts.toLocaleString('en')} accounts) plus ${d.rows.wide.toLocaleString('en')} wide text and bytea rows; ${rounds} interleaved rounds.`,
+    '',
+    '| | variant | wall s, median (min–max) | DB MB/s | output | peak RSS per process | CPU s per process |',
+    '| --- | --- | ---: | ---: | ---: | --- | --- |',
+    ...variants.map(variantRow),
+    '',
+  ];
+  if (s.ratios.length) {
+    lines.push('| ratio of medians | value (per-round range) | target |', '| --- | --- | --- |');
+    for (const r of s.ratios) lines.push(`| ${r.name} | ${formatRatio(r)} | ≤ ${r.target.toFixed(2)} |`);
+    lines.push('');
+  }
+  const phases = variants.flatMap(phaseLines);
+  if (phases.length) lines.push('| | phase (median) | s |', '| --- | --- | ---: |', ...phases, '');
+  if (s.profiles?.C) lines.push(...profileLines(`C at scale ${d.scale}`, s.profiles.C));
+  if (s.profiles?.D) lines.push(...profileLines(`D at scale ${d.scale}`, s.profiles.D));
+  return lines;
+}
+
+function targetLines(results: BenchResults): string[] {
+  const scales = results.scales;
+  const header = `| target | ${scales.map((s) => `scale ${s.dataSet.scale}`).join(' | ')} |`;
+  const rule = `| --- | ${scales.map(() => '---').join(' | ')} |`;
+  const lines = ['## Targets', '', header, rule];
+  for (const name of ['C/B', 'C/A', 'D/E']) {
+    const cells = scales.map((s) => {
+      const r = s.ratios.find((x) => x.name === name);
+      return r ? `${r.value.toFixed(2)} ${r.met ? '✅' : '❌'}` : 'not run';
+    });
+    const target = scales.flatMap((s) => s.ratios).find((x) => x.name === name)?.target;
+    lines.push(`| ${name} ≤ ${target?.toFixed(2) ?? '?'} | ${cells.join(' | ')} |`);
+  }
+  for (const id of ['C', 'D'] as const) {
+    const peaks = scales.map((s) => runnerPeak(s, id));
+    const cells = peaks.map((p) =>
+      p === undefined ? 'not run' : `${formatMegabytes(p)} ${p < RUNNER_RSS_LIMIT_BYTES ? '✅' : '❌'}`,
+    );
+    lines.push(
+      `| ${id} runner peak RSS < ${formatMegabytes(RUNNER_RSS_LIMIT_BYTES)} | ${cells.join(' | ')} |`,
+    );
+  }
+  if (scales.length > 1) {
+    for (const id of ['C', 'D'] as const) {
+      const first = runnerPeak(scales[0] as ScaleResult, id);
+      const last = runnerPeak(scales.at(-1) as ScaleResult, id);
+      if (first === undefined || last === undefined) continue;
+      const growth = last / first;
+      const met = growth <= RUNNER_RSS_GROWTH_LIMIT;
+      const cells = scales.map((_, i) =>
+        i === scales.length - 1
+          ? `×${growth.toFixed(2)} from scale ${scales[0]?.dataSet.scale} ${met ? '✅' : '❌'}`
+          : '',
+      );
+      lines.push(
+        `| ${id} runner RSS not growing (largest / smallest scale ≤ ${RUNNER_RSS_GROWTH_LIMIT.toFixed(2)}) | ${cells.join(' | ')} |`,
+      );
+    }
+  }
+  lines.push('');
+  return lines;
+}
+
+const NOTES = `## How it was measured
+
+- Each round runs A B C D E back to back; the rounds repeat, so every variant sees the same background load.
+  Before the rounds one untimed \`pg_dump\` warms the page cache; after each variant the server checkpoints and \`sync\` runs (untimed).
+- C and D run the bundled runners (\`node containers/build.mjs\`, as the container image runs them), configured by
+  their environment contract, against s3rver (the test harness's S3-compatible server). s3rver runs in a process of its own,
+  so its CPU and memory are reported as \`s3rver (node)\`, apart from the runner's.
+- D restores the backup C took in the same round into a new database of the same server; E restores that same archive
+  (fetched untimed to a local file) with the same \`pg_restore\` arguments and \`-j\`.
+- Peak RSS is each process's kernel high-water mark (VmHWM, sampled from /proc every 100 ms; the servers' marks are reset when a
+  variant starts). \`×N\` is how many processes of that kind ran; the peak is the largest single one, CPU is their sum.
+  PostgreSQL backends' RSS includes the shared buffers they touched.
+- MB = 10^6 bytes. DB MB/s = \`pg_database_size\` of the source over the median wall time (restores too).
+`;
+
+/** The whole RESULTS.md. */
+export function renderMarkdown(results: BenchResults): string {
+  const m = results.machine;
+  const lines = [
+    '# pgproof benchmark: backup and restore against plain pg_dump',
+    '',
+    `Generated by \`${results.command}\` on ${results.generatedAt.slice(0, 16).replace('T', ' ')} UTC. Raw numbers: \`bench/results.json\`.`,
+    '',
+    '| machine | |',
+    '| --- | --- |',
+    `| CPU | ${m.cpu}, ${m.cores} cores |`,
+    `| memory | ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB |`,
+    `| OS | ${m.kernel} |`,
+    `| PostgreSQL | server ${m.postgresServer}; client ${m.postgresClient} |`,
+    `| Node.js | ${m.node} |`,
+    '',
+    '| variant | what |',
+    '| --- | --- |',
+    ...VARIANT_IDS.map((id) => {
+      const v = results.scales.find((s) => s.variants[id])?.variants[id];
+      return v ? `| ${id} | ${v.label} |` : `| ${id} | not run |`;
+    }),
+    '',
+    ...targetLines(results),
+    ...results.scales.flatMap((s) => scaleSection(s, results.options.rounds)),
+    NOTES,
+  ];
+  return `${lines.join('\n').trimEnd()}\n`;
+}

@@ -1,0 +1,118 @@
+/**
+ * The command line of `npm run bench`. Parsed into one validated object; every problem is reported
+ * at once, with the fix.
+ */
+
+/** The variants: A, B, C backups; D, E restores. */
+export const VARIANT_IDS = ['A', 'B', 'C', 'D', 'E'] as const;
+export type VariantId = (typeof VARIANT_IDS)[number];
+
+/** What one invocation measures. */
+export interface BenchOptions {
+  /** pgbench scales, one data set each, in order. */
+  readonly scales: readonly number[];
+  /** Interleaved rounds per scale (A B C D E, A B C D E, ...). */
+  readonly rounds: number;
+  readonly variants: readonly VariantId[];
+  /** Keep the cluster in `.bench-data/` and reuse data sets already built there. */
+  readonly reuse: boolean;
+  /** Also run C and D once more per scale under `node --cpu-prof`, and summarise the profiles. */
+  readonly profile: boolean;
+  /** Where results.json and RESULTS.md are written. */
+  readonly outDir: string;
+}
+
+/** The default scale: pgbench scale 55 plus the wide table is about 1 GB on disk. */
+export const DEFAULT_SCALE = 55;
+
+export const USAGE = `usage: npm run bench -- [--scale N | --scales N,M,...] [--rounds N] [--variants A,B,C,D,E]
+                       [--reuse] [--profile] [--out DIR]
+  --scale N       pgbench scale of the data set (default ${DEFAULT_SCALE}, about 1 GB with the wide table)
+  --scales N,M    several data sets in one run, to show how time and memory grow
+  --rounds N      interleaved rounds per scale (default 3, at least 1)
+  --variants      which variants to run (default all: A B C D E)
+  --reuse         keep the cluster in .bench-data/ and reuse data sets built by an earlier run
+  --profile       run C and D once more under node --cpu-prof and report where their CPU goes
+  --out DIR       where results.json and RESULTS.md go (default bench/)`;
+
+/** The arguments are invalid. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+function positiveIntegers(flag: string, text: string | undefined, problems: string[]): number[] {
+  const parts = (text ?? '').split(',').map((s) => s.trim());
+  if (parts.some((p) => !/^[1-9]\d*$/.test(p))) {
+    problems.push(`${flag} takes whole numbers of at least 1 (e.g. ${flag} 5), got "${text ?? ''}"`);
+    return [];
+  }
+  return parts.map(Number);
+}
+
+/** Parses `process.argv.slice(2)`; throws a {@link UsageError} naming every problem. */
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const problems: string[] = [];
+  let scales: number[] = [DEFAULT_SCALE];
+  let rounds = 3;
+  let variants: VariantId[] = [...VARIANT_IDS];
+  let reuse = false;
+  let profile = false;
+  let outDir = 'bench';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const [flag, inline] = arg.includes('=')
+      ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+      : [arg, undefined];
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--scale': {
+        const parsed = positiveIntegers('--scale', value(), problems);
+        if (parsed.length > 1) problems.push('--scale takes one number; use --scales N,M for several');
+        scales = parsed;
+        break;
+      }
+      case '--scales':
+        scales = positiveIntegers('--scales', value(), problems);
+        break;
+      case '--rounds':
+        rounds = positiveIntegers('--rounds', value(), problems)[0] ?? rounds;
+        break;
+      case '--variants': {
+        const wanted = (value() ?? '')
+          .toUpperCase()
+          .split(',')
+          .map((s) => s.trim());
+        const unknown = wanted.filter((v) => !(VARIANT_IDS as readonly string[]).includes(v));
+        if (unknown.length)
+          problems.push(`--variants takes letters of A,B,C,D,E, got "${unknown.join(',')}"`);
+        // D restores C's backup and E restores the same archive: both need C.
+        else if (wanted.some((v) => v === 'D' || v === 'E') && !wanted.includes('C'))
+          problems.push('--variants D and E restore the backup C takes: include C');
+        else variants = VARIANT_IDS.filter((v) => wanted.includes(v));
+        break;
+      }
+      case '--reuse':
+        reuse = true;
+        break;
+      case '--profile':
+        profile = true;
+        break;
+      case '--out': {
+        const dir = value();
+        if (!dir) problems.push('--out takes a folder');
+        else outDir = dir;
+        break;
+      }
+      case '--help':
+      case '-h':
+        throw new UsageError(USAGE);
+      default:
+        problems.push(`unknown argument "${arg}"`);
+    }
+  }
+  if (problems.length) throw new UsageError(`${problems.join('; ')}\n${USAGE}`);
+  return { scales, rounds, variants, reuse, profile, outDir };
+}

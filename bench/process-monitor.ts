@@ -1,0 +1,218 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+
+/**
+ * Memory and CPU of every process a variant involves, read from /proc while it runs: the variant's
+ * own process tree (pg_dump, the runner and what it starts), the S3 server's and the PostgreSQL
+ * server's. Peak memory is the kernel's own high-water mark (VmHWM), so a short spike between two
+ * samples is not missed; long-lived processes (the servers) have theirs reset when a window opens
+ * (`/proc/<pid>/clear_refs`), so each variant sees only its own peak.
+ */
+
+/** One process as /proc shows it. */
+export interface ProcessStat {
+  readonly pid: number;
+  readonly ppid: number;
+  /** The executable's name (`/proc/<pid>/stat`'s comm), e.g. `pg_dump`, `node`, `postgres`. */
+  readonly comm: string;
+  /** User plus system CPU, in clock ticks. */
+  readonly cpuTicks: number;
+}
+
+/** Parses `/proc/<pid>/stat`; comm may hold spaces and parentheses, so it is cut at the last `)`. */
+export function parseStat(text: string): ProcessStat | undefined {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const rest = text.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+  const ppid = Number(rest[1]);
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (!Number.isFinite(ppid) || !Number.isFinite(utime) || !Number.isFinite(stime)) return undefined;
+  return {
+    pid: Number(text.slice(0, open)),
+    ppid,
+    comm: text.slice(open + 1, close),
+    cpuTicks: utime + stime,
+  };
+}
+
+/** VmHWM and VmRSS of `/proc/<pid>/status`, in bytes. */
+export function parseStatusMemory(text: string): { hwm: number; rss: number } {
+  const kb = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
+  return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
+}
+
+/** Every process's parent, name and CPU: one pass over /proc. */
+async function scanProcesses(): Promise<Map<number, ProcessStat>> {
+  const entries = await readdir('/proc');
+  const stats = await Promise.all(
+    entries
+      .filter((e) => /^\d+$/.test(e))
+      .map((pid) =>
+        readFile(`/proc/${pid}/stat`, 'utf8').then(
+          (text) => parseStat(text),
+          () => undefined,
+        ),
+      ),
+  );
+  const byPid = new Map<number, ProcessStat>();
+  for (const stat of stats) if (stat) byPid.set(stat.pid, stat);
+  return byPid;
+}
+
+/** The pids of `root` and all its descendants. */
+export function descendants(root: number, processes: ReadonlyMap<number, ProcessStat>): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of processes.values()) {
+    const list = children.get(p.ppid) ?? [];
+    list.push(p.pid);
+    children.set(p.ppid, list);
+  }
+  const found: number[] = [];
+  const queue = processes.has(root) ? [root] : [];
+  while (queue.length) {
+    const pid = queue.shift() as number;
+    found.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return found;
+}
+
+/** A process tree to watch, and what its processes are called in the report. */
+export interface WatchedTree {
+  readonly pid: number;
+  /** The report's name for a process of this tree, from its executable name and command line. */
+  readonly role: (comm: string, cmdline: string) => string;
+}
+
+/** What one process used during a window. */
+export interface ProcessUsage {
+  readonly pid: number;
+  readonly role: string;
+  /** Peak resident memory during the window, bytes. */
+  readonly peakRssBytes: number;
+  /** CPU (user + system) used during the window, seconds. */
+  readonly cpuSeconds: number;
+}
+
+interface Tracked {
+  role: string;
+  startTicks: number;
+  lastTicks: number;
+  peak: number;
+  /** Its high-water mark covers only this window (born in it, or reset at its start). */
+  hwmIsWindowed: boolean;
+}
+
+const TICKS_PER_SECOND = 100;
+
+/** One measurement window: sample until {@link MonitorWindow.close}. */
+export class MonitorWindow {
+  private readonly tracked = new Map<number, Tracked>();
+  private timer: NodeJS.Timeout | undefined;
+  private sampling: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private constructor(
+    private readonly trees: () => readonly WatchedTree[],
+    private readonly intervalMs: number,
+  ) {}
+
+  /**
+   * Opens a window over the trees `trees()` returns (asked at every sample, so a tree whose root
+   * starts later is picked up). Processes alive now have their peak reset (root only) or, failing
+   * that, are judged by their sampled RSS.
+   */
+  static async open(trees: () => readonly WatchedTree[], intervalMs = 100): Promise<MonitorWindow> {
+    const window = new MonitorWindow(trees, intervalMs);
+    await window.sample(true);
+    window.schedule();
+    return window;
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.sampling = this.sample(false).then(() => {
+        if (!this.closed) this.schedule();
+      });
+    }, this.intervalMs);
+  }
+
+  private async sample(first: boolean): Promise<void> {
+    const processes = await scanProcesses();
+    await Promise.all(
+      this.trees().flatMap((tree) =>
+        descendants(tree.pid, processes).map(async (pid) => {
+          const stat = processes.get(pid) as ProcessStat;
+          let entry = this.tracked.get(pid);
+          if (!entry) {
+            let hwmIsWindowed = !first;
+            if (first)
+              hwmIsWindowed = await writeFile(`/proc/${pid}/clear_refs`, '5').then(
+                () => true,
+                () => false,
+              );
+            const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').then(
+              (t) => t.replaceAll('\0', ' ').trim(),
+              () => '',
+            );
+            entry = {
+              role: tree.role(stat.comm, cmdline),
+              startTicks: first ? stat.cpuTicks : 0,
+              lastTicks: stat.cpuTicks,
+              peak: 0,
+              hwmIsWindowed,
+            };
+            this.tracked.set(pid, entry);
+          }
+          entry.lastTicks = Math.max(entry.lastTicks, stat.cpuTicks);
+          const memory = await readFile(`/proc/${pid}/status`, 'utf8').then(
+            parseStatusMemory,
+            () => undefined,
+          );
+          if (memory) entry.peak = Math.max(entry.peak, entry.hwmIsWindowed ? memory.hwm : memory.rss);
+        }),
+      ),
+    );
+  }
+
+  /** Takes a last sample and returns what every process seen used. */
+  async close(): Promise<ProcessUsage[]> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.sampling;
+    await this.sample(false);
+    return [...this.tracked].map(([pid, t]) => ({
+      pid,
+      role: t.role,
+      peakRssBytes: t.peak,
+      cpuSeconds: (t.lastTicks - t.startTicks) / TICKS_PER_SECOND,
+    }));
+  }
+}
+
+/** Usage of all processes of one role. */
+export interface RoleUsage {
+  /** How many processes of this role ran (pg_restore -j forks workers, a server has backends). */
+  readonly processes: number;
+  /** The largest peak of any one of them, bytes. */
+  readonly peakRssBytes: number;
+  /** Their CPU together, seconds. */
+  readonly cpuSeconds: number;
+}
+
+/** Groups processes by role. Processes that used no CPU and hold no memory of note are kept: they ran. */
+export function byRole(usages: readonly ProcessUsage[]): Record<string, RoleUsage> {
+  const roles: Record<string, RoleUsage> = {};
+  for (const u of usages) {
+    const r = roles[u.role] ?? { processes: 0, peakRssBytes: 0, cpuSeconds: 0 };
+    roles[u.role] = {
+      processes: r.processes + 1,
+      peakRssBytes: Math.max(r.peakRssBytes, u.peakRssBytes),
+      cpuSeconds: r.cpuSeconds + u.cpuSeconds,
+    };
+  }
+  return roles;
+}

@@ -1,0 +1,107 @@
+import type { CpuBreakdown } from './cpu-profile.ts';
+import type { DataSet } from './dataset.ts';
+import type { Machine } from './machine.ts';
+import type { BenchOptions, VariantId } from './options.ts';
+import type { RoleUsage } from './process-monitor.ts';
+import { median, megabytesPerSecond, type Ratio, ratio, type Summary, summarize } from './stats.ts';
+import { VARIANT_LABELS, type VariantRun } from './variants.ts';
+
+/**
+ * The results of one invocation (bench/results.json): every round of every variant as measured,
+ * and what the report derives from them.
+ */
+
+/** A variant over all rounds at one scale. */
+export interface VariantResult {
+  readonly id: VariantId;
+  readonly label: string;
+  readonly wallSeconds: Summary;
+  /** Database size over the median time, MB/s. */
+  readonly throughputMBps: number;
+  /** Median output size, bytes. */
+  readonly outputBytes: number;
+  /** Per role: the largest peak RSS of any round, the median CPU seconds. */
+  readonly processes: Record<string, RoleUsage>;
+  /** Median of each phase, seconds. */
+  readonly phases?: Record<string, number>;
+  readonly rounds: readonly VariantRun[];
+}
+
+/** One scale's results. */
+export interface ScaleResult {
+  readonly dataSet: DataSet;
+  readonly variants: Partial<Record<VariantId, VariantResult>>;
+  readonly ratios: readonly Ratio[];
+  readonly profiles?: { readonly C?: CpuBreakdown; readonly D?: CpuBreakdown };
+}
+
+/** The runners' memory target: below this at every scale. */
+export const RUNNER_RSS_LIMIT_BYTES = 200e6;
+/** "Not growing": the largest scale's peak at most this much above the smallest's. */
+export const RUNNER_RSS_GROWTH_LIMIT = 1.15;
+
+/** Everything one invocation measured. */
+export interface BenchResults {
+  readonly generatedAt: string;
+  readonly command: string;
+  readonly machine: Machine;
+  readonly options: BenchOptions;
+  readonly scales: readonly ScaleResult[];
+}
+
+/** Folds a variant's rounds into medians and peaks. */
+export function summarizeVariant(
+  id: VariantId,
+  rounds: readonly VariantRun[],
+  databaseBytes: number,
+): VariantResult {
+  const wall = summarize(rounds.map((r) => r.wallSeconds));
+  const roles = new Set(rounds.flatMap((r) => Object.keys(r.processes)));
+  const processes: Record<string, RoleUsage> = {};
+  for (const role of roles) {
+    const seen = rounds.map((r) => r.processes[role]).filter((u) => u !== undefined);
+    processes[role] = {
+      processes: Math.max(...seen.map((u) => u.processes)),
+      peakRssBytes: Math.max(...seen.map((u) => u.peakRssBytes)),
+      cpuSeconds: median(seen.map((u) => u.cpuSeconds)),
+    };
+  }
+  const phaseNames = new Set(rounds.flatMap((r) => Object.keys(r.phases ?? {})));
+  const phases: Record<string, number> = {};
+  for (const name of phaseNames) {
+    const values = rounds.map((r) => r.phases?.[name]).filter((v) => v !== undefined);
+    if (values.length) phases[name] = median(values);
+  }
+  return {
+    id,
+    label: VARIANT_LABELS[id],
+    wallSeconds: wall,
+    throughputMBps: megabytesPerSecond(databaseBytes, wall.median),
+    outputBytes: median(rounds.map((r) => r.outputBytes)),
+    processes,
+    ...(phaseNames.size ? { phases } : {}),
+    rounds,
+  };
+}
+
+/** The ratios the issue sets targets on, for the variants that ran. */
+export function targetRatios(variants: Partial<Record<VariantId, VariantResult>>): Ratio[] {
+  const times = (id: VariantId) => variants[id]?.rounds.map((r) => r.wallSeconds);
+  const pairs: [VariantId, VariantId, number][] = [
+    ['C', 'B', 1.1],
+    ['C', 'A', 0.5],
+    ['D', 'E', 1.25],
+  ];
+  const ratios: Ratio[] = [];
+  for (const [numerator, denominator, target] of pairs) {
+    const n = times(numerator);
+    const d = times(denominator);
+    if (n?.length && d?.length) ratios.push(ratio(`${numerator}/${denominator}`, n, d, target));
+  }
+  return ratios;
+}
+
+/** The runner role's peak RSS in a variant, bytes (undefined when the variant did not run). */
+export function runnerPeak(result: ScaleResult, id: 'C' | 'D'): number | undefined {
+  return result.variants[id]?.processes['runner (node)']?.peakRssBytes;
+}
