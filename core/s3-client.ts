@@ -1,14 +1,17 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 
 /**
  * The S3 client of the runners and the CLI. Region, credentials and `AWS_ENDPOINT_URL_S3` come from
  * the SDK's own environment variables; `S3_FORCE_PATH_STYLE=true` adds path-style addressing for
  * S3-compatible servers.
  */
-export function createS3Client(options: { forcePathStyle?: boolean; region?: string } = {}): S3Client {
+export function createS3Client(
+  options: { forcePathStyle?: boolean; region?: string; credentials?: S3ClientConfig['credentials'] } = {},
+): S3Client {
   return new S3Client({
     forcePathStyle: options.forcePathStyle ?? process.env.S3_FORCE_PATH_STYLE === 'true',
     ...(options.region ? { region: options.region } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
   });
 }
 

@@ -104,6 +104,11 @@ export interface DatabaseBackupProps {
   readonly additionalSecurityGroups?: readonly ec2.ISecurityGroup[];
   /** How long task logs are kept. @default logs.RetentionDays.THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * libpq's `PGSSLMODE` towards the database. The image trusts the Amazon RDS certificate authorities.
+   * @default 'verify-full' - TLS only, with the server's certificate and host name verified
+   */
+  readonly sslMode?: 'verify-full' | 'verify-ca' | 'require';
 }
 
 /**
@@ -159,6 +164,7 @@ export class DatabaseBackup extends Construct {
       PGHOST: props.host,
       PGPORT: String(props.port ?? 5432),
       PGDATABASE: props.database,
+      PGSSLMODE: props.sslMode ?? 'verify-full',
       BACKUP_BUCKET: props.bucket.bucketName,
       BACKUP_PREFIX: prefix || undefined,
       BACKUP_NAME: props.name,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -9,6 +9,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { type DatabaseConfig, type NetworkConfig, retentionDays } from '../../core/config.ts';
 import { databasePrefix } from '../../core/layout.ts';
+import { STACK_OUTPUTS } from '../../core/stack-outputs.ts';
 import { BackupAlerts } from '../constructs/backup-alerts.ts';
 import { BackupDashboard } from '../constructs/backup-dashboard.ts';
 import { BackupLauncher } from '../constructs/backup-launcher.ts';
@@ -210,6 +211,21 @@ export class PrimaryStack extends Stack {
         logGroup: backup.logGroup,
       })),
       alarms,
+    });
+
+    // What the `pgproof` CLI reads to find this deployment (cli/deployment.ts).
+    new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.vault.bucket.bucketName });
+    new CfnOutput(this, STACK_OUTPUTS.prefix, { value: prefix });
+    new CfnOutput(this, STACK_OUTPUTS.launcher, { value: this.launcher.function.functionName });
+    new CfnOutput(this, STACK_OUTPUTS.databases, {
+      value: this.toJsonString(
+        Object.fromEntries(
+          this.backups.map((backup, index) => [
+            props.databases[index]?.name ?? '',
+            { schedule: backup.schedule.scheduleName, group: 'default' },
+          ]),
+        ),
+      ),
     });
   }
 }

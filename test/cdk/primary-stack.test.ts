@@ -334,6 +334,7 @@ describe('primary stack', () => {
       expect(environment).toEqual({
         PGHOST: 'orders.cluster-abc123.eu-west-1.rds.amazonaws.com',
         PGPORT: '5432',
+        PGSSLMODE: 'verify-full',
         PGDATABASE: 'orders',
         BACKUP_BUCKET: { Ref: bucketId() },
         BACKUP_PREFIX: 'pg/',
@@ -629,5 +630,16 @@ describe('primary stack', () => {
     expect(primary.network.vpc).toBeDefined();
     expect(primary.network.taskSecurityGroup).toBeDefined();
     expect(primary.alerts.topic).toBeDefined();
+  });
+
+  it('outputs what the pgproof CLI looks the deployment up by', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.BackupBucketName?.Value).toEqual({ Ref: bucketId() });
+    expect(outputs.BackupPrefix?.Value).toBe('pg/');
+    expect(JSON.stringify(outputs.LauncherFunctionName?.Value)).toContain('LauncherFunction');
+    const schedules = JSON.stringify(outputs.BackupSchedules?.Value);
+    for (const text of ['orders', 'billing', 'DatabaseOrdersSchedule', 'DatabaseBillingSchedule', 'default']) {
+      expect(schedules).toContain(text);
+    }
   });
 });
