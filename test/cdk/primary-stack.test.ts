@@ -638,7 +638,13 @@ describe('primary stack', () => {
     expect(outputs.BackupPrefix?.Value).toBe('pg/');
     expect(JSON.stringify(outputs.LauncherFunctionName?.Value)).toContain('LauncherFunction');
     const schedules = JSON.stringify(outputs.BackupSchedules?.Value);
-    for (const text of ['orders', 'billing', 'DatabaseOrdersSchedule', 'DatabaseBillingSchedule', 'default']) {
+    for (const text of [
+      'orders',
+      'billing',
+      'DatabaseOrdersSchedule',
+      'DatabaseBillingSchedule',
+      'default',
+    ]) {
       expect(schedules).toContain(text);
     }
   });
