@@ -161,7 +161,7 @@ describe('restore drill workflow, run locally from the synthesized template', ()
 
   /** Runs one execution to its end; the error is the Fail state's, when it failed. */
   async function execute(
-    input: Record<string, unknown>,
+    input: Record<string, string>,
   ): Promise<{ error?: { name: string; message: string } }> {
     notifications = [];
     const publish = (state: string) => (params: unknown) => {
