@@ -101,6 +101,18 @@ function phaseLines(v: VariantResult): string[] {
     .map(([name, seconds]) => `| ${v.id} | ${name} | ${formatSeconds(seconds)} |`);
 }
 
+/** The client programs whose running time a timeline shows. */
+const TIMELINE_ROLES = ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql'];
+
+/** When each program ran within the variant (medians, seconds after it started, as sampled every 100 ms). */
+function timelineRow(v: VariantResult): string {
+  const cells = TIMELINE_ROLES.map((role) => {
+    const u = v.processes[role];
+    return u ? `${u.firstSeenSeconds.toFixed(1)}–${u.lastSeenSeconds.toFixed(1)}` : '';
+  });
+  return `| ${v.id} | ${formatSeconds(v.wallSeconds.median)} | ${cells.join(' | ')} |`;
+}
+
 function profileLines(id: string, p: CpuBreakdown): string[] {
   const pct = (share: number) => `${(share * 100).toFixed(1)} %`;
   return [
@@ -137,6 +149,12 @@ function scaleSection(s: ScaleResult, rounds: number): string[] {
     for (const r of s.ratios) lines.push(`| ${r.name} | ${formatRatio(r)} | ≤ ${r.target.toFixed(2)} |`);
     lines.push('');
   }
+  lines.push(
+    `| | wall s | ${TIMELINE_ROLES.map((r) => `${r} ran (s after start)`).join(' | ')} |`,
+    `| --- | ---: | ${TIMELINE_ROLES.map(() => '---:').join(' | ')} |`,
+    ...variants.map(timelineRow),
+    '',
+  );
   const phases = variants.flatMap(phaseLines);
   if (phases.length) lines.push('| | phase (median) | s |', '| --- | --- | ---: |', ...phases, '');
   if (s.profiles?.C) lines.push(...profileLines(`C at scale ${d.scale}`, s.profiles.C));
@@ -197,8 +215,8 @@ const NOTES = `## How it was measured
 - D restores the backup C took in the same round into a new database of the same server; E restores that same archive
   (fetched untimed to a local file) with the same \`pg_restore\` arguments and \`-j\`.
 - Peak RSS is each process's kernel high-water mark (VmHWM, sampled from /proc every 100 ms; the servers' marks are reset when a
-  variant starts). \`×N\` is how many processes of that kind ran; the peak is the largest single one, CPU is their sum.
-  PostgreSQL backends' RSS includes the shared buffers they touched.
+  variant starts). \`×N\` is how many processes of that kind ran; the peak is the largest single one, CPU is their sum;
+  \`–\` marks a process that ended before its first sample (it lived under 100 ms). PostgreSQL backends' RSS includes the shared buffers they touched.
 - MB = 10^6 bytes. DB MB/s = \`pg_database_size\` of the source over the median wall time (restores too).
 `;
 

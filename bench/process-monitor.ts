@@ -95,6 +95,9 @@ export interface ProcessUsage {
   readonly peakRssBytes: number;
   /** CPU (user + system) used during the window, seconds. */
   readonly cpuSeconds: number;
+  /** When it was first and last seen alive, seconds after the window opened. */
+  readonly firstSeenSeconds: number;
+  readonly lastSeenSeconds: number;
 }
 
 interface Tracked {
@@ -104,6 +107,8 @@ interface Tracked {
   peak: number;
   /** Its high-water mark covers only this window (born in it, or reset at its start). */
   hwmIsWindowed: boolean;
+  firstSeenMs: number;
+  lastSeenMs: number;
 }
 
 const TICKS_PER_SECOND = 100;
@@ -114,6 +119,7 @@ export class MonitorWindow {
   private timer: NodeJS.Timeout | undefined;
   private sampling: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly openedAt = performance.now();
 
   private constructor(
     private readonly trees: () => readonly WatchedTree[],
@@ -142,6 +148,7 @@ export class MonitorWindow {
 
   private async sample(first: boolean): Promise<void> {
     const processes = await scanProcesses();
+    const now = performance.now() - this.openedAt;
     await Promise.all(
       this.trees().flatMap((tree) =>
         descendants(tree.pid, processes).map(async (pid) => {
@@ -164,10 +171,13 @@ export class MonitorWindow {
               lastTicks: stat.cpuTicks,
               peak: 0,
               hwmIsWindowed,
+              firstSeenMs: now,
+              lastSeenMs: now,
             };
             this.tracked.set(pid, entry);
           }
           entry.lastTicks = Math.max(entry.lastTicks, stat.cpuTicks);
+          entry.lastSeenMs = now;
           const memory = await readFile(`/proc/${pid}/status`, 'utf8').then(
             parseStatusMemory,
             () => undefined,
@@ -189,6 +199,8 @@ export class MonitorWindow {
       role: t.role,
       peakRssBytes: t.peak,
       cpuSeconds: (t.lastTicks - t.startTicks) / TICKS_PER_SECOND,
+      firstSeenSeconds: t.firstSeenMs / 1000,
+      lastSeenSeconds: t.lastSeenMs / 1000,
     }));
   }
 }
@@ -201,17 +213,22 @@ export interface RoleUsage {
   readonly peakRssBytes: number;
   /** Their CPU together, seconds. */
   readonly cpuSeconds: number;
+  /** From the first one's start to the last one's end, as sampled: seconds after the variant started. */
+  readonly firstSeenSeconds: number;
+  readonly lastSeenSeconds: number;
 }
 
 /** Groups processes by role. Processes that used no CPU and hold no memory of note are kept: they ran. */
 export function byRole(usages: readonly ProcessUsage[]): Record<string, RoleUsage> {
   const roles: Record<string, RoleUsage> = {};
   for (const u of usages) {
-    const r = roles[u.role] ?? { processes: 0, peakRssBytes: 0, cpuSeconds: 0 };
+    const r = roles[u.role];
     roles[u.role] = {
-      processes: r.processes + 1,
-      peakRssBytes: Math.max(r.peakRssBytes, u.peakRssBytes),
-      cpuSeconds: r.cpuSeconds + u.cpuSeconds,
+      processes: (r?.processes ?? 0) + 1,
+      peakRssBytes: Math.max(r?.peakRssBytes ?? 0, u.peakRssBytes),
+      cpuSeconds: (r?.cpuSeconds ?? 0) + u.cpuSeconds,
+      firstSeenSeconds: Math.min(r?.firstSeenSeconds ?? Number.POSITIVE_INFINITY, u.firstSeenSeconds),
+      lastSeenSeconds: Math.max(r?.lastSeenSeconds ?? 0, u.lastSeenSeconds),
     };
   }
   return roles;

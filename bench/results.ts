@@ -64,6 +64,8 @@ export function summarizeVariant(
       processes: Math.max(...seen.map((u) => u.processes)),
       peakRssBytes: Math.max(...seen.map((u) => u.peakRssBytes)),
       cpuSeconds: median(seen.map((u) => u.cpuSeconds)),
+      firstSeenSeconds: median(seen.map((u) => u.firstSeenSeconds)),
+      lastSeenSeconds: median(seen.map((u) => u.lastSeenSeconds)),
     };
   }
   const phaseNames = new Set(rounds.flatMap((r) => Object.keys(r.phases ?? {})));

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SCALE, parseOptions } from '../../bench/options.ts';
+
+describe('bench options', () => {
+  it('defaults to one ~1 GB scale, 3 rounds, every variant', () => {
+    expect(parseOptions([])).toEqual({
+      scales: [DEFAULT_SCALE],
+      rounds: 3,
+      variants: ['A', 'B', 'C', 'D', 'E'],
+      reuse: false,
+      profile: false,
+      outDir: 'bench',
+    });
+  });
+
+  it('takes two scales in one run, and flags with = or a separate value', () => {
+    const options = parseOptions(['--scales', '5,55', '--rounds=4', '--reuse', '--variants', 'c,a,b']);
+    expect(options.scales).toEqual([5, 55]);
+    expect(options.rounds).toBe(4);
+    expect(options.reuse).toBe(true);
+    expect(options.variants).toEqual(['A', 'B', 'C']);
+  });
+
+  it('rejects every bad argument at once, naming each', () => {
+    expect(() => parseOptions(['--scale', '0', '--rounds', 'x', '--bogus'])).toThrow(
+      /--scale takes whole numbers of at least 1 \(e.g. --scale 5\), got "0"; --rounds takes whole numbers.*; unknown argument "--bogus"/,
+    );
+  });
+
+  it('rejects restores without the backup they restore', () => {
+    expect(() => parseOptions(['--variants', 'A,D'])).toThrow(
+      '--variants D and E restore the backup C takes: include C',
+    );
+  });
+
+  it('rejects several numbers after --scale, pointing at --scales', () => {
+    expect(() => parseOptions(['--scale', '5,10'])).toThrow('use --scales N,M for several');
+  });
+});
