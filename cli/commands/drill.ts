@@ -1,0 +1,126 @@
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import type { AwsClients } from '../aws.ts';
+import { type Deployment, DeploymentNotFoundError, requireDatabase } from '../deployment.ts';
+import type { Output } from '../output.ts';
+import { EXIT, type ExitCode } from './exit-codes.ts';
+
+/**
+ * `pgproof drill <database> [--backup ID] [--wait]`: starts the restore drill state machine with the
+ * same input an operator types in the console; with `--wait`, prints each state as it is entered and
+ * exits by the execution's result.
+ */
+
+/** Options of {@link drillCommand}. */
+export interface DrillOptions {
+  readonly database: string;
+  readonly backupId: string | undefined;
+  readonly wait: boolean;
+  readonly pollMilliseconds?: number;
+  readonly now?: () => Date;
+}
+
+/** The console input of a drill. */
+export function drillInput(database: string, backupId: string | undefined): string {
+  return JSON.stringify({ database, ...(backupId ? { backupId } : {}), mode: 'drill' });
+}
+
+/** A unique, readable execution name (80 characters at most, Step Functions' limit). */
+export function executionName(database: string, backupId: string | undefined, now: Date): string {
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
+  return `cli-${database}-${backupId ?? 'latest'}-${stamp}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80);
+}
+
+/** Starts a drill; with `wait`, follows it to the end. */
+export async function drillCommand(
+  options: DrillOptions,
+  deployment: Deployment,
+  clients: AwsClients,
+  output: Output,
+): Promise<ExitCode> {
+  requireDatabase(deployment, options.database);
+  if (!deployment.stateMachineArn) {
+    throw new DeploymentNotFoundError(
+      `stack ${deployment.stack} has no restore drill output; redeploy pgproof`,
+    );
+  }
+  const now = (options.now ?? (() => new Date()))();
+  const { executionArn } = await clients.sfn.send(
+    new StartExecutionCommand({
+      stateMachineArn: deployment.stateMachineArn,
+      name: executionName(options.database, options.backupId, now),
+      input: drillInput(options.database, options.backupId),
+    }),
+  );
+  if (!executionArn) throw new DeploymentNotFoundError('Step Functions returned no execution ARN');
+  if (!output.json) output.err(`drill of ${options.database} started: ${executionArn}`);
+  if (!options.wait) {
+    output.out(output.json ? JSON.stringify({ executionArn, status: 'RUNNING' }) : executionArn);
+    return EXIT.ok;
+  }
+  const final = await followExecution(clients, executionArn, options.pollMilliseconds ?? 5_000, output);
+  if (output.json) {
+    output.out(
+      JSON.stringify({
+        executionArn,
+        status: final.status,
+        error: final.error,
+        cause: final.cause,
+        output: final.output,
+      }),
+    );
+  } else if (final.status === 'SUCCEEDED') {
+    output.out(`drill of ${options.database} PASSED: ${summarize(final.output)}`);
+  } else {
+    output.out(
+      `drill of ${options.database} ${final.status}: ${final.error ?? ''} ${summarize(final.cause)}`.trim(),
+    );
+  }
+  return final.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed;
+}
+
+function summarize(text: string | undefined): string {
+  if (!text) return '';
+  try {
+    const value = JSON.parse(text) as { message?: string; subject?: string; errorMessage?: string };
+    return value.subject ?? value.message ?? value.errorMessage ?? text;
+  } catch {
+    return text;
+  }
+}
+
+/** Polls an execution to its end, printing every state it enters. */
+export async function followExecution(
+  clients: AwsClients,
+  executionArn: string,
+  pollMilliseconds: number,
+  output: Output,
+): Promise<DescribeExecutionCommandOutput> {
+  let seen = 0;
+  for (;;) {
+    const events: HistoryEvent[] = [];
+    let token: string | undefined;
+    do {
+      const page = await clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken: token }));
+      events.push(...(page.events ?? []));
+      token = page.nextToken;
+    } while (token);
+    for (const event of events.slice(seen)) {
+      const entered = event.stateEnteredEventDetails?.name;
+      if (entered && !output.json)
+        output.err(`  ${event.timestamp?.toISOString().slice(11, 19) ?? ''} ${entered}`);
+    }
+    seen = events.length;
+    const execution = await clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') return execution;
+    await new Promise((resolve) => setTimeout(resolve, pollMilliseconds));
+  }
+}

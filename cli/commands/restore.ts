@@ -1,0 +1,150 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { exitStatus } from '../../containers/pg-restore/report.ts';
+import { checkArchive, downloadBackup, runRestore } from '../../containers/pg-restore/restore.ts';
+import { readRestoreSettings } from '../../containers/pg-restore/settings.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { findBackup } from '../../core/find-backup.ts';
+import type { Deployment } from '../deployment.ts';
+import type { Output } from '../output.ts';
+import { formatReport } from '../report-view.ts';
+import { EXIT, type ExitCode } from './exit-codes.ts';
+
+/**
+ * `pgproof restore` and `pgproof verify`: the restore runner's own code, run from an operator's
+ * machine against any PostgreSQL it can reach, with the same checksum and count verification.
+ */
+
+/** A target given as `postgres://user:password@host:port/database?sslmode=...`. */
+export interface TargetUrl {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string | undefined;
+  readonly database: string;
+  readonly sslmode: string | undefined;
+}
+
+/** Parses `--to`; the database part is required (pgproof never guesses where to write). */
+export function parseTargetUrl(text: string): TargetUrl {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(
+      `--to "${redact(text)}" is not a URL; use postgres://user:password@host:5432/database`,
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(`--to must be a postgres:// URL, got ${url.protocol}//...`);
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!database) throw new ConfigError('--to names no database; end the URL with /<database>');
+  return {
+    host: url.hostname || 'localhost',
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username) || 'postgres',
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    database,
+    sslmode: url.searchParams.get('sslmode') ?? undefined,
+  };
+}
+
+function redact(text: string): string {
+  return text.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+/** Options of {@link restoreCommand}. */
+export interface RestoreCommandOptions {
+  readonly database: string;
+  readonly to: string;
+  readonly backupId: string | undefined;
+  readonly tables: readonly string[];
+  readonly schemas: readonly string[];
+  readonly clean: boolean;
+  readonly jobs: number | undefined;
+  readonly pgBinDir?: string | undefined;
+}
+
+/** Restores a backup into `--to` and verifies it; exit 0 verified, 2 did not verify, 1 could not run. */
+export async function restoreCommand(
+  options: RestoreCommandOptions,
+  deployment: Deployment,
+  s3: S3Client,
+  output: Output,
+): Promise<ExitCode> {
+  const target = parseTargetUrl(options.to);
+  // pg_restore and psql take the password and TLS mode from libpq's environment, never from argv.
+  if (target.password !== undefined) process.env.PGPASSWORD = target.password;
+  if (target.sslmode) process.env.PGSSLMODE = target.sslmode;
+  const now = new Date();
+  const settings = readRestoreSettings(
+    {
+      RESTORE_MODE: 'restore',
+      BACKUP_BUCKET: deployment.bucket,
+      BACKUP_PREFIX: deployment.prefix,
+      BACKUP_NAME: options.database,
+      BACKUP_ID: options.backupId,
+      PGHOST: target.host,
+      PGPORT: String(target.port),
+      PGUSER: target.user,
+      PGDATABASE: target.database,
+      RESTORE_CLEAN: String(options.clean),
+      RESTORE_TABLES: options.tables.join(','),
+      RESTORE_SCHEMAS: options.schemas.join(','),
+      ...(options.jobs ? { RESTORE_JOBS: String(options.jobs) } : {}),
+      ...(options.pgBinDir ? { PG_BIN_DIR: options.pgBinDir } : {}),
+    },
+    now,
+  );
+  const progress = output.progress('restoring');
+  const report = await runRestore(settings, {
+    s3,
+    now: () => new Date(),
+    log: (message, fields) => {
+      if (message === 'downloaded') progress.done('downloaded and checksum verified');
+      else if (message === 'restored') progress.done(`restored in ${fields?.seconds} s`);
+    },
+  });
+  if (output.json) output.out(JSON.stringify(report));
+  else for (const line of formatReport(report)) output.out(line);
+  const status = exitStatus(report);
+  return status === 0 ? EXIT.ok : status === 2 ? EXIT.failed : EXIT.error;
+}
+
+/** Downloads a backup and checks its SHA-256 and table of contents, without restoring. */
+export async function verifyCommand(
+  options: { database: string; backupId: string | undefined; pgBinDir?: string | undefined },
+  deployment: Deployment,
+  s3: S3Client,
+  output: Output,
+): Promise<ExitCode> {
+  const { manifestKey, manifest } = await findBackup(s3, deployment.bucket, deployment.prefix, {
+    name: options.database,
+    backupId: options.backupId,
+  });
+  const work = await mkdtemp(join(tmpdir(), 'pgproof-verify-'));
+  try {
+    const files = await downloadBackup(s3, deployment.bucket, manifest, work, {
+      partBytes: 16 * 1024 * 1024,
+      concurrency: 8,
+      withGlobals: true,
+    });
+    const archive = files.check.passed ? await checkArchive(options.pgBinDir, files.dumpPath) : undefined;
+    const checks = [files.check, ...(archive ? [archive] : [])];
+    const passed = checks.every((c) => c.passed);
+    if (output.json) {
+      output.out(JSON.stringify({ passed, manifestKey, backupId: manifest.backupId, checks }));
+    } else {
+      output.out(
+        `${passed ? 'VERIFIED' : 'FAILED'}: ${options.database} backup ${manifest.backupId} (s3://${deployment.bucket}/${manifestKey})`,
+      );
+      for (const c of checks) output.out(`  ${c.passed ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
+    }
+    return passed ? EXIT.ok : EXIT.failed;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,43 @@
+import type { RestoreReport } from '../core/drill-report.ts';
+import { formatBytes, formatTable } from './output.ts';
+
+/**
+ * A restore report as a person reads it at a glance: the verdict first, then what was proven, table by
+ * table, and how long each phase took.
+ */
+export function formatReport(report: RestoreReport): string[] {
+  const verdict = report.passed ? 'PASSED' : 'FAILED';
+  const lines = [
+    `${report.mode === 'drill' ? 'Restore drill' : 'Restore'} ${verdict}: ${report.name} backup ${report.backupId} (${report.backup.tier}, ${formatBytes(report.backup.dumpBytes)}, taken ${report.backup.ageHours.toFixed(1)} h before, PostgreSQL ${report.backup.serverVersion})`,
+    `  into ${report.target.host}:${report.target.port}/${report.target.database}${report.target.serverVersion ? ` (PostgreSQL ${report.target.serverVersion})` : ''}`,
+  ];
+  if (report.error) lines.push(`  error: ${report.error}`);
+  lines.push('', '  checks:');
+  for (const check of report.checks.filter((c) => c.kind !== 'table')) {
+    lines.push(`    ${check.passed ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`);
+  }
+  if (report.tables.length) {
+    lines.push('', '  tables:');
+    const rows = report.tables.map((t) => {
+      const ok = t.rows === t.expectedRows && t.hashMatched !== false;
+      return [
+        ok ? 'ok' : 'FAIL',
+        `${t.schema}.${t.name}`,
+        String(t.expectedRows),
+        t.rows === null ? '-' : String(t.rows),
+        t.hashMatched === undefined ? '' : t.hashMatched ? 'hash ok' : 'hash differs',
+      ];
+    });
+    for (const line of formatTable(['', 'TABLE', 'MANIFEST', 'RESTORED', ''], rows))
+      lines.push(`    ${line}`);
+  }
+  const d = report.durations;
+  lines.push(
+    '',
+    `  time: download ${d.downloadSeconds.toFixed(1)} s, restore ${d.restoreSeconds.toFixed(1)} s, verify ${d.verifySeconds.toFixed(1)} s, total ${d.totalSeconds.toFixed(1)} s` +
+      (report.rto.targetSeconds !== undefined
+        ? ` (RTO ${report.rto.met ? 'met' : 'MISSED'}: ${report.rto.seconds.toFixed(0)} s of ${report.rto.targetSeconds} s)`
+        : ''),
+  );
+  return lines;
+}

@@ -1,0 +1,201 @@
+import { CopyObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AwsClients } from '../../cli/aws.ts';
+import { runCli } from '../../cli/main.ts';
+import { backupKeys } from '../../core/layout.ts';
+import { recordOutput } from '../support/cli-output.ts';
+import { type PgCluster, startPostgres } from '../support/postgres.ts';
+import { runScript } from '../support/processes.ts';
+import { type S3Server, startS3 } from '../support/s3.ts';
+import { seedVariedDatabase } from '../support/seed.ts';
+
+/** `list`, `verify` and `restore` against the real PostgreSQL and S3 server of the harness. */
+describe('pgproof list, verify and restore', () => {
+  let cluster: PgCluster;
+  let s3: S3Server;
+  const GOOD = '20261120T020000Z';
+  const OLDER = '20261119T020000Z';
+  const TAMPERED = '20261121T020000Z';
+
+  beforeAll(async () => {
+    [cluster, s3] = await Promise.all([startPostgres(), startS3()]);
+    await seedVariedDatabase(cluster, 'shop', 1_000);
+    for (const [id, tier] of [
+      [OLDER, 'weekly'],
+      [GOOD, 'daily'],
+    ] as const) {
+      const result = await runScript('containers/pg-dump/main.ts', {
+        ...cluster.env('shop'),
+        ...s3.env,
+        BACKUP_ID: id,
+        BACKUP_TIER: tier,
+      });
+      expect(result.code, result.stderr).toBe(0);
+    }
+    // The tampered backup: a copy of the good one whose dump differs in one byte.
+    const good = backupKeys('', 'shop', GOOD);
+    const bad = backupKeys('', 'shop', TAMPERED);
+    const dump = await s3.get(good.dump);
+    dump[Math.floor(dump.length / 2)] ^= 0xff;
+    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: bad.dump, Body: dump }));
+    const manifest = JSON.parse((await s3.get(good.manifest)).toString());
+    manifest.backupId = TAMPERED;
+    manifest.dump.key = bad.dump;
+    manifest.globals = null;
+    await s3.client.send(
+      new PutObjectCommand({ Bucket: s3.bucket, Key: bad.manifest, Body: JSON.stringify(manifest) }),
+    );
+    await s3.client.send(
+      new CopyObjectCommand({
+        Bucket: s3.bucket,
+        Key: `drills/shop/${OLDER}/20261119T100000Z.json`,
+        CopySource: `${s3.bucket}/${good.manifest}`,
+      }),
+    );
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: `drills/shop/${OLDER}/20261119T100000Z.json`,
+        Body: JSON.stringify({ passed: true }),
+      }),
+    );
+  });
+  afterAll(async () => {
+    await Promise.all([cluster?.stop(), s3?.stop()]);
+  });
+
+  /** Runs the CLI with `--bucket`: S3-only commands need no stack. */
+  async function cli(...args: string[]) {
+    const output = recordOutput(args.includes('--json'));
+    const clients = { s3: s3.client } as unknown as AwsClients;
+    const code = await runCli([...args, '--bucket', s3.bucket], { output, clients: () => clients });
+    return { code, ...output };
+  }
+
+  it('lists backups newest first with tier, size, age and last drill', async () => {
+    const { code, stdout } = await cli('list', 'shop');
+    expect(code).toBe(0);
+    expect(stdout[0]).toMatch(/^BACKUP\s+TIER\s+SIZE\s+AGE\s+LAST DRILL$/);
+    expect(stdout.slice(1).map((l) => l.split(/\s{2,}/)[0])).toEqual([TAMPERED, GOOD, OLDER]);
+    expect(stdout[2]).toMatch(new RegExp(`^${GOOD}\\s+daily\\s+\\d+(\\.\\d)? KB\\s+\\S+\\s+never drilled$`));
+    expect(stdout[3]).toMatch(/weekly .* passed .* ago$/);
+  });
+
+  it('lists as JSON for scripts', async () => {
+    const { code, stdout } = await cli('list', 'shop', '--json', '--limit', '2');
+    expect(code).toBe(0);
+    const listed = JSON.parse(stdout.join('\n'));
+    expect(listed.map((b: { backupId: string }) => b.backupId)).toEqual([TAMPERED, GOOD]);
+    expect(listed[1]).toMatchObject({ tier: 'daily', bytes: expect.any(Number), lastDrill: null });
+  });
+
+  it('says how to take the first backup of a database that has none', async () => {
+    const { code, stderr } = await cli('list', 'nothing');
+    expect(code).toBe(0);
+    expect(stderr).toEqual([
+      `no backup of nothing yet under s3://${s3.bucket}/nothing/: take one with \`pgproof backup nothing\``,
+    ]);
+  });
+
+  it('verifies a good backup: checksum and archive contents', async () => {
+    const { code, stdout } = await cli('verify', 'shop', '--backup', GOOD);
+    expect(code).toBe(0);
+    expect(stdout[0]).toBe(`VERIFIED: shop backup ${GOOD} (s3://${s3.bucket}/shop/${GOOD}/manifest.json)`);
+    expect(stdout[1]).toMatch(/^ {2}ok {3}checksum: /);
+    expect(stdout[2]).toMatch(/^ {2}ok {3}archive: readable: \d+ entries, 6 with table data$/);
+  });
+
+  it('rejects a tampered backup in verify, naming the checksum', async () => {
+    const { code, stdout } = await cli('verify', 'shop');
+    expect(code).toBe(2);
+    expect(stdout[0]).toMatch(new RegExp(`^FAILED: shop backup ${TAMPERED}`));
+    expect(stdout[1]).toMatch(
+      /^ {2}FAIL checksum: shop\/20261121T020000Z\/dump.pgdump has SHA-256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}: the object was changed/,
+    );
+  });
+
+  it('restores into any PostgreSQL and verifies every table', async () => {
+    await cluster.createDatabase('shop_copy');
+    const { code, stdout } = await cli('restore', 'shop', '--backup', GOOD, '--to', cluster.url('shop_copy'));
+    expect(code, stdout.join('\n')).toBe(0);
+    expect(stdout[0]).toMatch(new RegExp(`^Restore PASSED: shop backup ${GOOD} \\(daily, `));
+    expect(stdout.join('\n')).toMatch(/ok\s+sales\.orders\s+2000\s+2000/);
+    const [row] = await cluster.query<{ n: string }>('shop_copy', 'SELECT count(*) AS n FROM sales.orders');
+    expect(Number(row?.n)).toBe(2_000);
+  });
+
+  it('restores only the tables asked for', async () => {
+    await cluster.createDatabase('shop_one');
+    const { code, stdout } = await cli(
+      'restore',
+      'shop',
+      '--backup',
+      GOOD,
+      '--table',
+      'public.customers',
+      '--to',
+      cluster.url('shop_one'),
+      '--json',
+    );
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout.join('\n'));
+    expect(report.tables.map((t: { name: string }) => t.name)).toEqual(['customers']);
+    const tables = await cluster.query<{ name: string }>(
+      'shop_one',
+      "SELECT table_schema || '.' || table_name AS name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema')",
+    );
+    expect(tables.map((t) => t.name)).toEqual(['public.customers']);
+  });
+
+  it('refuses a non-empty target unless told to clean it', async () => {
+    const { code, stdout } = await cli('restore', 'shop', '--backup', GOOD, '--to', cluster.url('shop_copy'));
+    expect(code).toBe(1);
+    expect(stdout.join('\n')).toMatch(/not empty.*--clean|RESTORE_CLEAN/);
+    const cleaned = await cli(
+      'restore',
+      'shop',
+      '--backup',
+      GOOD,
+      '--to',
+      cluster.url('shop_copy'),
+      '--clean',
+    );
+    expect(cleaned.code, cleaned.stdout.join('\n')).toBe(0);
+  });
+
+  it('rejects a tampered backup in restore before restoring anything', async () => {
+    await cluster.createDatabase('shop_bad');
+    const { code, stdout } = await cli('restore', 'shop', '--to', cluster.url('shop_bad'));
+    expect(code).toBe(2);
+    expect(stdout[0]).toMatch(new RegExp(`^Restore FAILED: shop backup ${TAMPERED}`));
+    expect(stdout.join('\n')).toMatch(/FAIL checksum/);
+    const tables = await cluster.query('shop_bad', "SELECT 1 FROM pg_tables WHERE schemaname = 'public'");
+    expect(tables).toEqual([]);
+  });
+
+  it('rejects bad command lines with the fix', async () => {
+    expect((await cli('restore', 'shop')).stderr).toEqual([
+      'pgproof: `pgproof restore` needs --to postgres://user:password@host:5432/database',
+    ]);
+    expect((await cli('restore', 'shop', '--to', 'mysql://x/y')).stderr).toEqual([
+      'pgproof: --to must be a postgres:// URL, got mysql://...',
+    ]);
+    expect((await cli('frobnicate', 'shop')).stderr).toEqual([
+      'pgproof: unknown command "frobnicate"; run `pgproof --help` for the commands',
+    ]);
+    const unknown = await cli('list', 'shop', '--colour');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr[0]).toMatch(/^pgproof: Unknown option '--colour'.*; run `pgproof --help`$/);
+    expect((await cli('list', 'shop', '--limit', '0')).stderr).toEqual([
+      'pgproof: --limit must be a whole number of at least 1, got "0"',
+    ]);
+  });
+
+  it('says when there is no backup yet', async () => {
+    const { code, stderr } = await cli('verify', 'nothing');
+    expect(code).toBe(1);
+    expect(stderr[0]).toMatch(
+      /^pgproof: database "nothing" has no backup in s3:\/\/backups\/nothing\/ \(no manifest.json\); check the name, or run a backup first$/,
+    );
+  });
+});
