@@ -83,7 +83,7 @@ export interface RestoreDrillProps {
   readonly image: ecs.ContainerImage;
   /**
    * The restore runner's command in {@link image}.
-   * @default ['node', 'dist/pg-restore.mjs']
+   * @default ['node', '/app/pg-restore.mjs']
    */
   readonly command?: string[];
   /** Where drill results and failures are sent (and where the drill alarms go). */
@@ -151,7 +151,7 @@ export class RestoreDrill extends Construct {
     super(scope, id);
     const prefix = props.prefix ?? '';
     const majors = props.postgresMajors ?? [14, 15, 16, 17, 18];
-    const command = props.command ?? ['node', 'dist/pg-restore.mjs'];
+    const command = props.command ?? ['node', '/app/pg-restore.mjs'];
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
     validateProps(props, prefix, majors);
 
@@ -491,6 +491,8 @@ export class RestoreDrill extends Construct {
         PGHOST: 'localhost',
         PGPORT: '5432',
         PGUSER: 'postgres',
+        // The scratch server has no TLS, whatever the image's defaults for real databases say.
+        PGSSLMODE: 'disable',
       },
       logging: logging('restore'),
     });

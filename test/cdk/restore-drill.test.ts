@@ -113,7 +113,7 @@ describe('RestoreDrill construct', () => {
           Match.objectLike({
             Name: 'restore-runner',
             Essential: true,
-            Command: ['node', 'dist/pg-restore.mjs'],
+            Command: ['node', '/app/pg-restore.mjs'],
             DependsOn: [{ ContainerName: 'postgres', Condition: 'HEALTHY' }],
             Environment: Match.arrayWith([
               { Name: 'BACKUP_PREFIX', Value: 'pg/' },
