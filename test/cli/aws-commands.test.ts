@@ -1,7 +1,7 @@
 import 'aws-sdk-client-mock-vitest/extend';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import {
@@ -84,14 +84,14 @@ beforeEach(() => {
       },
     ],
   });
-  scheduler
-    .on(GetScheduleCommand, { Name: 'Pgproof-Orders-Schedule', GroupName: 'default' })
-    .resolves({
-      Target: { Arn: 'arn:aws:lambda:launcher', RoleArn: 'arn:aws:iam::role', Input: SCHEDULE_INPUT },
-    });
+  scheduler.on(GetScheduleCommand, { Name: 'Pgproof-Orders-Schedule', GroupName: 'default' }).resolves({
+    Target: { Arn: 'arn:aws:lambda:launcher', RoleArn: 'arn:aws:iam::role', Input: SCHEDULE_INPUT },
+  });
 });
 
-const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+/** A Lambda response payload (the SDK wraps the bytes in a blob adapter; the CLI reads them as bytes). */
+const encode = (value: unknown) =>
+  new TextEncoder().encode(JSON.stringify(value)) as unknown as InvokeCommandOutput['Payload'];
 
 async function deployment() {
   return resolveDeployment({ stack: STACK }, clients, { stack: true });
@@ -219,13 +219,11 @@ describe('pgproof backup', () => {
   });
 
   it('says how to get credentials when there are none', async () => {
-    cloudFormation
-      .on(DescribeStacksCommand)
-      .rejects(
-        Object.assign(new Error('Could not load credentials from any providers'), {
-          name: 'CredentialsProviderError',
-        }),
-      );
+    cloudFormation.on(DescribeStacksCommand).rejects(
+      Object.assign(new Error('Could not load credentials from any providers'), {
+        name: 'CredentialsProviderError',
+      }),
+    );
     const output = recordOutput();
     expect(await runCli(['drill', 'orders'], { output, clients: () => clients })).toBe(1);
     expect(output.stderr[0]).toMatch(
