@@ -73,13 +73,13 @@ function isTimeZone(name: string): boolean {
  * EventBridge Scheduler cron: `cron(minutes hours day-of-month month day-of-week year)`, with `?` in
  * exactly one of the two day fields. Checked here because the service rejects it only at deploy time.
  */
-function cronProblem(expression: string): string | undefined {
-  const fix = 'write cron(minutes hours day-of-month month day-of-week year), e.g. "cron(0 2 * * ? *)"';
+function cronProblem(expression: string, example: string): string | undefined {
+  const fix = `write cron(minutes hours day-of-month month day-of-week year), e.g. "${example}"`;
   const fields = /^cron\((.*)\)$/.exec(expression)?.[1]?.trim().split(/\s+/);
   if (fields?.length !== 6) return `"${expression}" is not an EventBridge Scheduler cron expression; ${fix}`;
   const [, , dayOfMonth, , dayOfWeek] = fields;
   if ((dayOfMonth === '?') === (dayOfWeek === '?')) {
-    return `"${expression}" must have "?" in exactly one of day-of-month and day-of-week; e.g. "cron(0 2 * * ? *)"`;
+    return `"${expression}" must have "?" in exactly one of day-of-month and day-of-week; e.g. "${example}"`;
   }
   return undefined;
 }
@@ -175,6 +175,63 @@ const taskSchema = z
     }
   });
 
+/** When a database's `drill` names no schedule: Sundays at 05:00 in the drill's time zone. */
+export const DEFAULT_DRILL_SCHEDULE = 'cron(0 5 ? * SUN *)';
+
+/** Days without a passed drill before a database's overdue alarm fires, when its `drill` says nothing. */
+export const DEFAULT_MAX_DAYS_WITHOUT_SUCCESS = 7;
+
+/** An EventBridge Scheduler cron setting; `example` shows the user one that works. */
+const cron = (example: string) =>
+  text(`write a cron expression, e.g. "${example}"`).superRefine((value, ctx) => {
+    const problem = cronProblem(value, example);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const timeZone = () =>
+  text('use an IANA time zone, e.g. "Europe/Berlin" or "UTC"').refine(isTimeZone, {
+    error: (issue) =>
+      `"${String(issue.input)}" is not an IANA time zone; use a name like "Europe/Berlin" or "UTC"`,
+  });
+
+const sqlCheckSchema = z
+  .object(
+    {
+      name: text('name the check as the drill report should, e.g. "orders have customers"'),
+      sql: text(
+        'write a query returning one row whose first column is true, e.g. "select count(*) > 0 from orders"',
+      ),
+    },
+    { error: 'must be an object like { "name": "orders exist", "sql": "select count(*) > 0 from orders" }' },
+  )
+  .strict();
+
+/** How a database's backups are proven to restore: its RTO, the drill's schedule, alarm and SQL checks. */
+const drillSchema = z
+  .object(
+    {
+      rtoMinutes: wholeNumber(
+        1,
+        10_080,
+        'give the minutes a restore (download and pg_restore) may take, e.g. 60',
+      ),
+      schedule: cron(DEFAULT_DRILL_SCHEDULE).default(DEFAULT_DRILL_SCHEDULE),
+      timeZone: timeZone().optional(),
+      maxDaysWithoutSuccess: wholeNumber(
+        1,
+        7,
+        'give the days without a passed drill before the alarm fires (a CloudWatch alarm looks back at most 7)',
+      ).default(DEFAULT_MAX_DAYS_WITHOUT_SUCCESS),
+      checks: z
+        .array(sqlCheckSchema, {
+          error: 'must be a list like [{ "name": "orders exist", "sql": "select count(*) > 0 from orders" }]',
+        })
+        .default([]),
+    },
+    { error: 'must be an object like { "rtoMinutes": 60 }; leave it out to drill only on demand' },
+  )
+  .strict();
+
 const databaseSchema = z
   .object(
     {
@@ -194,14 +251,8 @@ const databaseSchema = z
         "must be the secret's complete ARN, ending in its 6-character suffix; copy it from the Secrets Manager console",
       ),
       secretKeyArn: arnOf('KMS key', 'arn:aws:kms:eu-west-1:123456789012:key/<id>').optional(),
-      schedule: text('write a cron expression, e.g. "cron(0 2 * * ? *)"').superRefine((value, ctx) => {
-        const problem = cronProblem(value);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      }),
-      timeZone: text('use an IANA time zone, e.g. "Europe/Berlin" or "UTC"').refine(isTimeZone, {
-        error: (issue) =>
-          `"${String(issue.input)}" is not an IANA time zone; use a name like "Europe/Berlin" or "UTC"`,
-      }),
+      schedule: cron('cron(0 2 * * ? *)'),
+      timeZone: timeZone(),
       retention: retentionSchema.default({}),
       rpoHours: wholeNumber(
         1,
@@ -222,8 +273,29 @@ const databaseSchema = z
       databaseSecurityGroupId: text('give the id of the database security group, e.g. "sg-0123456789abcdef0"')
         .regex(/^sg-[0-9a-f]{8,17}$/, 'is not a security group id; use one like "sg-0123456789abcdef0"')
         .optional(),
+      drill: drillSchema.optional(),
     },
     { error: 'must be an object describing one database' },
+  )
+  .strict()
+  // The drill's schedule runs in the database's time zone unless it names its own.
+  .transform((db) => ({
+    ...db,
+    drill: db.drill && { ...db.drill, timeZone: db.drill.timeZone ?? db.timeZone },
+  }));
+
+/** Settings of the restore drill that hold for every database. */
+const deploymentDrillSchema = z
+  .object(
+    {
+      postgresMajors: z
+        .array(wholeNumber(10, 99, 'give PostgreSQL major versions, e.g. [15, 16, 17]'), {
+          error: 'must be a list of PostgreSQL major versions, e.g. [15, 16, 17]',
+        })
+        .min(1, 'must list at least one PostgreSQL major version, e.g. [16]; leave it out for 14 to 18')
+        .optional(),
+    },
+    { error: 'must be an object like { "postgresMajors": [16, 17] }' },
   )
   .strict();
 
@@ -317,6 +389,7 @@ const deploymentConfigSchema = z
       databases: z
         .array(databaseSchema, { error: 'must be a list of databases to back up' })
         .min(1, 'must list at least one database'),
+      drill: deploymentDrillSchema.default({}),
     },
     { error: 'must be a JSON object; start from pgproof.config.example.json' },
   )
@@ -344,14 +417,47 @@ function crossFieldProblems(json: unknown): string[] {
         problems.push(`databases[${index}].name: "${name}" is used twice; give each database its own name`);
       seen.add(name);
     });
+    config.databases.forEach((db: unknown, index) => {
+      const checks = fieldOf(fieldOf(db, 'drill'), 'checks');
+      if (!Array.isArray(checks)) return;
+      const names = new Set<string>();
+      checks.forEach((check: unknown, checkIndex) => {
+        const name = fieldOf(check, 'name');
+        if (typeof name !== 'string') return;
+        if (names.has(name)) {
+          problems.push(
+            `databases[${index}].drill.checks[${checkIndex}].name: "${name}" is used twice; give each check its own name, as the drill report names failed checks by it`,
+          );
+        }
+        names.add(name);
+      });
+    });
+  }
+  const majors = fieldOf(fieldOf(json, 'drill'), 'postgresMajors');
+  if (Array.isArray(majors)) {
+    majors.forEach((major: unknown, index) => {
+      if (typeof major === 'number' && majors.indexOf(major) !== index) {
+        problems.push(`drill.postgresMajors[${index}]: ${major} is listed twice; list each major once`);
+      }
+    });
   }
   return problems;
+}
+
+/** `value[key]` of parsed JSON, undefined unless `value` is an object. */
+function fieldOf(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }
 
 /** The validated deployment config, defaults applied. */
 export type DeploymentConfig = z.infer<typeof deploymentConfigSchema>;
 /** One database's validated settings. */
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
+/**
+ * A database's drill settings, defaults applied (`timeZone`: the database's). Absent from a
+ * database: no drill schedule and no overdue alarm; the drill still runs on demand, without an RTO.
+ */
+export type DatabaseDrillConfig = NonNullable<DatabaseConfig['drill']>;
 /** The network the backup tasks run in. */
 export type NetworkConfig = z.infer<typeof networkSchema>;
 

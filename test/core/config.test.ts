@@ -64,6 +64,8 @@ describe('parseDeploymentConfig', () => {
   it('accepts the committed example config', () => {
     const config = loadDeploymentConfig(join(import.meta.dirname, '../../pgproof.config.example.json'));
     expect(config.databases.map((db) => db.name)).toEqual(['orders', 'billing']);
+    // Both example databases are drilled, each with a check of its own data.
+    expect(config.databases.map((db) => db.drill?.checks.length)).toEqual([1, 1]);
   });
 
   it('turns counts into days per tier period', () => {
@@ -226,6 +228,138 @@ describe('parseDeploymentConfig', () => {
         '  databases[1].name: "orders" is used twice; give each database its own name',
       ].join('\n'),
     );
+  });
+});
+
+describe('parseDeploymentConfig: the restore drill', () => {
+  const withDrill = (drill: unknown) => withDatabase({ drill });
+
+  it('leaves a database without a drill undrilled by schedule and the deployment on its default majors', () => {
+    const config = parseDeploymentConfig(valid, 'pgproof.config.json');
+    expect(config.databases[0]?.drill).toBeUndefined();
+    expect(config.drill).toEqual({});
+  });
+
+  it('applies the documented drill defaults, the time zone taken from the database', () => {
+    const config = parseDeploymentConfig(withDrill({ rtoMinutes: 60 }), 'pgproof.config.json');
+    expect(config.databases[0]?.drill).toEqual({
+      rtoMinutes: 60,
+      schedule: 'cron(0 5 ? * SUN *)',
+      timeZone: 'Europe/Berlin',
+      maxDaysWithoutSuccess: 7,
+      checks: [],
+    });
+  });
+
+  it('keeps a drill time zone of its own and the deployment-wide majors', () => {
+    const config = parseDeploymentConfig(
+      {
+        ...withDrill({ rtoMinutes: 30, schedule: 'cron(0 4 1 * ? *)', timeZone: 'UTC' }),
+        drill: { postgresMajors: [16, 17] },
+      },
+      'x',
+    );
+    expect(config.databases[0]?.drill).toMatchObject({ schedule: 'cron(0 4 1 * ? *)', timeZone: 'UTC' });
+    expect(config.drill.postgresMajors).toEqual([16, 17]);
+  });
+
+  it('rejects a drill without its RTO', () => {
+    expect(problemsOf(withDrill({ schedule: 'cron(0 5 ? * SUN *)' }))).toEqual([
+      'databases[0].drill.rtoMinutes: is missing; give the minutes a restore (download and pg_restore) may take, e.g. 60',
+    ]);
+  });
+
+  it('rejects an RTO that is not whole minutes', () => {
+    expect(problemsOf(withDrill({ rtoMinutes: 1.5 }))).toEqual([
+      'databases[0].drill.rtoMinutes: must be a whole number; give the minutes a restore (download and pg_restore) may take, e.g. 60',
+    ]);
+  });
+
+  it('rejects a drill given as something other than an object', () => {
+    expect(problemsOf(withDrill('weekly'))).toEqual([
+      'databases[0].drill: must be an object like { "rtoMinutes": 60 }; leave it out to drill only on demand',
+    ]);
+  });
+
+  it('rejects a drill schedule without "?" in a day field, with a drill-like example', () => {
+    expect(problemsOf(withDrill({ rtoMinutes: 60, schedule: 'cron(0 5 * * SUN *)' }))).toEqual([
+      'databases[0].drill.schedule: "cron(0 5 * * SUN *)" must have "?" in exactly one of day-of-month and day-of-week; e.g. "cron(0 5 ? * SUN *)"',
+    ]);
+  });
+
+  it('rejects an unknown drill time zone', () => {
+    expect(problemsOf(withDrill({ rtoMinutes: 60, timeZone: 'Mars/Olympus' }))).toEqual([
+      'databases[0].drill.timeZone: "Mars/Olympus" is not an IANA time zone; use a name like "Europe/Berlin" or "UTC"',
+    ]);
+  });
+
+  it('rejects more days without a passed drill than an alarm can look back', () => {
+    expect(problemsOf(withDrill({ rtoMinutes: 60, maxDaysWithoutSuccess: 8 }))).toEqual([
+      'databases[0].drill.maxDaysWithoutSuccess: must be at most 7; give the days without a passed drill before the alarm fires (a CloudWatch alarm looks back at most 7)',
+    ]);
+  });
+
+  it('rejects a check without its SQL and a misspelt check field', () => {
+    expect(
+      problemsOf(withDrill({ rtoMinutes: 60, checks: [{ name: 'orders exist', query: 'select true' }] })),
+    ).toEqual([
+      'databases[0].drill.checks[0].sql: is missing; write a query returning one row whose first column is true, e.g. "select count(*) > 0 from orders"',
+      'databases[0].drill.checks[0].query: is not a known setting; remove it or check its spelling',
+    ]);
+  });
+
+  it('rejects checks that are not a list', () => {
+    expect(problemsOf(withDrill({ rtoMinutes: 60, checks: 'select true' }))).toEqual([
+      'databases[0].drill.checks: must be a list like [{ "name": "orders exist", "sql": "select count(*) > 0 from orders" }]',
+    ]);
+  });
+
+  it('rejects two checks with the same name', () => {
+    const check = { name: 'orders exist', sql: 'select count(*) > 0 from orders' };
+    expect(
+      problemsOf(withDrill({ rtoMinutes: 60, checks: [check, { ...check, sql: 'select true' }] })),
+    ).toEqual([
+      'databases[0].drill.checks[1].name: "orders exist" is used twice; give each check its own name, as the drill report names failed checks by it',
+    ]);
+  });
+
+  it('rejects a misspelt drill setting', () => {
+    expect(problemsOf(withDrill({ rtoMinutes: 60, maxDays: 3 }))).toEqual([
+      'databases[0].drill.maxDays: is not a known setting; remove it or check its spelling',
+    ]);
+  });
+
+  it('rejects an empty list of PostgreSQL majors', () => {
+    expect(problemsOf({ ...valid, drill: { postgresMajors: [] } })).toEqual([
+      'drill.postgresMajors: must list at least one PostgreSQL major version, e.g. [16]; leave it out for 14 to 18',
+    ]);
+  });
+
+  it('rejects a PostgreSQL major that is not one and a major listed twice', () => {
+    expect(problemsOf({ ...valid, drill: { postgresMajors: [16, 9.6, 16] } })).toEqual([
+      'drill.postgresMajors[1]: must be a whole number; give PostgreSQL major versions, e.g. [15, 16, 17]',
+      'drill.postgresMajors[2]: 16 is listed twice; list each major once',
+    ]);
+  });
+
+  it('rejects a deployment-wide drill that is not an object', () => {
+    expect(problemsOf({ ...valid, drill: [] })).toEqual([
+      'drill: must be an object like { "postgresMajors": [16, 17] }',
+    ]);
+  });
+
+  it('reports drill problems together with every other problem', () => {
+    expect(
+      problemsOf({
+        ...valid,
+        replicaRegion: 'eu-west-1',
+        databases: [{ ...database, rpoHours: 0, drill: { rtoMinutes: 0 } }],
+      }),
+    ).toEqual([
+      'databases[0].rpoHours: must be at least 1; give the hours after which a missing backup alarms, e.g. 26 for a daily backup',
+      'databases[0].drill.rtoMinutes: must be at least 1; give the minutes a restore (download and pg_restore) may take, e.g. 60',
+      'replicaRegion: is the primary region too; pick a second region so a regional outage spares the replica',
+    ]);
   });
 });
 
