@@ -14,6 +14,7 @@ import { type Output, processOutput } from './output.ts';
 export const USAGE = `pgproof: PostgreSQL backups on AWS that are proven to restore
 
 usage:
+  pgproof demo                                   the whole pipeline locally, no AWS account needed
   pgproof backup <database> [--wait]             on-demand backup (e.g. before a migration)
   pgproof list <database> [--limit N]            backups with tier, size, age and last drill
   pgproof drill <database> [--backup ID] [--wait]
@@ -55,6 +56,8 @@ const OPTIONS = {
 export interface CliContext {
   readonly output?: Output;
   readonly clients?: (options: { region?: string; profile?: string }) => AwsClients;
+  /** `pgproof demo`; loaded lazily (it pulls in the CDK and the local Step Functions engine). */
+  readonly demo?: (output: Output) => Promise<ExitCode>;
 }
 
 function positiveInteger(value: string | undefined, flag: string): number | undefined {
@@ -74,6 +77,10 @@ export async function runCli(argv: readonly string[], context: CliContext = {}):
     if (values.help || command === undefined || command === 'help') {
       output.out(USAGE);
       return command === undefined && !values.help ? EXIT.error : EXIT.ok;
+    }
+    if (command === 'demo') {
+      const demo = context.demo ?? (await import('./commands/demo.ts')).demoCommand;
+      return await demo(output);
     }
     if (!['backup', 'list', 'drill', 'restore', 'verify'].includes(command)) {
       throw new ConfigError(`unknown command "${command}"; run \`pgproof --help\` for the commands`);

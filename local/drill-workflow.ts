@@ -1,0 +1,174 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { type DrillDatabaseProps, RestoreDrill } from '../cdk/constructs/restore-drill.ts';
+
+/**
+ * The restore drill's real state machine definition, synthesized from the {@link RestoreDrill}
+ * construct and executed on this machine with aws-local-stepfunctions: the demo runs it, and the
+ * tests run it, with the task states handled by local functions.
+ */
+
+/** aws-local-stepfunctions needs Promise.withResolvers, which Node 20 lacks. */
+function polyfillPromiseWithResolvers(): void {
+  const promise = Promise as unknown as { withResolvers?: () => unknown };
+  promise.withResolvers ??= () => {
+    let resolve: unknown;
+    let reject: unknown;
+    const created = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise: created, resolve, reject };
+  };
+}
+
+/** Account and region of the offline stack; ARNs in the definition use them. */
+export const LOCAL_ACCOUNT = '123456789012';
+export const LOCAL_REGION = 'eu-west-1';
+
+/**
+ * Turns a synthesized `Fn::Join` (how CloudFormation strings with references look) into the string
+ * it becomes at deploy time, with each reference replaced by `fake(reference)`.
+ */
+export function joinToText(value: unknown, fake: (reference: Record<string, unknown>) => string): string {
+  if (typeof value === 'string') return value;
+  const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  if (join) return join[1].map((part) => joinToText(part, fake)).join(join[0]);
+  return fake(value as Record<string, unknown>);
+}
+
+/** A reference as it looks once deployed: Lambda functions become ARNs, the rest its logical id. */
+function fakeReference(reference: Record<string, unknown>): string {
+  if (reference.Ref === 'AWS::Partition') return 'aws';
+  const [logicalId] = (reference['Fn::GetAtt'] as string[] | undefined) ?? [String(reference.Ref)];
+  return /Function/.test(logicalId ?? '')
+    ? `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${logicalId}`
+    : String(logicalId);
+}
+
+/** The drill workflow of an offline stack. */
+export interface DrillWorkflow {
+  /** The state machine definition as deployed (references resolved). */
+  readonly definition: StateMachineDefinition;
+  /** Environment variables of the ResolveBackup function (`DRILL_DATABASES`...). */
+  readonly resolveEnvironment: Readonly<Record<string, string>>;
+}
+
+/** Synthesizes a {@link RestoreDrill} for `databases` offline (no asset bundling) and returns its workflow. */
+export function synthesizeDrillWorkflow(
+  databases: readonly DrillDatabaseProps[],
+  options: { prefix?: string; postgresMajors?: readonly number[] } = {},
+): DrillWorkflow {
+  const outdir = mkdtempSync(join(tmpdir(), 'pgproof-drill-synth-'));
+  try {
+    // Only the definition is wanted: skip bundling the Lambda code.
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'PgproofLocalDrill', {
+      env: { account: LOCAL_ACCOUNT, region: LOCAL_REGION },
+    });
+    const vpc = new ec2.Vpc(stack, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'private', subnetType: ec2.SubnetType.PRIVATE_ISOLATED }],
+    });
+    const key = new kms.Key(stack, 'Key', { enableKeyRotation: true, removalPolicy: RemovalPolicy.DESTROY });
+    new RestoreDrill(stack, 'Drill', {
+      bucket: new s3.Bucket(stack, 'Bucket', { encryption: s3.BucketEncryption.KMS, encryptionKey: key }),
+      key,
+      prefix: options.prefix ?? '',
+      cluster: new ecs.Cluster(stack, 'Cluster', { vpc }),
+      vpc,
+      subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      image: ecs.ContainerImage.fromRegistry(
+        `${LOCAL_ACCOUNT}.dkr.ecr.${LOCAL_REGION}.amazonaws.com/pgproof-runner:local`,
+      ),
+      topic: new sns.Topic(stack, 'Topic', { masterKey: key }),
+      databases,
+      ...(options.postgresMajors ? { postgresMajors: options.postgresMajors } : {}),
+    });
+    const template = app.synth().getStackByName(stack.stackName).template as {
+      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    };
+    const resources = Object.values(template.Resources);
+    const machine = resources.find((r) => r.Type === 'AWS::StepFunctions::StateMachine');
+    const definition = JSON.parse(joinToText(machine?.Properties.DefinitionString, fakeReference));
+    const resolver = resources.find(
+      (r) =>
+        r.Type === 'AWS::Lambda::Function' &&
+        (r.Properties.Environment as { Variables?: Record<string, unknown> })?.Variables?.DRILL_DATABASES,
+    );
+    const variables = (resolver?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    const resolveEnvironment = Object.fromEntries(
+      Object.entries(variables).map(([name, value]) => [name, joinToText(value, fakeReference)]),
+    );
+    return { definition, resolveEnvironment };
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The definition adapted to the local engine, where it differs from AWS: AWS resolves
+ * `TimeoutSecondsPath` against the state's input, aws-local-stepfunctions against the RunTask
+ * request, which has no plan in it; locally RunRestore gets a fixed timeout instead.
+ */
+export function localDefinition(
+  definition: StateMachineDefinition,
+  timeoutSeconds = 600,
+): StateMachineDefinition {
+  const copy = structuredClone(definition) as unknown as { States: Record<string, Record<string, unknown>> };
+  const runRestore = copy.States.RunRestore;
+  if (runRestore?.TimeoutSecondsPath) {
+    delete runRestore.TimeoutSecondsPath;
+    runRestore.TimeoutSeconds = timeoutSeconds;
+  }
+  return copy as unknown as StateMachineDefinition;
+}
+
+/** Local stand-ins for the workflow's task states, by state name. */
+export type DrillTaskHandlers = Record<
+  'ResolveBackup' | 'RunRestore' | 'EvaluateReport' | 'Notify' | 'NotifyFailure',
+  (input: unknown) => Promise<unknown> | unknown
+>;
+
+/** How an execution ended: nothing for Succeed, the Fail state's error otherwise. */
+export interface DrillOutcome {
+  readonly output?: unknown;
+  readonly error?: { readonly name: string; readonly message: string };
+}
+
+/** Runs one execution of the workflow to its end. */
+export async function runDrillWorkflow(
+  definition: StateMachineDefinition,
+  input: Record<string, unknown>,
+  handlers: DrillTaskHandlers,
+): Promise<DrillOutcome> {
+  polyfillPromiseWithResolvers();
+  const machine = new StateMachine(localDefinition(definition), { validationOptions: { checkArn: true } });
+  const execution = machine.run(input as Parameters<StateMachine['run']>[0], {
+    context: { Execution: { Id: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:drill:local` } },
+    overrides: {
+      taskResourceLocalHandlers: Object.fromEntries(
+        Object.entries(handlers).map(([state, handler]) => [
+          state,
+          async (event: unknown) => handler(event) as never,
+        ]),
+      ),
+    },
+  });
+  try {
+    return { output: await execution.result };
+  } catch (error) {
+    if (!(error instanceof ExecutionError)) throw error;
+    const cause = error.cause as Error;
+    return { error: { name: cause.name, message: cause.message } };
+  }
+}
