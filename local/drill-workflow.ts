@@ -99,13 +99,15 @@ export function synthesizeDrillWorkflow(
     };
     const resources = Object.values(template.Resources);
     const machine = resources.find((r) => r.Type === 'AWS::StepFunctions::StateMachine');
-    const definition = JSON.parse(joinToText(machine?.Properties.DefinitionString, fakeReference));
+    if (!machine) throw new Error('the synthesized drill has no state machine');
+    const definition = JSON.parse(joinToText(machine.Properties.DefinitionString, fakeReference));
+    const environmentOf = (r: (typeof resources)[number]) =>
+      (r.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
     const resolver = resources.find(
-      (r) =>
-        r.Type === 'AWS::Lambda::Function' &&
-        (r.Properties.Environment as { Variables?: Record<string, unknown> })?.Variables?.DRILL_DATABASES,
+      (r) => r.Type === 'AWS::Lambda::Function' && environmentOf(r).DRILL_DATABASES,
     );
-    const variables = (resolver?.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    if (!resolver) throw new Error('the synthesized drill has no ResolveBackup function');
+    const variables = environmentOf(resolver);
     const resolveEnvironment = Object.fromEntries(
       Object.entries(variables).map(([name, value]) => [name, joinToText(value, fakeReference)]),
     );
