@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { isTimeZone } from './environment.ts';
 import { ConfigError } from './errors.ts';
+import { drillReportsPrefix } from './layout.ts';
 import { verifyLevelSchema } from './manifest.ts';
 import { TIERS, type Tier } from './tiers.ts';
 
@@ -9,6 +11,9 @@ import { TIERS, type Tier } from './tiers.ts';
  * the two regions, the network and every database to back up. It is validated as a whole so a user
  * sees every mistake at once, each on one line naming its JSON path and the fix.
  */
+
+/** The folder of drill reports beside the databases' folders (`<prefix>drills/`). */
+const DRILLS_FOLDER = drillReportsPrefix('').slice(0, -1);
 
 /** One problem per line, every problem at once; thrown by {@link parseDeploymentConfig} and {@link loadDeploymentConfig}. */
 export class DeploymentConfigError extends ConfigError {
@@ -59,15 +64,6 @@ const arnOf = (service: string, example: string) =>
     new RegExp(`^arn:aws[a-z-]*:${service === 'KMS key' ? 'kms' : 'secretsmanager'}:`),
     `is not a ${service} ARN; use one like "${example}"`,
   );
-
-function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * EventBridge Scheduler cron: `cron(minutes hours day-of-month month day-of-week year)`, with `?` in
@@ -415,6 +411,11 @@ function crossFieldProblems(json: unknown): string[] {
       if (typeof name !== 'string') return;
       if (seen.has(name))
         problems.push(`databases[${index}].name: "${name}" is used twice; give each database its own name`);
+      if (name === DRILLS_FOLDER) {
+        problems.push(
+          `databases[${index}].name: "${name}" is the folder of the drill reports; give the database another name, e.g. "${name}_db"`,
+        );
+      }
       seen.add(name);
     });
     config.databases.forEach((db: unknown, index) => {

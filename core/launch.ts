@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { DescribeTasksCommand, type ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { isTimeZone } from './environment.ts';
 import { PgproofError } from './errors.ts';
 import { databasePrefix, formatBackupId, parseBackupId, parseManifestKey } from './layout.ts';
 import { classifyTier } from './tier.ts';
@@ -35,15 +36,6 @@ export function backupStartedBy(database: string): string {
  */
 export function backupClientToken(database: string, backupId: string): string {
   return createHash('sha256').update(`${database}/${backupId}`).digest('hex');
-}
-
-function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: name });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const retentionDaysSchema = z.strictObject(

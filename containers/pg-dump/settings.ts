@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from '../../core/errors.ts';
+import { csvVariable, flagVariable, parseEnvironment } from '../../core/environment.ts';
 import { BACKUP_ID_PATTERN, formatBackupId } from '../../core/layout.ts';
 import { verifyLevelSchema } from '../../core/manifest.ts';
 import { TIERS, type tierSchema } from '../../core/tiers.ts';
@@ -9,27 +9,8 @@ import { TIERS, type tierSchema } from '../../core/tiers.ts';
  * and validated as a whole so every problem is reported at once.
  */
 
-const csv = z
-  .string()
-  .optional()
-  .transform((value) =>
-    (value ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
-
-const flag = (name: string, fallback: boolean) =>
-  z
-    .string()
-    .optional()
-    .transform((value, ctx) => {
-      if (value === undefined || value === '') return fallback;
-      if (value === 'true') return true;
-      if (value === 'false') return false;
-      ctx.addIssue({ code: 'custom', message: `${name} must be true or false, got "${value}"` });
-      return z.NEVER;
-    });
+const csv = csvVariable;
+const flag = flagVariable;
 
 const environmentSchema = z.object({
   PGHOST: z.string().optional(),
@@ -117,17 +98,7 @@ export interface BackupSettings {
  * `now` is the run's start time (default id, Object Lock retain-until).
  */
 export function readSettings(env: NodeJS.ProcessEnv, now: Date): BackupSettings {
-  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
-  const parsed = environmentSchema.safeParse(blanksRemoved);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) =>
-      issue.message.startsWith(String(issue.path[0]))
-        ? issue.message
-        : `${String(issue.path[0])}: ${issue.message}`,
-    );
-    throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
-  }
-  const e = parsed.data;
+  const e = parseEnvironment(environmentSchema, env);
   return {
     database: e.PGDATABASE,
     host: e.PGHOST ?? 'localhost',

@@ -1,7 +1,7 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { z } from 'zod';
 import { type SqlCheck, sqlCheckSchema } from '../../core/drill.ts';
-import { ConfigError } from '../../core/errors.ts';
+import { csvVariable, flagVariable, parseEnvironment } from '../../core/environment.ts';
 import type { BackupSelector } from '../../core/find-backup.ts';
 import { BACKUP_ID_PATTERN } from '../../core/layout.ts';
 
@@ -15,27 +15,8 @@ export type { SqlCheck };
 /** `drill`: restore into a scratch server; `restore`: into a real target. */
 export type RestoreMode = 'drill' | 'restore';
 
-const csv = z
-  .string()
-  .optional()
-  .transform((value) =>
-    (value ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
-
-const flag = (name: string, fallback: boolean) =>
-  z
-    .string()
-    .optional()
-    .transform((value, ctx) => {
-      if (value === undefined) return fallback;
-      if (value === 'true') return true;
-      if (value === 'false') return false;
-      ctx.addIssue({ code: 'custom', message: `${name} must be true or false, got "${value}"` });
-      return z.NEVER;
-    });
+const csv = csvVariable;
+const flag = flagVariable;
 
 const wholeNumber = (name: string, min: number) =>
   z
@@ -178,17 +159,7 @@ export interface RestoreSettings {
  * `now` is the run's start time (the default report key).
  */
 export function readRestoreSettings(env: NodeJS.ProcessEnv, now: Date): RestoreSettings {
-  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
-  const parsed = environmentSchema.safeParse(blanksRemoved);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) =>
-      issue.message.includes(String(issue.path[0]))
-        ? issue.message
-        : `${String(issue.path[0])}: ${issue.message}`,
-    );
-    throw new ConfigError(`invalid environment: ${problems.join('; ')}`);
-  }
-  const e = parsed.data;
+  const e = parseEnvironment(environmentSchema, env);
   return {
     mode: e.RESTORE_MODE,
     bucket: e.BACKUP_BUCKET,
