@@ -155,6 +155,31 @@ function scaleSection(s: ScaleResult, rounds: number): string[] {
     ...variants.map(timelineRow),
     '',
   );
+  const s3Rows = variants.flatMap((v) =>
+    Object.entries(v.s3Operations ?? {})
+      .sort((a, b) => a[1].firstStartSeconds - b[1].firstStartSeconds)
+      .map(
+        ([name, o]) =>
+          `| ${v.id} | ${name} | ${o.count} | ${formatSeconds(o.serverSeconds)} | ${o.firstStartSeconds.toFixed(1)}–${o.lastEndSeconds.toFixed(1)} |`,
+      ),
+  );
+  if (s3Rows.length) {
+    lines.push(
+      '| | S3 operation, as s3rver served it | requests | server s (summed) | s after start |',
+      '| --- | --- | ---: | ---: | ---: |',
+      ...s3Rows,
+      '',
+    );
+  }
+  const memory = variants
+    .filter((v) => v.processes['runner (node)'])
+    .map(
+      (v) =>
+        `${v.id} ${(v.processes['runner (node)']?.rssByQuarter ?? []).map((b) => (b / 1e6).toFixed(0)).join(' / ')} MB`,
+    );
+  if (memory.length) {
+    lines.push(`Runner RSS over its run (largest sample in each quarter of it): ${memory.join('; ')}.`, '');
+  }
   const phases = variants.flatMap(phaseLines);
   if (phases.length) lines.push('| | phase (median) | s |', '| --- | --- | ---: |', ...phases, '');
   if (s.profiles?.C) lines.push(...profileLines(`C at scale ${d.scale}`, s.profiles.C));

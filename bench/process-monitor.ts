@@ -98,6 +98,22 @@ export interface ProcessUsage {
   /** When it was first and last seen alive, seconds after the window opened. */
   readonly firstSeenSeconds: number;
   readonly lastSeenSeconds: number;
+  /** Largest sampled RSS in each quarter of its observed life, bytes: flat when memory does not grow. */
+  readonly rssByQuarter: readonly number[];
+}
+
+/** The largest value in each quarter of the time the samples span. */
+export function maxByQuarter(samples: readonly (readonly [number, number])[]): number[] {
+  const quarters = [0, 0, 0, 0];
+  const first = samples[0]?.[0];
+  const last = samples.at(-1)?.[0];
+  if (first === undefined || last === undefined) return quarters;
+  const span = Math.max(last - first, 1e-9);
+  for (const [t, value] of samples) {
+    const q = Math.min(3, Math.floor(((t - first) / span) * 4));
+    quarters[q] = Math.max(quarters[q] as number, value);
+  }
+  return quarters;
 }
 
 interface Tracked {
@@ -109,6 +125,7 @@ interface Tracked {
   hwmIsWindowed: boolean;
   firstSeenMs: number;
   lastSeenMs: number;
+  rssSamples: [number, number][];
 }
 
 const TICKS_PER_SECOND = 100;
@@ -173,6 +190,7 @@ export class MonitorWindow {
               hwmIsWindowed,
               firstSeenMs: now,
               lastSeenMs: now,
+              rssSamples: [],
             };
             this.tracked.set(pid, entry);
           }
@@ -182,7 +200,10 @@ export class MonitorWindow {
             parseStatusMemory,
             () => undefined,
           );
-          if (memory) entry.peak = Math.max(entry.peak, entry.hwmIsWindowed ? memory.hwm : memory.rss);
+          if (memory && memory.rss > 0) {
+            entry.peak = Math.max(entry.peak, entry.hwmIsWindowed ? memory.hwm : memory.rss);
+            entry.rssSamples.push([now, memory.rss]);
+          }
         }),
       ),
     );
@@ -201,6 +222,7 @@ export class MonitorWindow {
       cpuSeconds: (t.lastTicks - t.startTicks) / TICKS_PER_SECOND,
       firstSeenSeconds: t.firstSeenMs / 1000,
       lastSeenSeconds: t.lastSeenMs / 1000,
+      rssByQuarter: maxByQuarter(t.rssSamples),
     }));
   }
 }
@@ -216,6 +238,8 @@ export interface RoleUsage {
   /** From the first one's start to the last one's end, as sampled: seconds after the variant started. */
   readonly firstSeenSeconds: number;
   readonly lastSeenSeconds: number;
+  /** Of the process with the largest peak: see {@link ProcessUsage.rssByQuarter}. */
+  readonly rssByQuarter: readonly number[];
 }
 
 /** Groups processes by role. Processes that used no CPU and hold no memory of note are kept: they ran. */
@@ -229,6 +253,7 @@ export function byRole(usages: readonly ProcessUsage[]): Record<string, RoleUsag
       cpuSeconds: (r?.cpuSeconds ?? 0) + u.cpuSeconds,
       firstSeenSeconds: Math.min(r?.firstSeenSeconds ?? Number.POSITIVE_INFINITY, u.firstSeenSeconds),
       lastSeenSeconds: Math.max(r?.lastSeenSeconds ?? 0, u.lastSeenSeconds),
+      rssByQuarter: r && r.peakRssBytes >= u.peakRssBytes ? r.rssByQuarter : u.rssByQuarter,
     };
   }
   return roles;

@@ -3,6 +3,7 @@ import type { DataSet } from './dataset.ts';
 import type { Machine } from './machine.ts';
 import type { BenchOptions, VariantId } from './options.ts';
 import type { RoleUsage } from './process-monitor.ts';
+import type { OperationTiming } from './s3-requests.ts';
 import { median, megabytesPerSecond, type Ratio, ratio, type Summary, summarize } from './stats.ts';
 import { VARIANT_LABELS, type VariantRun } from './variants.ts';
 
@@ -24,6 +25,8 @@ export interface VariantResult {
   readonly processes: Record<string, RoleUsage>;
   /** Median of each phase, seconds. */
   readonly phases?: Record<string, number>;
+  /** The S3 server's requests by operation, medians. */
+  readonly s3Operations?: Record<string, OperationTiming>;
   readonly rounds: readonly VariantRun[];
 }
 
@@ -66,6 +69,18 @@ export function summarizeVariant(
       cpuSeconds: median(seen.map((u) => u.cpuSeconds)),
       firstSeenSeconds: median(seen.map((u) => u.firstSeenSeconds)),
       lastSeenSeconds: median(seen.map((u) => u.lastSeenSeconds)),
+      rssByQuarter: [0, 1, 2, 3].map((q) => median(seen.map((u) => u.rssByQuarter[q] ?? 0))),
+    };
+  }
+  const operationNames = new Set(rounds.flatMap((r) => Object.keys(r.s3Operations ?? {})));
+  const s3Operations: Record<string, OperationTiming> = {};
+  for (const name of operationNames) {
+    const seen = rounds.map((r) => r.s3Operations?.[name]).filter((o) => o !== undefined);
+    s3Operations[name] = {
+      count: median(seen.map((o) => o.count)),
+      serverSeconds: median(seen.map((o) => o.serverSeconds)),
+      firstStartSeconds: median(seen.map((o) => o.firstStartSeconds)),
+      lastEndSeconds: median(seen.map((o) => o.lastEndSeconds)),
     };
   }
   const phaseNames = new Set(rounds.flatMap((r) => Object.keys(r.phases ?? {})));
@@ -82,6 +97,7 @@ export function summarizeVariant(
     outputBytes: median(rounds.map((r) => r.outputBytes)),
     processes,
     ...(phaseNames.size ? { phases } : {}),
+    ...(operationNames.size ? { s3Operations } : {}),
     rounds,
   };
 }

@@ -34,10 +34,17 @@ async function startS3Process(workDir: string): Promise<S3Process> {
     endpoint: string;
     bucket: string;
     env: Record<string, string>;
+    requestLog: string;
   };
   const client = s3rverClient(info.endpoint);
   return {
-    context: { client, bucket: info.bucket, env: info.env, pid: child.pid as number },
+    context: {
+      client,
+      bucket: info.bucket,
+      env: info.env,
+      pid: child.pid as number,
+      requestLog: info.requestLog,
+    },
     async stop() {
       client.destroy();
       child.kill('SIGTERM');

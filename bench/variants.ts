@@ -13,6 +13,7 @@ import { lastLine, type ProcessResult, startProcess } from '../test/support/proc
 import type { DataSet } from './dataset.ts';
 import type { VariantId } from './options.ts';
 import { byRole, MonitorWindow, type RoleUsage, type WatchedTree } from './process-monitor.ts';
+import { type OperationTiming, readRequestLog, timeOperations } from './s3-requests.ts';
 
 /**
  * The five variants, each one measured run: its wall time, what it wrote, and the memory and CPU of
@@ -28,6 +29,8 @@ export interface BenchContext {
     readonly bucket: string;
     readonly env: Record<string, string>;
     readonly pid: number;
+    /** Where the S3 server logs its requests (see s3-server.ts). */
+    readonly requestLog: string;
   };
   /** pid of the PostgreSQL postmaster (its backends are measured as the server's share). */
   readonly postmasterPid: number;
@@ -50,6 +53,8 @@ export interface VariantRun {
   readonly processes: Record<string, RoleUsage>;
   /** Phase timings where the variant reports them (C: from its logs; D: from its report). */
   readonly phases?: Record<string, number>;
+  /** The S3 server's requests during the run, by operation (C and D). */
+  readonly s3Operations?: Record<string, OperationTiming>;
 }
 
 /** What each variant is, for the report. */
@@ -84,7 +89,12 @@ async function measure(
   file: string,
   args: readonly string[],
   env: Record<string, string>,
-): Promise<{ result: ProcessResult; wallSeconds: number; processes: Record<string, RoleUsage> }> {
+): Promise<{
+  result: ProcessResult;
+  wallSeconds: number;
+  processes: Record<string, RoleUsage>;
+  s3Operations: Record<string, OperationTiming>;
+}> {
   let root: number | undefined;
   const trees = (): WatchedTree[] => [
     { pid: context.s3.pid, role: () => 's3rver (node)' },
@@ -92,13 +102,15 @@ async function measure(
     ...(root ? [{ pid: root, role: roleOfVariantProcess }] : []),
   ];
   const window = await MonitorWindow.open(trees);
+  const startedMs = Date.now();
   const started = process.hrtime.bigint();
   const child = startProcess(file, args, env);
   root = child.pid;
   const result = await child.result;
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   const usages = await window.close();
-  return { result, wallSeconds, processes: byRole(usages) };
+  const s3Operations = timeOperations(await readRequestLog(context.s3.requestLog), startedMs, Date.now());
+  return { result, wallSeconds, processes: byRole(usages), s3Operations };
 }
 
 function assertSucceeded(what: string, result: ProcessResult): void {
@@ -180,6 +192,7 @@ async function backupRunner(context: BenchContext, round: number): Promise<Varia
     wallSeconds: run.wallSeconds,
     outputBytes: manifest.dump.bytes,
     processes: run.processes,
+    s3Operations: run.s3Operations,
     phases: phasesFromLog(run.result.stdout, startedAtMs, [
       'backup started',
       'snapshot exported',
@@ -235,6 +248,7 @@ async function restoreRunner(context: BenchContext, round: number): Promise<Vari
     wallSeconds: run.wallSeconds,
     outputBytes,
     processes: run.processes,
+    s3Operations: run.s3Operations,
     phases: {
       download: downloadSeconds,
       restore: restoreSeconds,
@@ -296,9 +310,12 @@ export async function runVariant(context: BenchContext, id: VariantId, round: nu
   }
 }
 
-/** pid of the postmaster: the parent of a backend. */
+/** pid of the postmaster: the parent of the checkpointer (which, unlike a backend, outlives the query). */
 export async function findPostmasterPid(cluster: PgCluster): Promise<number> {
-  const [row] = await cluster.query<{ pid: number }>('postgres', 'SELECT pg_backend_pid() AS pid');
+  const [row] = await cluster.query<{ pid: number }>(
+    'postgres',
+    "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'",
+  );
   const status = await readFile(`/proc/${row?.pid}/status`, 'utf8');
   return Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]);
 }

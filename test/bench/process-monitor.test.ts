@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { byRole, descendants, parseStat, parseStatusMemory } from '../../bench/process-monitor.ts';
+import {
+  byRole,
+  descendants,
+  maxByQuarter,
+  parseStat,
+  parseStatusMemory,
+} from '../../bench/process-monitor.ts';
 import { roleOfServerProcess } from '../../bench/variants.ts';
 
 describe('bench process sampling', () => {
@@ -28,44 +34,54 @@ describe('bench process sampling', () => {
     expect(descendants(99, processes)).toEqual([]);
   });
 
-  it('groups processes by role: the largest single peak, the CPU summed, the span from first start to last end', () => {
+  it('groups processes by role: the largest single peak and its memory curve, the CPU summed, the span from first start to last end', () => {
+    const usage = (pid: number, role: string, peak: number, cpu: number, from: number, to: number) => ({
+      pid,
+      role,
+      peakRssBytes: peak,
+      cpuSeconds: cpu,
+      firstSeenSeconds: from,
+      lastSeenSeconds: to,
+      rssByQuarter: [peak / 2, peak, peak, peak],
+    });
     expect(
       byRole([
-        {
-          pid: 1,
-          role: 'pg_restore',
-          peakRssBytes: 10,
-          cpuSeconds: 1,
-          firstSeenSeconds: 1,
-          lastSeenSeconds: 5,
-        },
-        {
-          pid: 2,
-          role: 'pg_restore',
-          peakRssBytes: 30,
-          cpuSeconds: 2,
-          firstSeenSeconds: 1.2,
-          lastSeenSeconds: 6,
-        },
-        {
-          pid: 3,
-          role: 'runner (node)',
-          peakRssBytes: 90,
-          cpuSeconds: 0.5,
-          firstSeenSeconds: 0,
-          lastSeenSeconds: 7,
-        },
+        usage(1, 'pg_restore', 10, 1, 1, 5),
+        usage(2, 'pg_restore', 30, 2, 1.2, 6),
+        usage(3, 'runner (node)', 90, 0.5, 0, 7),
       ]),
     ).toEqual({
-      pg_restore: { processes: 2, peakRssBytes: 30, cpuSeconds: 3, firstSeenSeconds: 1, lastSeenSeconds: 6 },
+      pg_restore: {
+        processes: 2,
+        peakRssBytes: 30,
+        cpuSeconds: 3,
+        firstSeenSeconds: 1,
+        lastSeenSeconds: 6,
+        rssByQuarter: [15, 30, 30, 30],
+      },
       'runner (node)': {
         processes: 1,
         peakRssBytes: 90,
         cpuSeconds: 0.5,
         firstSeenSeconds: 0,
         lastSeenSeconds: 7,
+        rssByQuarter: [45, 90, 90, 90],
       },
     });
+  });
+
+  it('takes the largest sample in each quarter of the time sampled', () => {
+    expect(
+      maxByQuarter([
+        [0, 5],
+        [1, 7],
+        [2, 6],
+        [5, 9],
+        [7, 8],
+        [8, 3],
+      ]),
+    ).toEqual([7, 6, 9, 8]);
+    expect(maxByQuarter([])).toEqual([0, 0, 0, 0]);
   });
 
   it('tells a PostgreSQL backend from the server’s own processes', () => {
