@@ -103,7 +103,13 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
       if (fault.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
     }
     if (fault && fault.status !== 0) {
-      ctx.req.resume();
+      // Read the whole request first, as S3 does: answering mid-upload makes the client see EPIPE
+      // instead of the error, depending on timing.
+      await new Promise<void>((resolve) => {
+        ctx.req.on('end', resolve);
+        ctx.req.on('error', () => resolve());
+        ctx.req.resume();
+      });
       ctx.status = fault.status;
       ctx.type = 'application/xml';
       ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${fault.code ?? 'InternalError'}</Code><Message>injected by the test</Message></Error>`;
