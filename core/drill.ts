@@ -36,8 +36,11 @@ export type DrillInput = z.infer<typeof drillInputSchema>;
 
 /** What the config says about drilling one database. */
 export const drillDatabaseSchema = z.strictObject({
-  /** The database's recovery time objective: the drill fails when the measured restore takes longer. */
-  rtoMinutes: z.number().int().positive(),
+  /**
+   * The database's recovery time objective: the drill fails when the measured restore takes longer.
+   * Absent for a database drilled only on demand: the drill is judged by verification alone.
+   */
+  rtoMinutes: z.number().int().positive().optional(),
   /** The database's own SQL checks, run on the restored copy. */
   checks: z.array(sqlCheckSchema).default([]),
 });
@@ -134,7 +137,8 @@ export interface DrillPlan {
   readonly memory: string;
   readonly ephemeralStorageGiB: number;
   readonly timeoutSeconds: number;
-  readonly rtoSeconds: number;
+  /** Absent when the database has no RTO: the drill is judged by verification alone. */
+  readonly rtoSeconds?: number;
   readonly dumpBytes: number;
   /** The restore runner's container override. */
   readonly environment: readonly TaskEnvironmentVariable[];
@@ -164,14 +168,14 @@ export function planDrill(options: {
     );
   }
   const size = sizeDrillTask(manifest.dump.bytes);
-  const rtoSeconds = options.database.rtoMinutes * 60;
+  const rtoSeconds = options.database.rtoMinutes === undefined ? undefined : options.database.rtoMinutes * 60;
   const reportKey = drillReportKey(options.prefix, manifest.name, manifest.backupId, options.now);
   const environment: TaskEnvironmentVariable[] = [
     { Name: 'MANIFEST_KEY', Value: options.manifestKey },
     { Name: 'REPORT_KEY', Value: reportKey },
     { Name: 'PGDATABASE', Value: manifest.database },
     { Name: 'RESTORE_JOBS', Value: String(size.cpu / 1024) },
-    { Name: 'RTO_SECONDS', Value: String(rtoSeconds) },
+    ...(rtoSeconds === undefined ? [] : [{ Name: 'RTO_SECONDS', Value: String(rtoSeconds) }]),
     ...(options.database.checks.length
       ? [{ Name: 'CHECKS_JSON', Value: JSON.stringify(options.database.checks) }]
       : []),
@@ -193,7 +197,7 @@ export function planDrill(options: {
     memory: String(size.memoryMiB),
     ephemeralStorageGiB: size.ephemeralStorageGiB,
     timeoutSeconds: size.timeoutSeconds,
-    rtoSeconds,
+    ...(rtoSeconds === undefined ? {} : { rtoSeconds }),
     dumpBytes: manifest.dump.bytes,
     environment,
   };

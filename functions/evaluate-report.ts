@@ -24,7 +24,8 @@ export const evaluateInputSchema = z.object({
     database: z.string(),
     backupId: z.string(),
     reportKey: z.string(),
-    rtoSeconds: z.number().positive(),
+    /** Absent for a database without an RTO in the config. */
+    rtoSeconds: z.number().positive().optional(),
   }),
   /** Present when RunRestore failed (the runner exits 2 when the backup does not verify). */
   restoreError: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),

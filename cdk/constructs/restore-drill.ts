@@ -31,8 +31,11 @@ export const DRILL_STARTED_BY = 'restore-drill';
 export interface DrillDatabaseProps {
   /** The database's name in the key layout (`BACKUP_NAME`), as the drill's input names it. */
   readonly name: string;
-  /** Recovery time objective: a drill whose download and restore take longer fails. */
-  readonly rto: Duration;
+  /**
+   * Recovery time objective: a drill whose download and restore take longer fails.
+   * @default - none: the drill is judged by verification alone; its report still measures the restore time
+   */
+  readonly rto?: Duration;
   /**
    * EventBridge Scheduler expression of the drill, e.g. `cron(0 5 ? * SUN *)`.
    * @default - no schedule: the drill runs only when started from the console
@@ -49,6 +52,12 @@ export interface DrillDatabaseProps {
    * @default 7 - a weekly drill that fails once alarms
    */
   readonly maxDaysWithoutSuccess?: number;
+  /**
+   * Whether an alarm fires when no drill of this database passed within {@link maxDaysWithoutSuccess}.
+   * Turn it off for a database drilled only on demand, which would otherwise always be in alarm.
+   * @default true
+   */
+  readonly alarmWhenOverdue?: boolean;
   /**
    * The database's own SQL checks, run on the restored copy; each must return one row whose first
    * column is true.
@@ -144,7 +153,7 @@ export class RestoreDrill extends Construct {
   public readonly schedules: readonly scheduler.Schedule[];
   /** Fires when an execution fails, times out or is aborted. */
   public readonly failedAlarm: cloudwatch.Alarm;
-  /** Per database: fires when no drill passed within its `maxDaysWithoutSuccess`. */
+  /** Per database with `alarmWhenOverdue`: fires when no drill passed within its `maxDaysWithoutSuccess`. */
   public readonly overdueAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
   constructor(scope: Construct, id: string, props: RestoreDrillProps) {
@@ -191,7 +200,7 @@ export class RestoreDrill extends Construct {
       props.databases.map((db) => [
         db.name,
         {
-          rtoMinutes: db.rto.toMinutes(),
+          ...(db.rto === undefined ? {} : { rtoMinutes: db.rto.toMinutes() }),
           checks: (db.checks ?? []).map((c) => ({ name: c.name, sql: c.sql })),
         },
       ]),
@@ -303,7 +312,7 @@ export class RestoreDrill extends Construct {
     this.failedAlarm.addAlarmAction(alarmAction);
 
     const overdue = new Map<string, cloudwatch.Alarm>();
-    for (const db of props.databases) {
+    for (const db of props.databases.filter((d) => d.alarmWhenOverdue ?? true)) {
       const days = db.maxDaysWithoutSuccess ?? 7;
       const alarm = new cloudwatch.Alarm(this, `${pascalCase(db.name)}OverdueAlarm`, {
         alarmDescription: `pgproof: no restore drill of ${db.name} passed in the last ${days} days, so nothing proves its backups restore. Start a drill from the Step Functions console with { "database": "${db.name}" }.`,
@@ -646,8 +655,12 @@ function validateProps(props: RestoreDrillProps, prefix: string, majors: readonl
       throw new Error(`'databases' names "${db.name}" twice (or two names that differ only in "_" and "-")`);
     }
     ids.add(pascalCase(db.name));
-    const minutes = db.rto.toMinutes({ integral: false });
-    if (!Token.isUnresolved(minutes) && (!Number.isInteger(minutes) || minutes < 1)) {
+    const minutes = db.rto?.toMinutes({ integral: false });
+    if (
+      minutes !== undefined &&
+      !Token.isUnresolved(minutes) &&
+      (!Number.isInteger(minutes) || minutes < 1)
+    ) {
       throw new Error(`'databases[${db.name}].rto' must be whole minutes, at least 1, got ${minutes}`);
     }
     const days = db.maxDaysWithoutSuccess ?? 7;

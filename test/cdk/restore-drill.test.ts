@@ -251,6 +251,25 @@ describe('RestoreDrill construct', () => {
     }
   });
 
+  it('drills a database without an RTO or overdue alarm on demand only, when told', () => {
+    const onDemand = synthesizeDrill({ databases: [{ name: 'adhoc', alarmWhenOverdue: false }] });
+    try {
+      onDemand.template.resourceCountIs('AWS::Scheduler::Schedule', 0);
+      expect(
+        onDemand.template.findResources('AWS::CloudWatch::Alarm', {
+          Properties: { MetricName: 'DrillPassed' },
+        }),
+      ).toEqual({});
+      onDemand.template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({ DRILL_DATABASES: JSON.stringify({ adhoc: { checks: [] } }) }),
+        },
+      });
+    } finally {
+      onDemand.cleanup();
+    }
+  });
+
   it('rejects props a drill cannot work with, naming the prop and the fix', () => {
     expect(() => synthesizeDrill({ prefix: 'pg' })).toThrow(
       `'prefix' must be empty or end with "/", got "pg"`,

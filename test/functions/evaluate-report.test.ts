@@ -149,6 +149,20 @@ describe('evaluate-report handler', () => {
     expect(evaluation.message).toContain('Recovery time: 15.1 min (RTO 10 min: MISSED)');
   });
 
+  it('passes a verified drill of a database without an RTO, reporting its restore time unjudged', async () => {
+    await store(report('drills/orders/20261121T020000Z/no-rto.json', { restoreSeconds: 900 }));
+    const { drill } = state('drills/orders/20261121T020000Z/no-rto.json');
+    const { rtoSeconds: _, ...withoutRto } = drill;
+    const evaluation = await handler({ drill: withoutRto });
+    expect(evaluation).toMatchObject({
+      passed: true,
+      subject: 'pgproof drill passed: orders 20261121T020000Z, passed in 15.1 min',
+    });
+    expect(evaluation.message).toContain(
+      'Recovery time: 15.1 min (no RTO configured). Download 4 s, restore 15 min, verify 2 s.',
+    );
+  });
+
   it('fails a drill whose task left no report, with what ECS said about the task', async () => {
     const cause = JSON.stringify({
       StoppedReason: 'Essential container in task exited',

@@ -76,6 +76,18 @@ describe('resolve-backup handler', () => {
     });
   });
 
+  it('plans a drill of a database without a drill in the config: no RTO, no checks', async () => {
+    vi.stubEnv('DRILL_DATABASES', JSON.stringify({ orders: {} }));
+    const plan = await handler({ database: 'orders' });
+    expect(plan).not.toHaveProperty('rtoSeconds');
+    expect(plan.environment.map((variable) => variable.Name)).toEqual([
+      'MANIFEST_KEY',
+      'REPORT_KEY',
+      'PGDATABASE',
+      'RESTORE_JOBS',
+    ]);
+  });
+
   it('plans the backup the input names', async () => {
     const plan = await handler({ database: 'orders', backupId: '20261120T020000Z', mode: 'drill' });
     expect(plan.manifestKey).toBe('pg/orders/20261120T020000Z/manifest.json');
