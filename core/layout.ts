@@ -59,9 +59,17 @@ export function backupKeys(prefix: string, name: string, backupId: string): Back
   };
 }
 
+/**
+ * Where drill reports live: `<prefix>drills/`, beside the databases' folders (so no database may be
+ * named `drills`).
+ */
+export function drillReportsPrefix(prefix: string): string {
+  return `${prefix}drills/`;
+}
+
 /** The default key of a drill report: `<prefix>drills/<name>/<backupId>/<UTC time>.json`. */
 export function drillReportKey(prefix: string, name: string, backupId: string, at: Date): string {
-  return `${prefix}drills/${name}/${backupId}/${formatBackupId(at)}.json`;
+  return `${drillReportsPrefix(prefix)}${name}/${backupId}/${formatBackupId(at)}.json`;
 }
 
 /** The object tags of a backup, as an S3 `Tagging` query string. */

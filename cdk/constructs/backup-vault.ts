@@ -19,6 +19,20 @@ export interface PrefixRotation {
   readonly retentionDays: Readonly<Record<Tier, number>>;
 }
 
+/** Where the restore drill keeps its reports in a vault, and how long. */
+export interface DrillReportRotation {
+  /** Key prefix of the reports: `<BACKUP_PREFIX>drills/`. */
+  readonly prefix: string;
+  /**
+   * Days a report is kept (reports are a few KiB each).
+   * @default 400 - more than a year of drill history, for audits that look back a year
+   */
+  readonly expirationDays?: number;
+}
+
+/** Days a drill report is kept when {@link DrillReportRotation.expirationDays} says nothing. */
+export const DEFAULT_DRILL_REPORT_DAYS = 400;
+
 /** Where a vault replicates every object to. */
 export interface ReplicaDestination {
   /** The replica bucket (versioned, in another region). */
@@ -31,6 +45,11 @@ export interface ReplicaDestination {
 export interface BackupVaultProps {
   /** The retention of every database whose backups this vault holds: one lifecycle rule per tier each. */
   readonly rotation: readonly PrefixRotation[];
+  /**
+   * Expire the restore drill's reports under this prefix.
+   * @default - no rule: drill reports are kept until someone deletes them
+   */
+  readonly drillReports?: DrillReportRotation;
   /**
    * Object Lock mode of the default retention (and of the retention the runner sets on each object).
    * @default - 'GOVERNANCE': a principal with s3:BypassGovernanceRetention can still delete early
@@ -73,12 +92,14 @@ const DEEP_ARCHIVE_MINIMUM_DAYS = 180;
 /**
  * The lifecycle rules that rotate backups: per database prefix and tier tag, expiry after the tier's
  * retention; monthly and yearly backups move to cheaper storage first when they live long enough to
- * pay for it. One rule for the whole bucket aborts incomplete multipart uploads after a day and
- * expires noncurrent versions.
+ * pay for it. Drill reports, when given, expire after their own days (they carry no tier tag). One
+ * rule for the whole bucket aborts incomplete multipart uploads after a day and expires noncurrent
+ * versions.
  */
 export function rotationRules(
   rotation: readonly PrefixRotation[],
   noncurrentVersionDays: number,
+  drillReports?: DrillReportRotation,
 ): s3.LifecycleRule[] {
   const tierRules = rotation.flatMap(({ prefix, retentionDays }) =>
     TIERS.map((tier): s3.LifecycleRule => {
@@ -108,8 +129,18 @@ export function rotationRules(
       };
     }),
   );
+  const drillReportRules: s3.LifecycleRule[] = drillReports
+    ? [
+        {
+          id: 'drill-reports',
+          prefix: drillReports.prefix,
+          expiration: Duration.days(drillReports.expirationDays ?? DEFAULT_DRILL_REPORT_DAYS),
+        },
+      ]
+    : [];
   return [
     ...tierRules,
+    ...drillReportRules,
     {
       id: 'incomplete-uploads-and-old-versions',
       abortIncompleteMultipartUploadAfter: Duration.days(1),
@@ -149,6 +180,8 @@ export class BackupVault extends Construct {
         }
       }
     }
+
+    if (props.drillReports) validateDrillReports(props.drillReports, props.rotation);
 
     if (!FeatureFlags.of(this).isEnabled(S3_LOGS_BY_BUCKET_POLICY)) {
       throw new Error(
@@ -194,7 +227,7 @@ export class BackupVault extends Construct {
           : s3.ObjectLockRetention.governance(retention),
       serverAccessLogsBucket: this.accessLogsBucket,
       serverAccessLogsPrefix: 'backup-bucket/',
-      lifecycleRules: rotationRules(props.rotation, noncurrentVersionDays),
+      lifecycleRules: rotationRules(props.rotation, noncurrentVersionDays, props.drillReports),
       removalPolicy,
       ...(props.replica && {
         replicationRole,
@@ -283,5 +316,25 @@ export class BackupVault extends Construct {
       }),
     );
     return role;
+  }
+}
+
+/** Throws on drill report settings that would expire too soon or reach into a database's backups. */
+function validateDrillReports(drillReports: DrillReportRotation, rotation: readonly PrefixRotation[]): void {
+  const days = drillReports.expirationDays ?? DEFAULT_DRILL_REPORT_DAYS;
+  if (!Token.isUnresolved(days) && (!Number.isInteger(days) || days < 1)) {
+    throw new Error(`'drillReports.expirationDays' must be a whole number of at least 1, got ${days}`);
+  }
+  if (!drillReports.prefix.endsWith('/')) {
+    throw new Error(`'drillReports.prefix' must end with "/", got "${drillReports.prefix}"; e.g. "drills/"`);
+  }
+  // The reports' rule has no tier filter: over a database's folder it would expire every tier at once.
+  const clash = rotation.find(
+    (r) => r.prefix.startsWith(drillReports.prefix) || drillReports.prefix.startsWith(r.prefix),
+  );
+  if (clash) {
+    throw new Error(
+      `'drillReports.prefix' "${drillReports.prefix}" overlaps the backups under "${clash.prefix}"; rename that database so its backups and the drill reports stay apart`,
+    );
   }
 }

@@ -1,7 +1,7 @@
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type { Construct } from 'constructs';
 import { type DeploymentConfig, retentionDays } from '../../core/config.ts';
-import { databasePrefix } from '../../core/layout.ts';
+import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
 import { PrimaryStack } from './primary-stack.ts';
 import { ReplicaStack } from './replica-stack.ts';
 
@@ -41,6 +41,7 @@ export function addPgproofStacks(
     crossRegionReferences: true,
     description: 'pgproof: replica of the PostgreSQL backups in a second region',
     rotation,
+    drillReports: { prefix: drillReportsPrefix(config.backupPrefix) },
     objectLockMode: config.objectLockMode,
     bucketName: replicaBucketName,
   });
@@ -53,6 +54,7 @@ export function addPgproofStacks(
     replicaKey: replica.key,
     network: config.network,
     databases: config.databases,
+    drill: config.drill,
     backupPrefix: config.backupPrefix,
     objectLockMode: config.objectLockMode,
     notificationEmails: config.notificationEmails,

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -7,8 +7,13 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { type DatabaseConfig, type NetworkConfig, retentionDays } from '../../core/config.ts';
-import { databasePrefix } from '../../core/layout.ts';
+import {
+  type DatabaseConfig,
+  type DeploymentConfig,
+  type NetworkConfig,
+  retentionDays,
+} from '../../core/config.ts';
+import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
 import { STACK_OUTPUTS } from '../../core/stack-outputs.ts';
 import { BackupAlerts } from '../constructs/backup-alerts.ts';
 import { BackupDashboard } from '../constructs/backup-dashboard.ts';
@@ -16,6 +21,7 @@ import { BackupLauncher } from '../constructs/backup-launcher.ts';
 import { BackupNetwork } from '../constructs/backup-network.ts';
 import { BackupVault, type ObjectLockMode } from '../constructs/backup-vault.ts';
 import { DatabaseBackup } from '../constructs/database-backup.ts';
+import { type DrillDatabaseProps, RestoreDrill } from '../constructs/restore-drill.ts';
 
 /** The repository root: the runner image is built from it with containers/pg-dump/Dockerfile. */
 const REPOSITORY_ROOT = join(import.meta.dirname, '../..');
@@ -49,8 +55,16 @@ export interface PrimaryStackProps extends StackProps {
   readonly replicaKey: kms.IKey;
   /** Where backup tasks run: a new VPC or existing subnets. */
   readonly network: NetworkConfig;
-  /** The databases to back up. */
+  /**
+   * The databases to back up. Each is drillable on demand; one with a `drill` also gets a drill
+   * schedule, an RTO and an alarm when no drill passed for too long.
+   */
   readonly databases: readonly DatabaseConfig[];
+  /**
+   * Deployment-wide drill settings.
+   * @default - scratch servers of PostgreSQL 14 to 18
+   */
+  readonly drill?: DeploymentConfig['drill'];
   /**
    * Key prefix of all backups (`BACKUP_PREFIX`).
    * @default '' - backups start at the bucket's root
@@ -69,8 +83,8 @@ export interface PrimaryStackProps extends StackProps {
 
 /**
  * The primary region: key and backup bucket (replicated), the network and cluster of the backup
- * tasks, one task definition, schedule and RPO alarm per database, the launcher, alerts and dashboard.
- * The restore drill (issue 4) wires into {@link vault}, {@link network}, {@link cluster} and {@link alerts}.
+ * tasks, one task definition, schedule and RPO alarm per database, the launcher, the restore drill,
+ * alerts and dashboard.
  */
 export class PrimaryStack extends Stack {
   /** Key, backup bucket (replicated) and its access-log bucket. */
@@ -85,6 +99,8 @@ export class PrimaryStack extends Stack {
   public readonly launcher: BackupLauncher;
   /** One per configured database, in config order. */
   public readonly backups: readonly DatabaseBackup[];
+  /** The restore drill workflow, its task definitions, schedules and alarms. */
+  public readonly restoreDrill: RestoreDrill;
   /** Last backup, size and duration per database. */
   public readonly dashboard: BackupDashboard;
 
@@ -98,6 +114,7 @@ export class PrimaryStack extends Stack {
         prefix: databasePrefix(prefix, db.name),
         retentionDays: retentionDays(db),
       })),
+      drillReports: { prefix: drillReportsPrefix(prefix) },
       replica: {
         bucket: s3.Bucket.fromBucketAttributes(this, 'ReplicaBucket', {
           bucketName: props.replicaBucketName,
@@ -198,6 +215,27 @@ export class PrimaryStack extends Stack {
       });
     });
 
+    this.restoreDrill = new RestoreDrill(this, 'RestoreDrill', {
+      bucket: this.vault.bucket,
+      key: this.vault.key,
+      prefix,
+      cluster: this.cluster,
+      vpc: this.network.vpc,
+      subnets: this.network.subnets,
+      // The shared group is the one the interface endpoints (ECR, CloudWatch Logs) admit.
+      securityGroup: this.network.taskSecurityGroup,
+      image: imageFor(ecs.CpuArchitecture.ARM64),
+      architecture: ecs.CpuArchitecture.ARM64,
+      topic: this.alerts.topic,
+      databases: props.databases.map(drillDatabase),
+      postgresMajors: props.drill?.postgresMajors,
+    });
+    for (const db of props.databases.filter((d) => d.drill === undefined)) {
+      Annotations.of(this.restoreDrill).addInfo(
+        `database "${db.name}" has no "drill" in the config: no schedule or alarm proves its backups restore; it can still be drilled on demand`,
+      );
+    }
+
     const alarms = [
       ...this.backups.map((backup) => backup.rpoAlarm),
       this.launcher.errorsAlarm,
@@ -205,18 +243,23 @@ export class PrimaryStack extends Stack {
       ...(this.vault.replicationFailedAlarm ? [this.vault.replicationFailedAlarm] : []),
     ];
     this.alerts.notifyOn(...alarms);
+    const drillAlarms = [this.restoreDrill.failedAlarm, ...this.restoreDrill.overdueAlarms.values()];
+    this.alerts.notifyOnRecovery(...drillAlarms);
     this.dashboard = new BackupDashboard(this, 'Dashboard', {
       databases: this.backups.map((backup, index) => ({
         name: props.databases[index]?.name ?? '',
         logGroup: backup.logGroup,
       })),
-      alarms,
+      alarms: [...alarms, ...drillAlarms],
     });
 
     // What the `pgproof` CLI reads to find this deployment (cli/deployment.ts).
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.vault.bucket.bucketName });
     new CfnOutput(this, STACK_OUTPUTS.prefix, { value: prefix });
     new CfnOutput(this, STACK_OUTPUTS.launcher, { value: this.launcher.function.functionName });
+    new CfnOutput(this, STACK_OUTPUTS.stateMachine, {
+      value: this.restoreDrill.stateMachine.stateMachineArn,
+    });
     new CfnOutput(this, STACK_OUTPUTS.databases, {
       value: this.toJsonString(
         Object.fromEntries(
@@ -228,6 +271,22 @@ export class PrimaryStack extends Stack {
       ),
     });
   }
+}
+
+/**
+ * A database's drill from its config. Without `drill` it is still drillable on demand, judged by
+ * verification alone (no RTO), with no schedule and no overdue alarm (nothing would keep it quiet).
+ */
+function drillDatabase(db: DatabaseConfig): DrillDatabaseProps {
+  if (!db.drill) return { name: db.name, alarmWhenOverdue: false };
+  return {
+    name: db.name,
+    rto: Duration.minutes(db.drill.rtoMinutes),
+    schedule: db.drill.schedule,
+    timeZone: db.drill.timeZone,
+    maxDaysWithoutSuccess: db.drill.maxDaysWithoutSuccess,
+    checks: db.drill.checks,
+  };
 }
 
 /** `orders_eu-2` → `OrdersEu2`: construct ids stay stable and readable per database. */

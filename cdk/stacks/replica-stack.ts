@@ -2,12 +2,22 @@ import { Stack, type StackProps } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { BackupVault, type ObjectLockMode, type PrefixRotation } from '../constructs/backup-vault.ts';
+import {
+  BackupVault,
+  type DrillReportRotation,
+  type ObjectLockMode,
+  type PrefixRotation,
+} from '../constructs/backup-vault.ts';
 
 /** Props of {@link ReplicaStack}. */
 export interface ReplicaStackProps extends StackProps {
   /** The same rotation as the primary bucket: replicas carry the tier tag and expire alike. */
   readonly rotation: readonly PrefixRotation[];
+  /**
+   * The same expiry of drill reports as the primary bucket (they are replicated too).
+   * @default - drill reports are kept until deleted
+   */
+  readonly drillReports?: DrillReportRotation;
   /** Object Lock mode of the replica bucket. @default 'GOVERNANCE' */
   readonly objectLockMode?: ObjectLockMode;
   /**
@@ -33,6 +43,7 @@ export class ReplicaStack extends Stack {
     super(scope, id, props);
     this.vault = new BackupVault(this, 'Vault', {
       rotation: props.rotation,
+      drillReports: props.drillReports,
       objectLockMode: props.objectLockMode,
       bucketName: props.bucketName,
     });

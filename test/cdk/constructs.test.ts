@@ -49,7 +49,46 @@ describe('rotationRules', () => {
   });
 });
 
+describe('rotationRules with drill reports', () => {
+  it('expires drill reports by prefix alone, after 400 days unless told otherwise', () => {
+    const rules = (days?: number) =>
+      rotationRules([], 7, { prefix: 'pg/drills/', expirationDays: days }).map((rule) => [
+        rule.id,
+        rule.prefix,
+        rule.tagFilters,
+        rule.expiration?.toDays(),
+      ]);
+    expect(rules()).toEqual([
+      ['drill-reports', 'pg/drills/', undefined, 400],
+      ['incomplete-uploads-and-old-versions', undefined, undefined, undefined],
+    ]);
+    expect(rules(30)[0]).toEqual(['drill-reports', 'pg/drills/', undefined, 30]);
+  });
+});
+
 describe('construct validation', () => {
+  it('rejects drill reports in the folder of a database, whose tiers their rule would expire', () => {
+    expect(
+      () =>
+        new BackupVault(stack(), 'Vault', {
+          rotation: [{ prefix: 'pg/drills/', retentionDays: retention }],
+          drillReports: { prefix: 'pg/drills/' },
+        }),
+    ).toThrow(
+      `'drillReports.prefix' "pg/drills/" overlaps the backups under "pg/drills/"; rename that database so its backups and the drill reports stay apart`,
+    );
+  });
+
+  it('rejects drill reports kept for zero days', () => {
+    expect(
+      () =>
+        new BackupVault(stack(), 'Vault', {
+          rotation: [],
+          drillReports: { prefix: 'drills/', expirationDays: 0 },
+        }),
+    ).toThrow("'drillReports.expirationDays' must be a whole number of at least 1, got 0");
+  });
+
   it('rejects a retention of zero days naming the prefix and tier', () => {
     expect(
       () =>

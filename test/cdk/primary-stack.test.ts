@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackupEventSchema } from '../../core/launch.ts';
+import { STACK_OUTPUTS } from '../../core/stack-outputs.ts';
 import {
   exampleConfigJson,
   joinToText,
@@ -11,8 +12,17 @@ import {
   synthesize,
 } from './synth.ts';
 
-/** The example config (two databases, a new VPC) plus a backup prefix and an object lock mode. */
-const config = { ...exampleConfigJson(), backupPrefix: 'pg/', objectLockMode: 'COMPLIANCE' };
+/**
+ * The example config (two databases, a new VPC) plus a backup prefix and an object lock mode, with
+ * billing's drill left out: orders is drilled on its schedule, billing only on demand.
+ */
+const example = exampleConfigJson() as { databases: Record<string, unknown>[] };
+const config = {
+  ...example,
+  backupPrefix: 'pg/',
+  objectLockMode: 'COMPLIANCE',
+  databases: example.databases.map(({ drill, ...db }) => (db.name === 'billing' ? db : { ...db, drill })),
+};
 
 let deployment: SynthesizedDeployment;
 let template: Template;
@@ -153,7 +163,8 @@ describe('primary stack', () => {
           },
         ]),
       );
-      expect(rules()).toHaveLength(2 * 4 + 1);
+      // Four tiers per database, the drill reports, and the bucket-wide rule.
+      expect(rules()).toHaveLength(2 * 4 + 2);
     });
 
     it('moves monthly and yearly backups to cheaper storage first', () => {
@@ -309,7 +320,14 @@ describe('primary stack', () => {
     });
 
     it('defines one ARM64 Fargate task per database with its size', () => {
-      template.resourceCountIs('AWS::ECS::TaskDefinition', 2);
+      // Plus the restore drill's, one per configured PostgreSQL major (15, 16, 17).
+      template.resourceCountIs('AWS::ECS::TaskDefinition', 2 + 3);
+      expect(
+        logicalIdsOf(template, 'AWS::ECS::TaskDefinition').filter((id) => !id.startsWith('RestoreDrillTask')),
+      ).toEqual([
+        expect.stringMatching(/^DatabaseOrdersTask/),
+        expect.stringMatching(/^DatabaseBillingTask/),
+      ]);
       template.hasResourceProperties('AWS::ECS::TaskDefinition', {
         Cpu: '1024',
         Memory: '2048',
@@ -476,7 +494,15 @@ describe('primary stack', () => {
     });
 
     it('schedules each database with its cron, time zone, retries and dead-letter queue', () => {
-      template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+      // Plus the drill schedule of orders (billing has no drill).
+      template.resourceCountIs('AWS::Scheduler::Schedule', 2 + 1);
+      expect(
+        logicalIdsOf(template, 'AWS::Scheduler::Schedule', {
+          Properties: {
+            Target: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LauncherFunction'), 'Arn'] } },
+          },
+        }),
+      ).toHaveLength(2);
       template.hasResourceProperties('AWS::Scheduler::Schedule', {
         ScheduleExpression: 'cron(30 */6 * * ? *)',
         ScheduleExpressionTimezone: 'America/New_York',
@@ -622,6 +648,190 @@ describe('primary stack', () => {
     });
   });
 
+  describe('restore drill', () => {
+    const stateMachineRef = () => ({
+      Ref: logicalIdsOf(template, 'AWS::StepFunctions::StateMachine').find((id) =>
+        id.startsWith('RestoreDrillStateMachine'),
+      ),
+    });
+    const drillTaskRoleId = () =>
+      Object.keys(
+        template.findResources('AWS::IAM::Role', {
+          Properties: { Description: Match.stringLikeRegexp('restore drill task') },
+        }),
+      )[0] ?? '';
+
+    it('creates one drill state machine, logging every event and traced', () => {
+      template.resourceCountIs('AWS::StepFunctions::StateMachine', 1);
+      template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+        StateMachineType: 'STANDARD',
+        TracingConfiguration: { Enabled: true },
+        LoggingConfiguration: Match.objectLike({ Level: 'ALL', IncludeExecutionData: true }),
+      });
+    });
+
+    it('schedules the drill of each database with a drill in the config, in its time zone', () => {
+      const drillSchedules = template.findResources('AWS::Scheduler::Schedule', {
+        Properties: { Target: { Arn: stateMachineRef() } },
+      });
+      expect(
+        Object.values(drillSchedules).map((s) => {
+          const p = (s as { Properties: Record<string, unknown> }).Properties;
+          return [p.ScheduleExpression, p.ScheduleExpressionTimezone, (p.Target as { Input: string }).Input];
+        }),
+      ).toEqual([['cron(0 5 ? * SUN *)', 'Europe/Berlin', JSON.stringify({ database: 'orders' })]]);
+    });
+
+    it("gives ResolveBackup each database's drill settings: billing without a drill has no RTO", () => {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({
+            BACKUP_PREFIX: 'pg/',
+            DRILL_DATABASES: JSON.stringify({
+              orders: {
+                rtoMinutes: 60,
+                checks: [
+                  {
+                    name: 'yesterday has orders',
+                    sql: "select count(*) > 0 from public.orders where created_at >= now() - interval '2 days'",
+                  },
+                ],
+              },
+              billing: { checks: [] },
+            }),
+            DRILL_TASKS: Match.anyValue(),
+          }),
+        },
+      });
+    });
+
+    it('provides a scratch server of each configured PostgreSQL major', () => {
+      const images = Object.values(template.findResources('AWS::ECS::TaskDefinition'))
+        .flatMap(
+          (t) =>
+            (t as { Properties: { ContainerDefinitions: { Name: string; Image: unknown }[] } }).Properties
+              .ContainerDefinitions,
+        )
+        .filter((c) => c.Name === 'postgres')
+        .map((c) => c.Image);
+      expect(images).toEqual([15, 16, 17].map((major) => `public.ecr.aws/docker/library/postgres:${major}`));
+    });
+
+    it('runs the restore runner from the backup image, in the network subnets with the shared task group', () => {
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        ContainerDefinitions: Match.arrayWith([
+          Match.objectLike({ Name: 'restore-runner', Command: ['node', '/app/pg-restore.mjs'] }),
+        ]),
+        RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+      });
+      const definition = JSON.stringify(
+        resource('AWS::StepFunctions::StateMachine', 'RestoreDrillStateMachine').Properties.DefinitionString,
+      );
+      const sharedGroup = logicalIdsOf(template, 'AWS::EC2::SecurityGroup').find((id) =>
+        id.startsWith('NetworkTaskSecurityGroup'),
+      );
+      expect(sharedGroup).toBeDefined();
+      expect(definition).toContain(`"Fn::GetAtt":["${sharedGroup}","GroupId"]`);
+      expect(definition).toContain('"AssignPublicIp\\":\\"DISABLED');
+      for (const subnet of logicalIdsOf(template, 'AWS::EC2::Subnet')) {
+        expect(definition).toContain(`"Ref":"${subnet}"`);
+      }
+      // No group of its own: the interface endpoints admit only the shared one.
+      expect(
+        logicalIdsOf(template, 'AWS::EC2::SecurityGroup').filter((id) => id.startsWith('RestoreDrill')),
+      ).toEqual([]);
+    });
+
+    it('lets the drill task read backups and decrypt them, and write only reports under drills/', () => {
+      const bucketArn = { 'Fn::GetAtt': [bucketId(), 'Arn'] };
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: drillTaskRoleId() }],
+        PolicyDocument: {
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: 's3:GetObject',
+              Resource: { 'Fn::Join': ['', [bucketArn, '/pg/*']] },
+            },
+            {
+              Effect: 'Allow',
+              Action: 's3:PutObject',
+              Resource: { 'Fn::Join': ['', [bucketArn, '/pg/drills/*']] },
+            },
+            {
+              Effect: 'Allow',
+              Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+              Resource: { 'Fn::GetAtt': [keyId(), 'Arn'] },
+              Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+            },
+          ],
+        },
+      });
+      // That policy is the role's only one: no delete, no list, no other prefix.
+      expect(
+        logicalIdsOf(template, 'AWS::IAM::Policy', { Properties: { Roles: [{ Ref: drillTaskRoleId() }] } }),
+      ).toHaveLength(1);
+    });
+
+    it('notifies the alerts topic once on a failed drill and when it recovers', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Metrics: Match.arrayWith([Match.objectLike({ Expression: 'failed + timedOut + aborted' })]),
+        AlarmActions: [topicRef()],
+        OKActions: [topicRef()],
+      });
+    });
+
+    it('alarms when orders had no passed drill for 7 days, and not for billing, which has no drill', () => {
+      const overdue = template.findResources('AWS::CloudWatch::Alarm', {
+        Properties: { MetricName: 'DrillPassed' },
+      });
+      expect(Object.values(overdue)).toEqual([
+        {
+          Type: 'AWS::CloudWatch::Alarm',
+          Properties: expect.objectContaining({
+            Dimensions: [
+              { Name: 'Database', Value: 'orders' },
+              { Name: 'service', Value: 'pgproof' },
+            ],
+            EvaluationPeriods: 7,
+            DatapointsToAlarm: 7,
+            TreatMissingData: 'breaching',
+            AlarmActions: [topicRef()],
+            OKActions: [topicRef()],
+          }),
+        },
+      ]);
+    });
+
+    it('shows the drill alarms on the dashboard', () => {
+      const body = JSON.stringify(
+        resource('AWS::CloudWatch::Dashboard', 'Dashboard').Properties.DashboardBody,
+      );
+      for (const alarm of logicalIdsOf(template, 'AWS::CloudWatch::Alarm').filter((id) =>
+        id.startsWith('RestoreDrill'),
+      )) {
+        expect(body).toContain(`"${alarm}","Arn"`);
+      }
+    });
+
+    it('expires drill reports under drills/ after 400 days, whatever their tags', () => {
+      const rules = (
+        resource('AWS::S3::Bucket', 'VaultBucket').Properties.LifecycleConfiguration as { Rules: unknown[] }
+      ).Rules;
+      expect(rules).toContainEqual({
+        Id: 'drill-reports',
+        Prefix: 'pg/drills/',
+        ExpirationInDays: 400,
+        Status: 'Enabled',
+      });
+    });
+
+    it('outputs the state machine ARN for the CLI', () => {
+      const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+      expect(outputs[STACK_OUTPUTS.stateMachine]?.Value).toEqual(stateMachineRef());
+    });
+  });
+
   it('exposes what the restore drill wires into', () => {
     const { primary } = deployment.stacks;
     expect(primary.vault.bucket).toBeDefined();
@@ -630,6 +840,7 @@ describe('primary stack', () => {
     expect(primary.network.vpc).toBeDefined();
     expect(primary.network.taskSecurityGroup).toBeDefined();
     expect(primary.alerts.topic).toBeDefined();
+    expect(primary.restoreDrill.stateMachine).toBeDefined();
   });
 
   it('outputs what the pgproof CLI looks the deployment up by', () => {

@@ -166,6 +166,12 @@ describe('parseDeploymentConfig', () => {
     ]);
   });
 
+  it('rejects a database named like the folder of the drill reports', () => {
+    expect(problemsOf(withDatabase({ name: 'drills' }))).toEqual([
+      'databases[0].name: "drills" is the folder of the drill reports; give the database another name, e.g. "drills_db"',
+    ]);
+  });
+
   it('rejects a database name that cannot be a key prefix', () => {
     expect(problemsOf(withDatabase({ name: 'orders/eu' }))).toEqual([
       'databases[0].name: may hold only letters, digits, "_" and "-" (at most 63, starting with a letter or digit); e.g. "orders"',
