@@ -14,14 +14,6 @@ import { TIERS, type Tier } from './tiers.ts';
  * the invocation is retried.
  */
 
-/** Names of the launcher's own metrics (namespace and dimensions as in core/telemetry.ts). */
-export const LAUNCH_METRICS = {
-  /** 1 per backup task started. */
-  backupLaunched: 'BackupLaunched',
-  /** 1 per scheduled backup not started because the previous one still runs. */
-  backupLaunchRefused: 'BackupLaunchRefused',
-} as const;
-
 /** The `startedBy` of every backup task of a database; the task-failure rule matches its prefix. */
 export const STARTED_BY_PREFIX = 'pgproof-';
 

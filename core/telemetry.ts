@@ -26,6 +26,10 @@ export const METRICS = {
   restoreSeconds: 'RestoreSeconds',
   /** Age of the restored backup in hours when the drill ran. */
   backupAgeHours: 'BackupAgeHours',
+  /** 1 per backup task the launcher started. */
+  backupLaunched: 'BackupLaunched',
+  /** 1 per scheduled backup the launcher did not start because the previous one still runs. */
+  backupLaunchRefused: 'BackupLaunchRefused',
 } as const;
 
 /**

@@ -4,14 +4,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import {
   BackupAlreadyRunningError,
-  LAUNCH_METRICS,
   type LaunchResult,
   type LaunchSettings,
   startBackup,
   startBackupEventSchema,
 } from '../core/launch.ts';
 import { createLogger, createMetrics } from '../core/observability.ts';
-import { DATABASE_DIMENSION } from '../core/telemetry.ts';
+import { DATABASE_DIMENSION, METRICS } from '../core/telemetry.ts';
 
 /**
  * The launcher Lambda: EventBridge Scheduler invokes it once per database and scheduled time.
@@ -71,12 +70,12 @@ export async function handler(payload: unknown): Promise<LaunchResult> {
     try {
       const result = await startBackup(event, settings, { ecs, s3 });
       logger.appendKeys({ backupId: result.backupId });
-      if (result.status === 'started') metrics.addMetric(LAUNCH_METRICS.backupLaunched, MetricUnit.Count, 1);
+      if (result.status === 'started') metrics.addMetric(METRICS.backupLaunched, MetricUnit.Count, 1);
       logger.info(`backup ${result.status}`, { result });
       return result;
     } catch (error) {
       if (error instanceof BackupAlreadyRunningError) {
-        metrics.addMetric(LAUNCH_METRICS.backupLaunchRefused, MetricUnit.Count, 1);
+        metrics.addMetric(METRICS.backupLaunchRefused, MetricUnit.Count, 1);
       }
       throw error;
     }
