@@ -154,7 +154,7 @@ export function describeS3Error(
     );
   }
   return new StorageError(
-    `${operation} on ${target} failed (${code}${status ? ` ${status}` : ''}: ${e.message ?? 'no detail'}); try again, and check the bucket if it persists`,
+    `S3 ${operation} on ${target} failed (${code}${status ? ` ${status}` : ''}: ${e.message ?? 'no detail'}); try again, and check the bucket if it persists`,
     { cause: error },
   );
 }

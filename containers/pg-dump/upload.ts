@@ -119,7 +119,7 @@ export async function uploadStream(
   } catch (error) {
     hashing.destroy();
     await abortUpload(s3, upload, bucket, key);
-    throw describeS3Error(error, 'the dump upload', bucket, key);
+    throw describeS3Error(error, 'multipart upload', bucket, key);
   }
   return { key, bytes: hashing.bytes, sha256: hashing.digest() };
 }

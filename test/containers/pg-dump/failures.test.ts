@@ -137,7 +137,7 @@ describe('backup runner failures', () => {
       await expectCleanFailure(
         s3,
         result,
-        /S3 refused the dump upload on s3:\/\/backups\/shop\/20261110T000006Z\/dump\.pgdump \(AccessDenied\); check the role's permissions/,
+        /S3 refused multipart upload on s3:\/\/backups\/shop\/20261110T000006Z\/dump\.pgdump \(AccessDenied\); check the role's permissions/,
         'shop/20261110T000006Z/',
       );
       expect(s3.requests.filter(s3Operation.abortMultipartUpload).length).toBeGreaterThanOrEqual(1);
