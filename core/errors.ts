@@ -140,7 +140,9 @@ export function describeS3Error(
     );
   }
   if (
-    /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ECONNRESET|EPIPE|socket hang up/i.test(`${e.code} ${e.message}`)
+    /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|ECONNRESET|EPIPE|socket hang up/i.test(
+      `${e.code} ${e.message}`,
+    )
   ) {
     return new StorageError(
       `cannot reach S3 for ${operation} on ${target} (${e.code ?? e.message}); check the network route to S3 (the VPC's S3 endpoint) or AWS_ENDPOINT_URL_S3`,
