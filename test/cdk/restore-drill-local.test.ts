@@ -1,28 +1,15 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { TaskEnvironmentVariable } from '../../core/drill.ts';
 import { parseRestoreReport } from '../../core/drill-report.ts';
 import { backupKeys } from '../../core/layout.ts';
 import { type Manifest, parseManifest } from '../../core/manifest.ts';
+import { type DrillWorkflow, runDrillWorkflow, synthesizeDrillWorkflow } from '../../local/drill-workflow.ts';
 import { type PgCluster, startPostgres } from '../support/postgres.ts';
 import { lastLine, runScript } from '../support/processes.ts';
 import { type S3Server, startS3 } from '../support/s3.ts';
 import { seedVariedDatabase } from '../support/seed.ts';
-import { type DrillStack, synthesizeDrill } from './drill-stack.ts';
-import { joinToText } from './synth.ts';
-
-// aws-local-stepfunctions needs Promise.withResolvers, which Node 20 lacks.
-const promiseWithResolvers = Promise as unknown as { withResolvers?: () => unknown };
-promiseWithResolvers.withResolvers ??= () => {
-  let resolve: unknown;
-  let reject: unknown;
-  const promise = new Promise((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-};
+import { TEST_DATABASES } from './drill-stack.ts';
 
 const BACKUP_ID = '20261121T020000Z';
 const TAMPERED_ID = '20261101T020000Z';
@@ -44,40 +31,8 @@ interface Notification {
   readonly Message: string;
 }
 
-/**
- * The synthesized definition as deployed: Lambda references become function ARNs, the partition
- * `aws`, anything else its logical id.
- */
-function deployedDefinition(drill: DrillStack): StateMachineDefinition {
-  const [machine] = Object.values(drill.template.findResources('AWS::StepFunctions::StateMachine'));
-  const text = joinToText(machine?.Properties.DefinitionString, (reference) => {
-    if (reference.Ref === 'AWS::Partition') return 'aws';
-    const [logicalId] = (reference['Fn::GetAtt'] as string[] | undefined) ?? [String(reference.Ref)];
-    return /Function/.test(logicalId ?? '')
-      ? `arn:aws:lambda:eu-west-1:${ACCOUNT}:function:${logicalId}`
-      : String(logicalId);
-  });
-  const definition = JSON.parse(text);
-  // AWS resolves TimeoutSecondsPath against the state's input; aws-local-stepfunctions against the
-  // input after Parameters (the RunTask request), where the plan is not. Locally, a fixed timeout.
-  const runRestore = definition.States.RunRestore;
-  expect(runRestore.TimeoutSecondsPath).toBe('$.drill.timeoutSeconds');
-  delete runRestore.TimeoutSecondsPath;
-  runRestore.TimeoutSeconds = 300;
-  return definition;
-}
-
-/** The value of an environment variable of the synthesized function that has it. */
-function functionVariable(drill: DrillStack, name: string): string {
-  for (const fn of Object.values(drill.template.findResources('AWS::Lambda::Function'))) {
-    const value = fn.Properties.Environment?.Variables?.[name];
-    if (typeof value === 'string') return value;
-  }
-  throw new Error(`no function has ${name}`);
-}
-
 describe('restore drill workflow, run locally from the synthesized template', () => {
-  let drill: DrillStack;
+  let workflow: DrillWorkflow;
   let source: PgCluster;
   let scratch: PgCluster;
   let s3: S3Server;
@@ -88,7 +43,12 @@ describe('restore drill workflow, run locally from the synthesized template', ()
   const restoreRuns: { code: number | null; report: string }[] = [];
 
   beforeAll(async () => {
-    drill = synthesizeDrill();
+    workflow = synthesizeDrillWorkflow(TEST_DATABASES, { prefix: 'pg/', postgresMajors: [15, 17] });
+    // AWS resolves the RunRestore timeout from the plan; the local engine cannot (see localDefinition).
+    expect(
+      (workflow.definition as unknown as { States: { RunRestore: { TimeoutSecondsPath: string } } }).States
+        .RunRestore.TimeoutSecondsPath,
+    ).toBe('$.drill.timeoutSeconds');
     // The source server, and a second one standing in for the task's scratch sidecar.
     [source, scratch, s3] = await Promise.all([startPostgres(), startPostgres(), startS3()]);
     await seedVariedDatabase(source, 'shop', 1000);
@@ -108,7 +68,7 @@ describe('restore drill workflow, run locally from the synthesized template', ()
     vi.stubEnv('POWERTOOLS_LOG_LEVEL', 'SILENT');
     vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
     vi.stubEnv('BACKUP_PREFIX', 'pg/');
-    vi.stubEnv('DRILL_DATABASES', functionVariable(drill, 'DRILL_DATABASES'));
+    vi.stubEnv('DRILL_DATABASES', workflow.resolveEnvironment.DRILL_DATABASES ?? '');
     vi.stubEnv(
       'DRILL_TASKS',
       JSON.stringify({ [source.major]: `arn:aws:ecs:eu-west-1:${ACCOUNT}:task-definition/Drill:1` }),
@@ -118,7 +78,6 @@ describe('restore drill workflow, run locally from the synthesized template', ()
   });
   afterAll(async () => {
     vi.unstubAllEnvs();
-    drill?.cleanup();
     await Promise.all([source?.stop(), scratch?.stop(), s3?.stop()]);
   });
 
@@ -168,27 +127,14 @@ describe('restore drill workflow, run locally from the synthesized template', ()
       notifications.push({ state, ...(params as Omit<Notification, 'state'>) });
       return { MessageId: `${state}-${notifications.length}` };
     };
-    const machine = new StateMachine(deployedDefinition(drill), { validationOptions: { checkArn: true } });
-    const execution = machine.run(input, {
-      context: { Execution: { Id: `arn:aws:states:eu-west-1:${ACCOUNT}:execution:drill:test` } },
-      overrides: {
-        taskResourceLocalHandlers: {
-          ResolveBackup: (event) => resolveBackup(event) as never,
-          RunRestore: (event) => runRestoreTask(event) as never,
-          EvaluateReport: (event) => evaluateReport(event) as never,
-          Notify: publish('Notify'),
-          NotifyFailure: publish('NotifyFailure'),
-        },
-      },
+    const outcome = await runDrillWorkflow(workflow.definition, input, {
+      ResolveBackup: (event) => resolveBackup(event),
+      RunRestore: (event) => runRestoreTask(event),
+      EvaluateReport: (event) => evaluateReport(event),
+      Notify: publish('Notify'),
+      NotifyFailure: publish('NotifyFailure'),
     });
-    try {
-      await execution.result;
-      return {};
-    } catch (error) {
-      expect(error).toBeInstanceOf(ExecutionError);
-      const cause = (error as Error).cause as Error;
-      return { error: { name: cause.name, message: cause.message } };
-    }
+    return outcome.error ? { error: outcome.error } : {};
   }
 
   it('restores a good backup, ends in Succeed and sends a success notification', async () => {

@@ -74,13 +74,4 @@ export function logicalIdsOf(
   return Object.keys(template.findResources(type, props));
 }
 
-/**
- * Turns a synthesized `Fn::Join` (how CloudFormation strings with references look) into the string
- * it becomes at deploy time, with each reference replaced by `fake(reference)`.
- */
-export function joinToText(value: unknown, fake: (reference: Record<string, unknown>) => string): string {
-  if (typeof value === 'string') return value;
-  const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
-  if (join) return join[1].map((part) => joinToText(part, fake)).join(join[0]);
-  return fake(value as Record<string, unknown>);
-}
+export { joinToText } from '../../local/drill-workflow.ts';
