@@ -3,6 +3,7 @@ import { Duration, RemovalPolicy, Stack, TimeZone, Token, Validations } from 'aw
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -26,6 +27,8 @@ export const RESTORE_CONTAINER_NAME = 'restore-runner';
 export const POSTGRES_CONTAINER_NAME = 'postgres';
 /** `startedBy` of drill tasks (not `pgproof-...`: the backup-failure rule matches that prefix). */
 export const DRILL_STARTED_BY = 'restore-drill';
+/** Repository prefix of the ECR pull-through cache of ECR Public that serves the scratch servers' image. */
+export const POSTGRES_CACHE_PREFIX = 'pgproof-ecr-public';
 
 /** One database the drill can restore. */
 export interface DrillDatabaseProps {
@@ -107,7 +110,9 @@ export interface RestoreDrillProps {
   readonly postgresMajors?: readonly number[];
   /**
    * The scratch server's image of a major.
-   * @default - `public.ecr.aws/docker/library/postgres:<major>` (Docker's official image, via ECR Public)
+   * @default - Docker's official `postgres:<major>` from ECR Public, pulled through an ECR
+   * pull-through cache rule (prefix {@link POSTGRES_CACHE_PREFIX}) that this construct creates: tasks in
+   * subnets without an internet route pull it through the VPC's ECR endpoints
    */
   readonly postgresImage?: (major: number) => ecs.ContainerImage;
   /**
@@ -185,9 +190,13 @@ export class RestoreDrill extends Construct {
       description: 'pgproof: pulls the drill images and ships their logs',
     });
 
+    const postgresImage = props.postgresImage ?? this.cachedPostgresImage(executionRole);
     const taskDefinitions = new Map<number, ecs.FargateTaskDefinition>();
     for (const major of majors) {
-      taskDefinitions.set(major, this.drillTaskDefinition(major, props, prefix, command, executionRole));
+      taskDefinitions.set(
+        major,
+        this.drillTaskDefinition(major, { ...props, postgresImage }, prefix, command, executionRole),
+      );
     }
     this.taskDefinitions = taskDefinitions;
     acknowledgeWildcards(
@@ -434,10 +443,50 @@ export class RestoreDrill extends Construct {
     return resolve.next(runRestore).next(evaluate).next(notify).next(verdict);
   }
 
+  /**
+   * Docker's official PostgreSQL image through an ECR pull-through cache of ECR Public: the task pulls
+   * from this account's registry (reachable through the VPC's ECR endpoints, no internet route needed)
+   * and ECR fetches the image upstream on the first pull.
+   */
+  private cachedPostgresImage(executionRole: iam.Role): (major: number) => ecs.ContainerImage {
+    const stack = Stack.of(this);
+    new ecr.CfnPullThroughCacheRule(this, 'PostgresImageCache', {
+      ecrRepositoryPrefix: POSTGRES_CACHE_PREFIX,
+      upstreamRegistryUrl: 'public.ecr.aws',
+    });
+    const repositories = stack.formatArn({
+      service: 'ecr',
+      resource: 'repository',
+      resourceName: `${POSTGRES_CACHE_PREFIX}/*`,
+    });
+    executionRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ecr:BatchCheckLayerAvailability',
+          'ecr:GetDownloadUrlForLayer',
+          'ecr:BatchGetImage',
+          // The first pull of a tag creates the cache repository and imports the image.
+          'ecr:CreateRepository',
+          'ecr:BatchImportUpstreamImage',
+        ],
+        resources: [repositories],
+      }),
+    );
+    acknowledgeWildcards(
+      executionRole,
+      'The pull-through cache creates one repository per upstream image on first pull; only those under the pgproof cache prefix are granted.',
+      { resources: [repositories] },
+    );
+    return (major) =>
+      ecs.ContainerImage.fromRegistry(
+        `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${POSTGRES_CACHE_PREFIX}/docker/library/postgres:${major}`,
+      );
+  }
+
   /** A drill task definition: the scratch PostgreSQL of `major` and the restore runner, which waits for it. */
   private drillTaskDefinition(
     major: number,
-    props: RestoreDrillProps,
+    props: RestoreDrillProps & Required<Pick<RestoreDrillProps, 'postgresImage'>>,
     prefix: string,
     command: string[],
     executionRole: iam.IRole,
@@ -458,9 +507,7 @@ export class RestoreDrill extends Construct {
       ecs.LogDrivers.awsLogs({ logGroup: this.taskLogGroup, streamPrefix: `${streamPrefix}-${major}` });
     const postgres = task.addContainer('Postgres', {
       containerName: POSTGRES_CONTAINER_NAME,
-      image:
-        props.postgresImage?.(major) ??
-        ecs.ContainerImage.fromRegistry(`public.ecr.aws/docker/library/postgres:${major}`),
+      image: props.postgresImage(major),
       essential: false,
       // A throwaway server reachable only from inside the task: no password, no durability.
       environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },

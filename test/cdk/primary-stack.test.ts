@@ -714,7 +714,28 @@ describe('primary stack', () => {
         )
         .filter((c) => c.Name === 'postgres')
         .map((c) => c.Image);
-      expect(images).toEqual([15, 16, 17].map((major) => `public.ecr.aws/docker/library/postgres:${major}`));
+      expect(images).toEqual(
+        [15, 16, 17].map((major) => ({
+          'Fn::Join': [
+            '',
+            [
+              '123456789012.dkr.ecr.eu-west-1.',
+              { Ref: 'AWS::URLSuffix' },
+              `/pgproof-ecr-public/docker/library/postgres:${major}`,
+            ],
+          ],
+        })),
+      );
+    });
+
+    it('pulls the scratch servers through an ECR cache of ECR Public (no internet route needed)', () => {
+      template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
+        EcrRepositoryPrefix: 'pgproof-ecr-public',
+        UpstreamRegistryUrl: 'public.ecr.aws',
+      });
+      const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+      expect(policies).toContain('ecr:BatchImportUpstreamImage');
+      expect(policies).toContain(':repository/pgproof-ecr-public/*');
     });
 
     it('runs the restore runner from the backup image, in the network subnets with the shared task group', () => {

@@ -105,7 +105,16 @@ describe('RestoreDrill construct', () => {
         ContainerDefinitions: [
           Match.objectLike({
             Name: 'postgres',
-            Image: `public.ecr.aws/docker/library/postgres:${major}`,
+            Image: {
+              'Fn::Join': [
+                '',
+                [
+                  '123456789012.dkr.ecr.eu-west-1.',
+                  { Ref: 'AWS::URLSuffix' },
+                  `/pgproof-ecr-public/docker/library/postgres:${major}`,
+                ],
+              ],
+            },
             Essential: false,
             Command: Match.arrayWith(['listen_addresses=localhost', 'fsync=off']),
             HealthCheck: Match.objectLike({ Command: ['CMD-SHELL', 'pg_isready -h localhost -U postgres'] }),
