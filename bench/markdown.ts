@@ -24,9 +24,10 @@ export function formatSeconds(seconds: number): string {
   return seconds < 10 ? seconds.toFixed(2) : seconds.toFixed(1);
 }
 
-/** A ratio and its target: `1.04 (≤ 1.10) met`. */
+/** A ratio, whether it met its target, and its spread over the rounds. */
 export function formatRatio(r: Ratio): string {
-  return `${r.value.toFixed(2)} (rounds ${r.perRound.min.toFixed(2)}–${r.perRound.max.toFixed(2)}) ${r.met ? '✅ met' : '❌ missed'}`;
+  const p = r.perRound;
+  return `${r.value.toFixed(2)} ${r.met ? '✅ met' : '❌ missed'} (round by round: median ${p.median.toFixed(2)}, ${p.min.toFixed(2)}–${p.max.toFixed(2)})`;
 }
 
 /** The order roles are listed in: the variant's own programs first, then the servers. */
@@ -145,7 +146,7 @@ function scaleSection(s: ScaleResult, rounds: number): string[] {
     '',
   ];
   if (s.ratios.length) {
-    lines.push('| ratio of medians | value (per-round range) | target |', '| --- | --- | --- |');
+    lines.push('| ratio | of the medians (and round by round) | target |', '| --- | --- | --- |');
     for (const r of s.ratios) lines.push(`| ${r.name} | ${formatRatio(r)} | ≤ ${r.target.toFixed(2)} |`);
     lines.push('');
   }

@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 /**
  * Memory and CPU of every process a variant involves, read from /proc while it runs: the variant's
@@ -44,22 +44,29 @@ export function parseStatusMemory(text: string): { hwm: number; rss: number } {
   return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
 }
 
-/** Every process's parent, name and CPU: one pass over /proc. */
-async function scanProcesses(): Promise<Map<number, ProcessStat>> {
-  const entries = await readdir('/proc');
-  const stats = await Promise.all(
-    entries
-      .filter((e) => /^\d+$/.test(e))
-      .map((pid) =>
-        readFile(`/proc/${pid}/stat`, 'utf8').then(
-          (text) => parseStat(text),
-          () => undefined,
-        ),
-      ),
-  );
+/**
+ * Every process's parent, name and CPU: one pass over /proc. Synchronous on purpose: on this 2-core
+ * machine the sampler must cost little (about 1 ms of CPU a pass; the same with promises costs ten times
+ * that in thread-pool hops), and nothing in the bench process needs to answer meanwhile.
+ */
+function scanProcesses(): Map<number, ProcessStat> {
   const byPid = new Map<number, ProcessStat>();
-  for (const stat of stats) if (stat) byPid.set(stat.pid, stat);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readOptional(`/proc/${entry}/stat`);
+    const parsed = stat === undefined ? undefined : parseStat(stat);
+    if (parsed) byPid.set(parsed.pid, parsed);
+  }
   return byPid;
+}
+
+/** A /proc file's text, or undefined when the process has gone. */
+function readOptional(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** The pids of `root` and all its descendants. */
@@ -116,6 +123,16 @@ export function maxByQuarter(samples: readonly (readonly [number, number])[]): n
   return quarters;
 }
 
+/** Resets a live process's peak RSS (VmHWM) to its current RSS; false when not allowed. */
+function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 interface Tracked {
   role: string;
   startTicks: number;
@@ -134,7 +151,6 @@ const TICKS_PER_SECOND = 100;
 export class MonitorWindow {
   private readonly tracked = new Map<number, Tracked>();
   private timer: NodeJS.Timeout | undefined;
-  private sampling: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly openedAt = performance.now();
 
@@ -148,73 +164,61 @@ export class MonitorWindow {
    * starts later is picked up). Processes alive now have their peak reset (root only) or, failing
    * that, are judged by their sampled RSS.
    */
-  static async open(trees: () => readonly WatchedTree[], intervalMs = 100): Promise<MonitorWindow> {
+  static open(trees: () => readonly WatchedTree[], intervalMs = 100): MonitorWindow {
     const window = new MonitorWindow(trees, intervalMs);
-    await window.sample(true);
+    window.sample(true);
     window.schedule();
     return window;
   }
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.sampling = this.sample(false).then(() => {
-        if (!this.closed) this.schedule();
-      });
+      this.sample(false);
+      if (!this.closed) this.schedule();
     }, this.intervalMs);
   }
 
-  private async sample(first: boolean): Promise<void> {
-    const processes = await scanProcesses();
+  private sample(first: boolean): void {
+    const processes = scanProcesses();
     const now = performance.now() - this.openedAt;
-    await Promise.all(
-      this.trees().flatMap((tree) =>
-        descendants(tree.pid, processes).map(async (pid) => {
-          const stat = processes.get(pid) as ProcessStat;
-          let entry = this.tracked.get(pid);
-          if (!entry) {
-            let hwmIsWindowed = !first;
-            if (first)
-              hwmIsWindowed = await writeFile(`/proc/${pid}/clear_refs`, '5').then(
-                () => true,
-                () => false,
-              );
-            const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').then(
-              (t) => t.replaceAll('\0', ' ').trim(),
-              () => '',
-            );
-            entry = {
-              role: tree.role(stat.comm, cmdline),
-              startTicks: first ? stat.cpuTicks : 0,
-              lastTicks: stat.cpuTicks,
-              peak: 0,
-              hwmIsWindowed,
-              firstSeenMs: now,
-              lastSeenMs: now,
-              rssSamples: [],
-            };
-            this.tracked.set(pid, entry);
-          }
-          entry.lastTicks = Math.max(entry.lastTicks, stat.cpuTicks);
-          entry.lastSeenMs = now;
-          const memory = await readFile(`/proc/${pid}/status`, 'utf8').then(
-            parseStatusMemory,
-            () => undefined,
-          );
-          if (memory && memory.rss > 0) {
-            entry.peak = Math.max(entry.peak, entry.hwmIsWindowed ? memory.hwm : memory.rss);
-            entry.rssSamples.push([now, memory.rss]);
-          }
-        }),
-      ),
-    );
+    for (const tree of this.trees()) {
+      for (const pid of descendants(tree.pid, processes)) {
+        const stat = processes.get(pid) as ProcessStat;
+        let entry = this.tracked.get(pid);
+        if (!entry) {
+          entry = {
+            role: tree.role(
+              stat.comm,
+              (readOptional(`/proc/${pid}/cmdline`) ?? '').replaceAll('\0', ' ').trim(),
+            ),
+            startTicks: first ? stat.cpuTicks : 0,
+            lastTicks: stat.cpuTicks,
+            peak: 0,
+            // Born in the window, or alive and reset now ("5" resets the peak RSS): the mark is this window's.
+            hwmIsWindowed: !first || resetPeak(pid),
+            firstSeenMs: now,
+            lastSeenMs: now,
+            rssSamples: [],
+          };
+          this.tracked.set(pid, entry);
+        }
+        entry.lastTicks = Math.max(entry.lastTicks, stat.cpuTicks);
+        entry.lastSeenMs = now;
+        const status = readOptional(`/proc/${pid}/status`);
+        const memory = status === undefined ? undefined : parseStatusMemory(status);
+        if (memory && memory.rss > 0) {
+          entry.peak = Math.max(entry.peak, entry.hwmIsWindowed ? memory.hwm : memory.rss);
+          entry.rssSamples.push([now, memory.rss]);
+        }
+      }
+    }
   }
 
   /** Takes a last sample and returns what every process seen used. */
-  async close(): Promise<ProcessUsage[]> {
+  close(): ProcessUsage[] {
     this.closed = true;
     clearTimeout(this.timer);
-    await this.sampling;
-    await this.sample(false);
+    this.sample(false);
     return [...this.tracked].map(([pid, t]) => ({
       pid,
       role: t.role,

@@ -30,8 +30,8 @@ export interface Ratio {
   readonly name: string;
   /** Median of the numerator over median of the denominator. */
   readonly value: number;
-  /** The ratio within each round (the variants ran back to back, so noise is shared): min and max. */
-  readonly perRound: { readonly min: number; readonly max: number };
+  /** The ratio within each round (the variants ran back to back, so slow drifts in load cancel out). */
+  readonly perRound: Summary;
   readonly target: number;
   readonly met: boolean;
 }
@@ -54,7 +54,7 @@ export function ratio(
   return {
     name,
     value,
-    perRound: { min: Math.min(...paired), max: Math.max(...paired) },
+    perRound: summarize(paired),
     target,
     met: value <= target,
   };

@@ -101,14 +101,14 @@ async function measure(
     { pid: context.postmasterPid, role: roleOfServerProcess },
     ...(root ? [{ pid: root, role: roleOfVariantProcess }] : []),
   ];
-  const window = await MonitorWindow.open(trees);
+  const window = MonitorWindow.open(trees);
   const startedMs = Date.now();
   const started = process.hrtime.bigint();
   const child = startProcess(file, args, env);
   root = child.pid;
   const result = await child.result;
   const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const usages = await window.close();
+  const usages = window.close();
   const s3Operations = timeOperations(await readRequestLog(context.s3.requestLog), startedMs, Date.now());
   return { result, wallSeconds, processes: byRole(usages), s3Operations };
 }

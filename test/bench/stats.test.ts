@@ -21,6 +21,7 @@ describe('bench statistics', () => {
     expect(r.value).toBeCloseTo(11 / 10);
     expect(r.perRound.min).toBeCloseTo(1.05);
     expect(r.perRound.max).toBeCloseTo(12 / 10.5);
+    expect(r.perRound.median).toBeCloseTo(1.1);
     expect(r.met).toBe(true);
   });
 
@@ -31,7 +32,7 @@ describe('bench statistics', () => {
 
   it('pairs rounds by index and leaves out a round only one side has', () => {
     const r = ratio('D/E', [2, 4, 100], [1, 2], 1.25);
-    expect(r.perRound).toEqual({ min: 2, max: 2 });
+    expect(r.perRound).toEqual({ median: 2, min: 2, max: 2 });
   });
 
   it('gives throughput in MB/s of 10^6 bytes', () => {
