@@ -135,6 +135,8 @@ function resetPeak(pid: number): boolean {
 
 interface Tracked {
   role: string;
+  /** The name the role was given for: a child caught between fork and exec still has its parent's. */
+  comm: string;
   startTicks: number;
   lastTicks: number;
   peak: number;
@@ -184,13 +186,13 @@ export class MonitorWindow {
     for (const tree of this.trees()) {
       for (const pid of descendants(tree.pid, processes)) {
         const stat = processes.get(pid) as ProcessStat;
+        const role = () =>
+          tree.role(stat.comm, (readOptional(`/proc/${pid}/cmdline`) ?? '').replaceAll('\0', ' ').trim());
         let entry = this.tracked.get(pid);
         if (!entry) {
           entry = {
-            role: tree.role(
-              stat.comm,
-              (readOptional(`/proc/${pid}/cmdline`) ?? '').replaceAll('\0', ' ').trim(),
-            ),
+            role: role(),
+            comm: stat.comm,
             startTicks: first ? stat.cpuTicks : 0,
             lastTicks: stat.cpuTicks,
             peak: 0,
@@ -201,6 +203,12 @@ export class MonitorWindow {
             rssSamples: [],
           };
           this.tracked.set(pid, entry);
+        } else if (entry.comm !== stat.comm) {
+          // First seen between fork and exec, under its parent's name and memory: start over as itself.
+          entry.role = role();
+          entry.comm = stat.comm;
+          entry.peak = 0;
+          entry.rssSamples = [];
         }
         entry.lastTicks = Math.max(entry.lastTicks, stat.cpuTicks);
         entry.lastSeenMs = now;
