@@ -132,7 +132,54 @@ function profileLines(id: string, p: CpuBreakdown): string[] {
   ];
 }
 
-function scaleSection(s: ScaleResult, rounds: number): string[] {
+/**
+ * Where the difference between a runner and its baseline goes, from what was measured: when the
+ * client program ran inside the runner, the S3 server's requests, and the CPU every process used.
+ * Medians of different things: the parts need not add up exactly.
+ */
+export function timeBudgetLines(s: ScaleResult, cores: number): string[] {
+  const lines: string[] = [];
+  const { A, B, C, D, E } = s.variants;
+  const cpu = (v: VariantResult, role: string) => v.processes[role]?.cpuSeconds ?? 0;
+  const sec = (n: number) => `${formatSeconds(n)} s`;
+  const dump = C?.processes.pg_dump;
+  const baseDump = B?.processes.pg_dump;
+  if (B && C && dump && baseDump) {
+    const complete = C.s3Operations?.CompleteMultipartUpload?.serverSeconds;
+    const bCpu = cpu(B, 'pg_dump') + cpu(B, 'postgres backends');
+    lines.push(
+      `- **C − B = ${sec(C.wallSeconds.median - B.wallSeconds.median)}.** Before pg_dump started: ${sec(dump.firstSeenSeconds)} ` +
+        `(node start and bundle load ${sec(C.phases?.['backup started'] ?? 0)}, then HEAD, snapshot, globals). ` +
+        `pg_dump ran ${sec(dump.lastSeenSeconds - dump.firstSeenSeconds)} (in B: ${sec(baseDump.lastSeenSeconds - baseDump.firstSeenSeconds)}). ` +
+        `After it ended: ${sec(C.wallSeconds.median - dump.lastSeenSeconds)}` +
+        `${complete !== undefined ? `, of which s3rver's CompleteMultipartUpload ${sec(complete)}` : ''}. ` +
+        `CPU: B kept ${(bCpu / B.wallSeconds.median).toFixed(1)} of ${cores} cores busy (pg_dump ${cpu(B, 'pg_dump').toFixed(1)} + its backend ${cpu(B, 'postgres backends').toFixed(1)} CPU s); ` +
+        `C adds the runner's ${cpu(C, 'runner (node)').toFixed(1)} and s3rver's ${cpu(C, 's3rver (node)').toFixed(1)} CPU s.`,
+    );
+  }
+  if (A && B) {
+    lines.push(
+      `- **A / B = ${(A.wallSeconds.median / B.wallSeconds.median).toFixed(2)}:** the most C/A can reach while C is no faster than B is ` +
+        `${(B.wallSeconds.median / A.wallSeconds.median).toFixed(2)}. pg_dump's CPU: ${cpu(A, 'pg_dump').toFixed(1)} s with gzip 6, ${cpu(B, 'pg_dump').toFixed(1)} s with pgproof's compression.`,
+    );
+  }
+  const restore = D?.processes.pg_restore;
+  const baseRestore = E?.processes.pg_restore;
+  if (D && E && restore && baseRestore) {
+    const p = D.phases ?? {};
+    lines.push(
+      `- **D − E = ${sec(D.wallSeconds.median - E.wallSeconds.median)}.** Before pg_restore started: ${sec(restore.firstSeenSeconds)} ` +
+        `(node start, finding the manifest, download and SHA-256 ${sec(p.download ?? 0)}, globals). ` +
+        `pg_restore ran ${sec(restore.lastSeenSeconds - restore.firstSeenSeconds)} (in E: ${sec(baseRestore.lastSeenSeconds - baseRestore.firstSeenSeconds)}). ` +
+        `After it ended: ${sec(D.wallSeconds.median - restore.lastSeenSeconds)} (ANALYZE, then verify ${sec(p.verify ?? 0)}, report).`,
+    );
+  }
+  return lines.length
+    ? ['Where the time goes (medians; the parts need not add up exactly):', '', ...lines, '']
+    : [];
+}
+
+function scaleSection(s: ScaleResult, rounds: number, cores: number): string[] {
   const d = s.dataSet;
   const variants = VARIANT_IDS.map((id) => s.variants[id]).filter((v) => v !== undefined);
   const lines = [
@@ -181,6 +228,7 @@ function scaleSection(s: ScaleResult, rounds: number): string[] {
   if (memory.length) {
     lines.push(`Runner RSS over its run (largest sample in each quarter of it): ${memory.join('; ')}.`, '');
   }
+  lines.push(...timeBudgetLines(s, cores));
   const phases = variants.flatMap(phaseLines);
   if (phases.length) lines.push('| | phase (median) | s |', '| --- | --- | ---: |', ...phases, '');
   if (s.profiles?.C) lines.push(...profileLines(`C at scale ${d.scale}`, s.profiles.C));
@@ -270,7 +318,7 @@ export function renderMarkdown(results: BenchResults): string {
     }),
     '',
     ...targetLines(results),
-    ...results.scales.flatMap((s) => scaleSection(s, results.options.rounds)),
+    ...results.scales.flatMap((s) => scaleSection(s, results.options.rounds, m.cores)),
     NOTES,
   ];
   return `${lines.join('\n').trimEnd()}\n`;

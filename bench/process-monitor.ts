@@ -247,7 +247,7 @@ export interface RoleUsage {
   readonly peakRssBytes: number;
   /** Their CPU together, seconds. */
   readonly cpuSeconds: number;
-  /** From the first one's start to the last one's end, as sampled: seconds after the variant started. */
+  /** When the longest-lived of them started and ended, as sampled: seconds after the variant started. */
   readonly firstSeenSeconds: number;
   readonly lastSeenSeconds: number;
   /** Of the process with the largest peak: see {@link ProcessUsage.rssByQuarter}. */
@@ -263,8 +263,10 @@ export function byRole(usages: readonly ProcessUsage[]): Record<string, RoleUsag
       processes: (r?.processes ?? 0) + 1,
       peakRssBytes: Math.max(r?.peakRssBytes ?? 0, u.peakRssBytes),
       cpuSeconds: (r?.cpuSeconds ?? 0) + u.cpuSeconds,
-      firstSeenSeconds: Math.min(r?.firstSeenSeconds ?? Number.POSITIVE_INFINITY, u.firstSeenSeconds),
-      lastSeenSeconds: Math.max(r?.lastSeenSeconds ?? 0, u.lastSeenSeconds),
+      // The main process's span (the longest-lived: pg_dump's dump, not its --version check).
+      ...(r && r.lastSeenSeconds - r.firstSeenSeconds >= u.lastSeenSeconds - u.firstSeenSeconds
+        ? { firstSeenSeconds: r.firstSeenSeconds, lastSeenSeconds: r.lastSeenSeconds }
+        : { firstSeenSeconds: u.firstSeenSeconds, lastSeenSeconds: u.lastSeenSeconds }),
       rssByQuarter: r && r.peakRssBytes >= u.peakRssBytes ? r.rssByQuarter : u.rssByQuarter,
     };
   }

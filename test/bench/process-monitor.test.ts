@@ -34,7 +34,7 @@ describe('bench process sampling', () => {
     expect(descendants(99, processes)).toEqual([]);
   });
 
-  it('groups processes by role: the largest single peak and its memory curve, the CPU summed, the span from first start to last end', () => {
+  it('groups processes by role: the largest single peak and its memory curve, the CPU summed, the longest-lived one’s span', () => {
     const usage = (pid: number, role: string, peak: number, cpu: number, from: number, to: number) => ({
       pid,
       role,
@@ -55,7 +55,7 @@ describe('bench process sampling', () => {
         processes: 2,
         peakRssBytes: 30,
         cpuSeconds: 3,
-        firstSeenSeconds: 1,
+        firstSeenSeconds: 1.2,
         lastSeenSeconds: 6,
         rssByQuarter: [15, 30, 30, 30],
       },
