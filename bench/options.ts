@@ -20,20 +20,23 @@ export interface BenchOptions {
   readonly profile: boolean;
   /** Where results.json and RESULTS.md are written. */
   readonly outDir: string;
+  /** Extra environment for the runners (C and D), e.g. VERIFY=none to see what the row counts cost. */
+  readonly runnerEnv: Readonly<Record<string, string>>;
 }
 
 /** The default scale: pgbench scale 55 plus the wide table is about 1 GB on disk. */
 export const DEFAULT_SCALE = 55;
 
 export const USAGE = `usage: npm run bench -- [--scale N | --scales N,M,...] [--rounds N] [--variants A,B,C,D,E]
-                       [--reuse] [--profile] [--out DIR]
+                       [--reuse] [--profile] [--out DIR] [--runner-env K=V,...]
   --scale N       pgbench scale of the data set (default ${DEFAULT_SCALE}, about 1 GB with the wide table)
   --scales N,M    several data sets in one run, to show how time and memory grow
   --rounds N      interleaved rounds per scale (default 3, at least 1)
   --variants      which variants to run (default all: A B C D E)
   --reuse         keep the cluster in .bench-data/ and reuse data sets built by an earlier run
   --profile       run C and D once more under node --cpu-prof and report where their CPU goes
-  --out DIR       where results.json and RESULTS.md go (default bench/)`;
+  --out DIR       where results.json and RESULTS.md go (default bench/)
+  --runner-env    extra environment for the runners, e.g. VERIFY=none,DUMP_GLOBALS=false (to see what each costs)`;
 
 /** The arguments are invalid. */
 export class UsageError extends Error {
@@ -61,6 +64,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   let reuse = false;
   let profile = false;
   let outDir = 'bench';
+  const runnerEnv: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] = arg.includes('=')
@@ -106,6 +110,13 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         else outDir = dir;
         break;
       }
+      case '--runner-env':
+        for (const pair of (value() ?? '').split(',')) {
+          const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(pair.trim());
+          if (match?.[1]) runnerEnv[match[1]] = match[2] ?? '';
+          else problems.push(`--runner-env takes NAME=value pairs separated by commas, got "${pair}"`);
+        }
+        break;
       case '--help':
       case '-h':
         throw new UsageError(USAGE);
@@ -114,5 +125,5 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     }
   }
   if (problems.length) throw new UsageError(`${problems.join('; ')}\n${USAGE}`);
-  return { scales, rounds, variants, reuse, profile, outDir };
+  return { scales, rounds, variants, reuse, profile, outDir, runnerEnv };
 }

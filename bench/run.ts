@@ -157,6 +157,7 @@ async function main(options: BenchOptions): Promise<void> {
         binDir,
         jobs: availableParallelism(),
         nodeFlags: [],
+        runnerEnv: options.runnerEnv,
       };
       scales.push(await runScale(options, context));
       const results: BenchResults = {

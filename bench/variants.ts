@@ -43,6 +43,8 @@ export interface BenchContext {
   readonly jobs: number;
   /** Extra node flags for the runners (e.g. `--cpu-prof`). */
   readonly nodeFlags: readonly string[];
+  /** Extra environment for the runners (`--runner-env`). */
+  readonly runnerEnv: Readonly<Record<string, string>>;
 }
 
 /** One measured run of a variant. */
@@ -183,6 +185,7 @@ async function backupRunner(context: BenchContext, round: number): Promise<Varia
       ...context.s3.env,
       BACKUP_ID: backupId,
       PG_BIN_DIR: context.binDir,
+      ...context.runnerEnv,
     },
   );
   assertSucceeded('the backup runner (C)', run.result);
@@ -235,6 +238,7 @@ async function restoreRunner(context: BenchContext, round: number): Promise<Vari
       RESTORE_JOBS: String(context.jobs),
       WORK_DIR: context.workDir,
       PG_BIN_DIR: context.binDir,
+      ...context.runnerEnv,
     },
   );
   assertSucceeded('the restore runner (D)', run.result);

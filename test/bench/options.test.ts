@@ -10,6 +10,7 @@ describe('bench options', () => {
       reuse: false,
       profile: false,
       outDir: 'bench',
+      runnerEnv: {},
     });
   });
 
@@ -24,6 +25,16 @@ describe('bench options', () => {
   it('rejects every bad argument at once, naming each', () => {
     expect(() => parseOptions(['--scale', '0', '--rounds', 'x', '--bogus'])).toThrow(
       /--scale takes whole numbers of at least 1 \(e.g. --scale 5\), got "0"; --rounds takes whole numbers.*; unknown argument "--bogus"/,
+    );
+  });
+
+  it('passes extra environment to the runners', () => {
+    expect(parseOptions(['--runner-env', 'VERIFY=none,DUMP_GLOBALS=false']).runnerEnv).toEqual({
+      VERIFY: 'none',
+      DUMP_GLOBALS: 'false',
+    });
+    expect(() => parseOptions(['--runner-env', 'verify'])).toThrow(
+      '--runner-env takes NAME=value pairs separated by commas, got "verify"',
     );
   });
 
