@@ -40,7 +40,7 @@ export interface ScaleResult {
 
 /** The runners' memory target: below this at every scale. */
 export const RUNNER_RSS_LIMIT_BYTES = 200e6;
-/** "Not growing": the largest scale's peak at most this much above the smallest's. */
+/** "Not growing": each scale's runner peak at most this much above the next smaller scale's. */
 export const RUNNER_RSS_GROWTH_LIMIT = 1.15;
 
 /** Everything one invocation measured. */
