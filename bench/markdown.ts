@@ -65,7 +65,10 @@ export function formatRoles(
  * when they did nothing of note) are left out of its row; results.json keeps them.
  */
 const idle = (role: string, u: RoleUsage) =>
-  (role === 's3rver (node)' || role === 'postgres (server)') && u.cpuSeconds < 0.05;
+  (role === 's3rver (node)' || role === S3_SINK_ROLE || role === 'postgres (server)') && u.cpuSeconds < 0.05;
+
+/** The report's name for the stand-in S3 that discards the dump (`--s3 sink`). */
+export const S3_SINK_ROLE = 's3 sink (node)';
 
 /** A peak, or `–` for a process that ended before it was sampled. */
 const peak = (u: RoleUsage) => (u.peakRssBytes > 0 ? formatMegabytes(u.peakRssBytes) : '–');
@@ -152,9 +155,9 @@ export function timeBudgetLines(s: ScaleResult, cores: number): string[] {
         `(node start and bundle load ${sec(C.phases?.['backup started'] ?? 0)}, then HEAD, snapshot, globals). ` +
         `pg_dump ran ${sec(dump.lastSeenSeconds - dump.firstSeenSeconds)} (in B: ${sec(baseDump.lastSeenSeconds - baseDump.firstSeenSeconds)}). ` +
         `After it ended: ${sec(C.wallSeconds.median - dump.lastSeenSeconds)}` +
-        `${complete !== undefined ? `, of which s3rver's CompleteMultipartUpload ${sec(complete)}` : ''}. ` +
+        `${complete !== undefined ? `, of which the S3 server's CompleteMultipartUpload ${sec(complete)}` : ''}. ` +
         `CPU: B kept ${(bCpu / B.wallSeconds.median).toFixed(1)} of ${cores} cores busy (pg_dump ${cpu(B, 'pg_dump').toFixed(1)} + its backend ${cpu(B, 'postgres backends').toFixed(1)} CPU s); ` +
-        `C adds the runner's ${cpu(C, 'runner (node)').toFixed(1)} and s3rver's ${cpu(C, 's3rver (node)').toFixed(1)} CPU s.`,
+        `C adds the runner's ${cpu(C, 'runner (node)').toFixed(1)} and ${C.processes[S3_SINK_ROLE] ? 'the S3 sink' : 's3rver'}'s ${(cpu(C, 's3rver (node)') + cpu(C, S3_SINK_ROLE)).toFixed(1)} CPU s.`,
     );
   }
   if (A && B) {

@@ -20,6 +20,8 @@ export interface BenchOptions {
   readonly profile: boolean;
   /** Where results.json and RESULTS.md are written. */
   readonly outDir: string;
+  /** `s3rver` (the harness's S3 server), or `sink`: a stand-in that discards the dump (C only). */
+  readonly s3: 's3rver' | 'sink';
   /** Extra environment for the runners (C and D), e.g. VERIFY=none to see what the row counts cost. */
   readonly runnerEnv: Readonly<Record<string, string>>;
 }
@@ -28,7 +30,7 @@ export interface BenchOptions {
 export const DEFAULT_SCALE = 55;
 
 export const USAGE = `usage: npm run bench -- [--scale N | --scales N,M,...] [--rounds N] [--variants A,B,C,D,E]
-                       [--reuse] [--profile] [--out DIR] [--runner-env K=V,...]
+                       [--reuse] [--profile] [--out DIR] [--runner-env K=V,...] [--s3 s3rver|sink]
   --scale N       pgbench scale of the data set (default ${DEFAULT_SCALE}, about 1 GB with the wide table)
   --scales N,M    several data sets in one run, to show how time and memory grow
   --rounds N      interleaved rounds per scale (default 3, at least 1)
@@ -36,6 +38,7 @@ export const USAGE = `usage: npm run bench -- [--scale N | --scales N,M,...] [--
   --reuse         keep the cluster in .bench-data/ and reuse data sets built by an earlier run
   --profile       run C and D once more under node --cpu-prof and report where their CPU goes
   --out DIR       where results.json and RESULTS.md go (default bench/)
+  --s3 sink       back C up into a stand-in that discards the dump instead of s3rver (no D, E)
   --runner-env    extra environment for the runners, e.g. VERIFY=none,DUMP_GLOBALS=false (to see what each costs)`;
 
 /** The arguments are invalid. */
@@ -65,6 +68,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   let profile = false;
   let outDir = 'bench';
   const runnerEnv: Record<string, string> = {};
+  let s3: BenchOptions['s3'] = 's3rver';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] = arg.includes('=')
@@ -117,6 +121,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
           else problems.push(`--runner-env takes NAME=value pairs separated by commas, got "${pair}"`);
         }
         break;
+      case '--s3': {
+        const wanted = value();
+        if (wanted === 's3rver' || wanted === 'sink') s3 = wanted;
+        else problems.push(`--s3 takes s3rver or sink, got "${wanted ?? ''}"`);
+        break;
+      }
       case '--help':
       case '-h':
         throw new UsageError(USAGE);
@@ -124,6 +134,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         problems.push(`unknown argument "${arg}"`);
     }
   }
+  if (s3 === 'sink' && variants.some((v) => v === 'D' || v === 'E'))
+    problems.push('--s3 sink keeps no dump to restore: add --variants A,B,C');
   if (problems.length) throw new UsageError(`${problems.join('; ')}\n${USAGE}`);
-  return { scales, rounds, variants, reuse, profile, outDir, runnerEnv };
+  return { scales, rounds, variants, reuse, profile, outDir, runnerEnv, s3 };
 }

@@ -7,7 +7,7 @@ import { s3rverClient } from '../test/support/s3.ts';
 import { type CpuBreakdown, summarizeProfileFile } from './cpu-profile.ts';
 import { BENCH_DATA_DIR, prepareDataSet, startBenchCluster } from './dataset.ts';
 import { describeMachine } from './machine.ts';
-import { renderMarkdown } from './markdown.ts';
+import { renderMarkdown, S3_SINK_ROLE } from './markdown.ts';
 import { type BenchOptions, parseOptions, UsageError, type VariantId } from './options.ts';
 import { type BenchResults, type ScaleResult, summarizeVariant, targetRatios } from './results.ts';
 import { type BenchContext, findPostmasterPid, runVariant, settle, type VariantRun } from './variants.ts';
@@ -26,9 +26,10 @@ interface S3Process {
   stop(): Promise<void>;
 }
 
-async function startS3Process(workDir: string): Promise<S3Process> {
+async function startS3Process(workDir: string, kind: BenchOptions['s3']): Promise<S3Process> {
   const infoFile = join(workDir, 's3-server.json');
-  const child = startProcess(process.execPath, ['--import', 'tsx', 'bench/s3-server.ts', infoFile], {});
+  const script = kind === 'sink' ? 'bench/s3-sink.ts' : 'bench/s3-server.ts';
+  const child = startProcess(process.execPath, ['--import', 'tsx', script, infoFile], {});
   await child.waitFor(/^ready$/m);
   const info = JSON.parse(await readFile(infoFile, 'utf8')) as {
     endpoint: string;
@@ -44,6 +45,7 @@ async function startS3Process(workDir: string): Promise<S3Process> {
       env: info.env,
       pid: child.pid as number,
       requestLog: info.requestLog,
+      role: kind === 'sink' ? S3_SINK_ROLE : 's3rver (node)',
     },
     async stop() {
       client.destroy();
@@ -140,7 +142,7 @@ async function main(options: BenchOptions): Promise<void> {
   const cluster = await startBenchCluster(options.reuse);
   let s3: S3Process | undefined;
   try {
-    s3 = await startS3Process(workDir);
+    s3 = await startS3Process(workDir, options.s3);
     const machine = await describeMachine(cluster, binDir);
     const postmasterPid = await findPostmasterPid(cluster);
     const scales: ScaleResult[] = [];

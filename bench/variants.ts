@@ -31,6 +31,8 @@ export interface BenchContext {
     readonly pid: number;
     /** Where the S3 server logs its requests (see s3-server.ts). */
     readonly requestLog: string;
+    /** Its processes' name in the report: `s3rver (node)`, or `s3 sink (node)`. */
+    readonly role: string;
   };
   /** pid of the PostgreSQL postmaster (its backends are measured as the server's share). */
   readonly postmasterPid: number;
@@ -99,7 +101,7 @@ async function measure(
 }> {
   let root: number | undefined;
   const trees = (): WatchedTree[] => [
-    { pid: context.s3.pid, role: () => 's3rver (node)' },
+    { pid: context.s3.pid, role: () => context.s3.role },
     { pid: context.postmasterPid, role: roleOfServerProcess },
     ...(root ? [{ pid: root, role: roleOfVariantProcess }] : []),
   ];

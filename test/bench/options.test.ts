@@ -11,6 +11,7 @@ describe('bench options', () => {
       profile: false,
       outDir: 'bench',
       runnerEnv: {},
+      s3: 's3rver',
     });
   });
 
@@ -36,6 +37,13 @@ describe('bench options', () => {
     expect(() => parseOptions(['--runner-env', 'verify'])).toThrow(
       '--runner-env takes NAME=value pairs separated by commas, got "verify"',
     );
+  });
+
+  it('rejects restores with the sink that keeps no dump', () => {
+    expect(() => parseOptions(['--s3', 'sink'])).toThrow(
+      '--s3 sink keeps no dump to restore: add --variants A,B,C',
+    );
+    expect(parseOptions(['--s3', 'sink', '--variants', 'B,C']).s3).toBe('sink');
   });
 
   it('rejects restores without the backup they restore', () => {
