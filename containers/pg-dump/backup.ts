@@ -54,25 +54,45 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
   const { s3, signal, log } = deps;
   const keys = backupKeys(settings.prefix, settings.name, settings.backupId);
   const tools = pgTools(settings.pgBinDir);
-  const client = await clientVersion(tools.pgDump);
-  const compression = chooseCompression(client, settings.compression);
-
-  if (await objectExists(s3, settings.bucket, keys.manifest))
-    throw new BackupExistsError(settings.bucket, keys.manifest);
-  throwIfAborted(signal);
-
-  const snapshot = await DumpSnapshot.open({
+  const address = {
     host: settings.host,
     port: settings.port,
     user: settings.user,
     database: settings.database,
-  });
+  };
+  // The three checks are independent: run them at once (pg_dump waits for all of them), and report
+  // failures in a fixed order, the one a person fixes first.
+  const [clientResult, existsResult, snapshotResult] = await Promise.allSettled([
+    clientVersion(tools.pgDump),
+    objectExists(s3, settings.bucket, keys.manifest),
+    DumpSnapshot.open(address),
+  ]);
+  const opened = snapshotResult.status === 'fulfilled' ? snapshotResult.value : undefined;
+  const refusal =
+    clientResult.status === 'rejected'
+      ? clientResult.reason
+      : existsResult.status === 'rejected'
+        ? existsResult.reason
+        : existsResult.value
+          ? new BackupExistsError(settings.bucket, keys.manifest)
+          : snapshotResult.status === 'rejected'
+            ? snapshotResult.reason
+            : signal.aborted
+              ? new InterruptedError(String(signal.reason ?? 'a signal'))
+              : undefined;
+  if (refusal !== undefined || !opened || clientResult.status === 'rejected') {
+    await opened?.close();
+    throw refusal;
+  }
+  const client = clientResult.value;
+  const snapshot = opened;
   const cleanups: (() => void)[] = [];
   const onAbort = () => {
     for (const cleanup of cleanups) cleanup();
   };
   signal.addEventListener('abort', onAbort);
   try {
+    const compression = chooseCompression(client, settings.compression);
     assertClientCanDump(client, snapshot.server);
     log('snapshot exported', {
       snapshot: snapshot.id,
@@ -88,20 +108,11 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
       tagging: backupTagging(settings.tier, settings.name),
     };
 
-    let globals: Manifest['globals'] = null;
-    if (settings.dumpGlobals) {
-      const sql = await dumpGlobals(tools.pgDumpAll, settings.database, (line) =>
-        log('pg_dumpall', { stderr: line }),
-      );
-      await putObject(s3, settings.bucket, keys.globals, sql, protection, { ContentType: 'application/sql' });
-      globals = {
-        key: keys.globals,
-        bytes: sql.length,
-        sha256: createHash('sha256').update(sql).digest('hex'),
-      };
-    }
-    throwIfAborted(signal);
-
+    // Globals (tens of milliseconds) are dumped and stored while pg_dump runs.
+    const storedGlobals: Promise<Manifest['globals']> = settings.dumpGlobals
+      ? storeGlobals(tools.pgDumpAll, settings.database, s3, settings.bucket, keys.globals, protection, log)
+      : Promise.resolve(null);
+    storedGlobals.catch(() => {});
     const args = pgDumpArgs(settings, snapshot.id, compression.arg);
     const dump = startPgDump(tools.pgDump, args, (line) => log('pg_dump', { stderr: line }));
     cleanups.push(() => dump.kill());
@@ -120,17 +131,26 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
       : Promise.resolve([]);
     measured.catch(() => {});
 
-    const uploaded = await Promise.race([
-      uploadStream(
-        s3,
-        settings.bucket,
-        keys.dump,
-        guarded,
-        protection,
-        choosePartSize(snapshot.databaseBytes),
-      ),
-      snapshot.lost,
-    ]);
+    const upload = uploadStream(
+      s3,
+      settings.bucket,
+      keys.dump,
+      guarded,
+      protection,
+      choosePartSize(snapshot.databaseBytes),
+    );
+    // Whatever fails, pg_dump is stopped and the upload settles (aborting its multipart upload)
+    // before the error leaves this function.
+    let uploaded: Awaited<typeof upload>;
+    try {
+      const [, done] = await Promise.all([storedGlobals, Promise.race([upload, snapshot.lost])]);
+      uploaded = done;
+    } catch (error) {
+      dump.kill();
+      await upload.catch(() => {});
+      throw error;
+    }
+    const globals = await storedGlobals;
     await dump.finished;
     const tables = await Promise.race([measured, snapshot.lost]);
     throwIfAborted(signal);
@@ -180,6 +200,21 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     signal.removeEventListener('abort', onAbort);
     await snapshot.close();
   }
+}
+
+/** Dumps the globals, stores them with the backup's protection, and returns their manifest entry. */
+async function storeGlobals(
+  pgDumpAll: string,
+  database: string,
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  protection: ObjectProtection,
+  log: BackupDependencies['log'],
+): Promise<Manifest['globals']> {
+  const sql = await dumpGlobals(pgDumpAll, database, (line) => log('pg_dumpall', { stderr: line }));
+  await putObject(s3, bucket, key, sql, protection, { ContentType: 'application/sql' });
+  return { key, bytes: sql.length, sha256: createHash('sha256').update(sql).digest('hex') };
 }
 
 function throwIfAborted(signal: AbortSignal): void {
