@@ -45,8 +45,10 @@ export function processOutput(json: boolean): Output {
   };
 }
 
-/** `label [#########.........]  45% 1.2 GB / 2.7 GB` */
+/** `label [#########.........]  45% 1.2 GB / 2.7 GB`; `label ...` when the total is unknown. */
 export function progressLine(label: string, done: number, total: number, width: number): string {
+  // No size known (a phase such as the restore itself): say it is under way.
+  if (total <= 0) return `${label} ...`;
   const fraction = total > 0 ? Math.min(1, done / total) : 1;
   const filled = Math.round(fraction * width);
   const percent = `${Math.floor(fraction * 100)}%`.padStart(4);

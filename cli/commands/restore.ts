@@ -99,13 +99,16 @@ export async function restoreCommand(
     },
     now,
   );
-  const progress = output.progress('restoring');
+  const download = output.progress('downloading');
   const report = await runRestore(settings, {
     s3,
     now: () => new Date(),
+    onDownloadProgress: (done, total) => download.update(done, total),
     log: (message, fields) => {
-      if (message === 'downloaded') progress.done('downloaded and checksum verified');
-      else if (message === 'restored') progress.done(`restored in ${fields?.seconds} s`);
+      if (message === 'downloaded') {
+        download.done(fields?.checksum ? 'done, SHA-256 as in the manifest' : 'done, SHA-256 DIFFERS');
+        if (fields?.checksum) output.progress('restoring').update(0, 0);
+      } else if (message === 'restored') output.progress('restoring').done(`done in ${fields?.seconds} s`);
     },
   });
   if (output.json) output.out(JSON.stringify(report));
@@ -127,11 +130,14 @@ export async function verifyCommand(
   });
   const work = await mkdtemp(join(tmpdir(), 'pgproof-verify-'));
   try {
+    const download = output.progress('downloading');
     const files = await downloadBackup(s3, deployment.bucket, manifest, work, {
       partBytes: 16 * 1024 * 1024,
       concurrency: 8,
       withGlobals: true,
+      onProgress: (done, total) => download.update(done, total),
     });
+    download.done(files.check.passed ? 'done' : 'done, SHA-256 DIFFERS');
     const archive = files.check.passed ? await checkArchive(options.pgBinDir, files.dumpPath) : undefined;
     const checks = [files.check, ...(archive ? [archive] : [])];
     const passed = checks.every((c) => c.passed);

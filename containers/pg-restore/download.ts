@@ -21,6 +21,8 @@ export interface DownloadOptions {
   /** Attempts per part (a dropped connection restarts only its part). */
   readonly attempts?: number;
   readonly signal?: AbortSignal;
+  /** Called as ranges complete with the bytes downloaded so far and the object's size (progress bars). */
+  readonly onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 /** What was downloaded. */
@@ -58,10 +60,15 @@ export async function downloadObject(
       ranges.push([start, Math.min(size, start + options.partBytes) - 1]);
     }
     let next = 0;
+    let done = 0;
+    options.onProgress?.(0, size);
     const worker = async () => {
       while (next < ranges.length) {
         const range = ranges[next++];
-        if (range) await downloadRange(s3, bucket, key, etag, range, file, options);
+        if (!range) continue;
+        await downloadRange(s3, bucket, key, etag, range, file, options);
+        done += range[1] - range[0] + 1;
+        options.onProgress?.(done, size);
       }
     };
     await Promise.all(Array.from({ length: Math.min(options.concurrency, ranges.length) }, worker));

@@ -35,6 +35,8 @@ export interface RestoreDependencies {
   /** Aborts the restore (SIGTERM): pg_restore and downloads are stopped. */
   readonly signal?: AbortSignal;
   readonly log: (message: string, fields?: Record<string, unknown>) => void;
+  /** Progress of the dump's download, for a person watching (the CLI's progress bar). */
+  readonly onDownloadProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 /** A backup's files on local disk, and whether they match the manifest. */
@@ -55,7 +57,14 @@ export async function downloadBackup(
   bucket: string,
   manifest: Manifest,
   directory: string,
-  options: { partBytes: number; concurrency: number; withGlobals: boolean; signal?: AbortSignal },
+  options: {
+    partBytes: number;
+    concurrency: number;
+    withGlobals: boolean;
+    signal?: AbortSignal;
+    /** Progress of the dump's download. */
+    onProgress?: (doneBytes: number, totalBytes: number) => void;
+  },
 ): Promise<DownloadedBackup> {
   const dumpPath = join(directory, 'dump.pgdump');
   const globals = options.withGlobals ? manifest.globals : null;
@@ -63,7 +72,11 @@ export async function downloadBackup(
   await Promise.all([
     downloadObject(s3, bucket, manifest.dump.key, dumpPath, options),
     globals && globalsPath
-      ? downloadObject(s3, bucket, globals.key, globalsPath, { ...options, concurrency: 1 })
+      ? downloadObject(s3, bucket, globals.key, globalsPath, {
+          ...options,
+          concurrency: 1,
+          onProgress: undefined,
+        })
       : undefined,
   ]);
   const results = await Promise.all([
@@ -228,6 +241,7 @@ export async function runRestore(
       concurrency: settings.downloadConcurrency,
       withGlobals: settings.restoreGlobals,
       signal,
+      onProgress: deps.onDownloadProgress,
     });
     durations.downloadSeconds = (clock() - phase) / 1000;
     checks.push(files.check);

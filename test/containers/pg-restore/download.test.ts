@@ -39,6 +39,19 @@ describe('downloadObject', () => {
     expect(gets.every((r) => r.headers['if-match'] !== undefined)).toBe(true);
   });
 
+  it('reports progress as ranges complete, ending at the object size', async () => {
+    const seen: [number, number][] = [];
+    await downloadObject(s3.client, s3.bucket, 'db/dump.pgdump', join(work, 'progress.pgdump'), {
+      partBytes: 1024 * KiB,
+      concurrency: 2,
+      onProgress: (done, total) => seen.push([done, total]),
+    });
+    expect(seen[0]).toEqual([0, body.length]);
+    expect(seen.at(-1)).toEqual([body.length, body.length]);
+    expect(seen).toHaveLength(1 + 4);
+    expect(seen.every(([done], i) => i === 0 || done > (seen[i - 1]?.[0] ?? 0))).toBe(true);
+  });
+
   it('retries a part whose request failed, and still gets every byte', async () => {
     s3.inject({
       when: (r) => r.method === 'GET' && r.headers.range === 'bytes=0-1048575',
