@@ -1,11 +1,9 @@
-import { join } from 'node:path';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -13,6 +11,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { acknowledgeWildcards } from './nag.ts';
+import { addPgproofFunction } from './pgproof-function.ts';
 
 /** Props of {@link BackupLauncher}. */
 export interface BackupLauncherProps {
@@ -59,42 +58,19 @@ export class BackupLauncher extends Construct {
       throw new Error(`'prefix' must be empty or end with "/", got "${prefix}"`);
     }
 
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    // An explicit role: the default one carries the AWS-managed basic execution policy (logs:* on *).
-    const role = new iam.Role(this, 'Role', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'pgproof: starts backup tasks',
-    });
-    logGroup.grantWrite(role);
-
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    const { function: fn, role } = addPgproofFunction(this, '', {
+      file: 'start-backup.ts',
       description: 'pgproof: starts one scheduled backup task',
-      entry: join(import.meta.dirname, '../../functions/start-backup.ts'),
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
-      timeout: Duration.minutes(1),
-      role,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
+      roleDescription: 'pgproof: starts backup tasks',
+      logRetention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       environment: {
         CLUSTER_ARN: props.cluster.clusterArn,
         SUBNET_IDS: props.vpc.selectSubnets(props.subnets).subnetIds.join(','),
         BACKUP_BUCKET: props.bucket.bucketName,
         BACKUP_PREFIX: prefix,
       },
-      bundling: {
-        // The AWS SDK is bundled so the code runs against the versions it was tested with.
-        bundleAwsSDK: true,
-        minify: true,
-        sourceMap: true,
-        forceDockerBundling: false,
-      },
     });
+    this.function = fn;
 
     role.addToPolicy(
       new iam.PolicyStatement({

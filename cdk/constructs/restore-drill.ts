@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Duration, RemovalPolicy, Stack, TimeZone, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -7,8 +6,7 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -20,6 +18,7 @@ import { Construct } from 'constructs';
 import type { DrillDatabase, SqlCheck } from '../../core/drill.ts';
 import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
 import { acknowledgeWildcards } from './nag.ts';
+import { addPgproofFunction } from './pgproof-function.ts';
 
 /** Name of the restore runner's container in every drill task definition. */
 export const RESTORE_CONTAINER_NAME = 'restore-runner';
@@ -656,30 +655,12 @@ export class RestoreDrill extends Construct {
     logRetention: logs.RetentionDays,
     options: { description: string; environment: Record<string, string> },
   ): nodejs.NodejsFunction {
-    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
-      retention: logRetention,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    // An explicit role: the default one carries the AWS-managed basic execution policy (logs:* on *).
-    const role = new iam.Role(this, `${id}Role`, {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+    return addPgproofFunction(this, id, {
+      file,
       description: options.description,
-    });
-    logGroup.grantWrite(role);
-    return new nodejs.NodejsFunction(this, `${id}Function`, {
-      description: options.description,
-      entry: join(import.meta.dirname, '../../functions', file),
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
-      timeout: Duration.minutes(1),
-      role,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
+      logRetention,
       environment: options.environment,
-      bundling: { bundleAwsSDK: true, minify: true, sourceMap: true, forceDockerBundling: false },
-    });
+    }).function;
   }
 }
 
