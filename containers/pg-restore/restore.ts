@@ -107,6 +107,12 @@ export interface RestoreOptions {
   readonly noOwner: boolean;
   readonly signal?: AbortSignal;
   readonly log?: (line: string) => void;
+  /**
+   * Run ANALYZE at the end. A caller that verifies right after may leave it out and run
+   * {@link analyzeDatabase} alongside the verification instead, as {@link runRestore} does.
+   * @default true
+   */
+  readonly analyze?: boolean;
 }
 
 /**
@@ -148,7 +154,7 @@ export async function restoreBackup(
       ? `pg_restore ${restored.args.slice(0, -1).join(' ')} finished without errors`
       : `pg_restore reported ${restored.errors.length} error(s): ${restored.errors.slice(0, 5).join(' | ')}`,
   });
-  await analyzeDatabase(client);
+  if (options.analyze ?? true) await analyzeDatabase(client);
   return checks;
 }
 
@@ -263,18 +269,24 @@ export async function runRestore(
           noOwner: settings.mode === 'drill' && files.globalsPath === undefined,
           signal,
           log: (line) => log('restore output', { line }),
+          analyze: false,
         })),
       );
       durations.restoreSeconds = (clock() - phase) / 1000;
       log('restored', { seconds: durations.restoreSeconds, targetVersion });
 
       phase = clock();
-      const verification = await verifyRestore(target, manifest, {
-        tables: settings.tables,
-        schemas: settings.schemas,
-        checks: settings.checks,
-        parallel: Math.min(settings.jobs, 4),
-      });
+      // ANALYZE (on the restore connection) and the counts (on their own) read different things at
+      // once; the database is ready for use when both are done.
+      const [verification] = await Promise.all([
+        verifyRestore(target, manifest, {
+          tables: settings.tables,
+          schemas: settings.schemas,
+          checks: settings.checks,
+          parallel: Math.min(settings.jobs, 4),
+        }),
+        analyzeDatabase(client),
+      ]);
       checks.push(...verification.checks);
       tables = verification.tables;
       durations.verifySeconds = (clock() - phase) / 1000;
