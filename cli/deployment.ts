@@ -41,6 +41,13 @@ export class DeploymentNotFoundError extends PgproofError {
   }
 }
 
+function stackNotDeployed(stack: string, region: string, options?: ErrorOptions): DeploymentNotFoundError {
+  return new DeploymentNotFoundError(
+    `stack ${stack} is not deployed in ${region}: deploy it with \`npx cdk deploy --all\`, or pass --region/--stack (or --bucket for S3-only commands)`,
+    options,
+  );
+}
+
 /** Turns an SDK error of a stack lookup into advice. */
 function describeLookupError(error: unknown, stack: string, region: string): PgproofError {
   const e = error as { name?: string; message?: string };
@@ -51,10 +58,7 @@ function describeLookupError(error: unknown, stack: string, region: string): Pgp
     );
   }
   if (e.name === 'ValidationError' && /does not exist/.test(e.message ?? '')) {
-    return new DeploymentNotFoundError(
-      `stack ${stack} is not deployed in ${region}: deploy it with \`npx cdk deploy --all\`, or pass --region/--stack (or --bucket for S3-only commands)`,
-      { cause: error },
-    );
+    return stackNotDeployed(stack, region, { cause: error });
   }
   if (/region/i.test(e.message ?? '') && /missing|not configured/i.test(e.message ?? '')) {
     return new DeploymentNotFoundError('no AWS region set: pass --region or set AWS_REGION', {
@@ -86,18 +90,16 @@ export async function resolveDeployment(
     };
   }
   const region = (await clients.cloudFormation.config.region().catch(() => undefined)) ?? '(no region)';
-  let outputs: Record<string, string>;
-  try {
-    const response = await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: flags.stack }));
-    const stack = response.Stacks?.[0];
-    if (!stack)
-      throw Object.assign(new Error(`Stack with id ${flags.stack} does not exist`), {
-        name: 'ValidationError',
-      });
-    outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
-  } catch (error) {
-    throw describeLookupError(error, flags.stack, region);
-  }
+  const stack = await clients.cloudFormation.send(new DescribeStacksCommand({ StackName: flags.stack })).then(
+    (response) => response.Stacks?.[0],
+    (error) => {
+      throw describeLookupError(error, flags.stack, region);
+    },
+  );
+  if (!stack) throw stackNotDeployed(flags.stack, region);
+  const outputs = Object.fromEntries(
+    (stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']),
+  );
   const bucket = flags.bucket ?? outputs[STACK_OUTPUTS.bucket];
   if (!bucket) {
     throw new DeploymentNotFoundError(

@@ -1,10 +1,11 @@
 // Bundles the runners into self-contained ES modules (dist/pg-dump.mjs, dist/pg-restore.mjs) for the
 // container image: no node_modules, no TypeScript at run time.
-import { existsSync } from 'node:fs';
 import { build } from 'esbuild';
 
-const entryPoints = { 'pg-dump': 'containers/pg-dump/main.ts' };
-if (existsSync('containers/pg-restore/main.ts')) entryPoints['pg-restore'] = 'containers/pg-restore/main.ts';
+const entryPoints = {
+  'pg-dump': 'containers/pg-dump/main.ts',
+  'pg-restore': 'containers/pg-restore/main.ts',
+};
 
 await build({
   entryPoints,

@@ -59,6 +59,9 @@ export interface ServerAddress {
   readonly database: string;
 }
 
+/** Server shutdown or crash (57P0x) and dropped sockets: the connection is gone. */
+const LOST_CONNECTION_CODES = new Set(['57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE']);
+
 /**
  * Turns an error of node-postgres (or of the socket under it) into a {@link DatabaseError} whose
  * one-line message names the server and the fix. `during` says what was under way.
@@ -88,19 +91,13 @@ export function describePgError(error: unknown, server: ServerAddress, during: s
         `cannot reach PostgreSQL at ${where} (${e.code}); check PGHOST/PGPORT and that the network and security groups let this task in`,
         { cause: error },
       );
-    case '57P01':
-    case '57P02':
-    case '57P03':
-    case 'ECONNRESET':
-    case 'EPIPE':
-      return new DatabaseError(
-        `lost the connection to PostgreSQL at ${where} while ${during} (${detail}); nothing was kept: check the server's log and run the backup again`,
-        { cause: error },
-      );
     default:
-      if (/Connection terminated|connection.*(closed|ended)/i.test(detail)) {
+      if (
+        LOST_CONNECTION_CODES.has(e.code ?? '') ||
+        /Connection terminated|connection.*(closed|ended)/i.test(detail)
+      ) {
         return new DatabaseError(
-          `lost the connection to PostgreSQL at ${where} while ${during} (${detail}); nothing was kept: check the server's log and run the backup again`,
+          `lost the connection to PostgreSQL at ${where} while ${during} (${detail}); nothing was kept: check the server's log and run it again`,
           { cause: error },
         );
       }

@@ -1,13 +1,8 @@
-import {
-  GetObjectCommand,
-  ListObjectsV2Command,
-  type ListObjectsV2CommandOutput,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { describeS3Error, PgproofError } from './errors.ts';
-import { BACKUP_ID_PATTERN, backupKeys, databasePrefix, MANIFEST_FILE, parseManifestKey } from './layout.ts';
+import { backupKeys, databasePrefix, parseManifestKey } from './layout.ts';
 import { type Manifest, parseManifest } from './manifest.ts';
-import { isNotFound } from './s3-client.ts';
+import { isNotFound, listKeys } from './s3-client.ts';
 
 /**
  * Finding a backup to restore: by its manifest key, by database name and id, or the latest of a
@@ -35,38 +30,35 @@ export interface FoundBackup {
 }
 
 /**
- * The manifest key of the newest backup of `name` under `prefix`, or undefined when it has none.
- * Backup ids sort by time, so the newest is the greatest id that has a manifest.
+ * The ids of the backups of `name` under `prefix` that exist (have a manifest), oldest first: ids
+ * sort by time. With `after`, only ids after that one are listed (S3 skips the older keys).
  */
+export async function listBackupIds(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  name: string,
+  after?: string,
+): Promise<string[]> {
+  const folder = databasePrefix(prefix, name);
+  const keys = await listKeys(s3, bucket, folder, after === undefined ? undefined : `${folder}${after}`);
+  return keys
+    .flatMap((key) => {
+      const parts = parseManifestKey(key);
+      return parts?.name === name && parts.prefix === prefix ? [parts.backupId] : [];
+    })
+    .sort();
+}
+
+/** The manifest key of the newest backup of `name` under `prefix`, or undefined when it has none. */
 export async function latestManifestKey(
   s3: S3Client,
   bucket: string,
   prefix: string,
   name: string,
 ): Promise<string | undefined> {
-  const folder = databasePrefix(prefix, name);
-  let latest: string | undefined;
-  let token: string | undefined;
-  do {
-    let page: ListObjectsV2CommandOutput;
-    try {
-      page = await s3.send(
-        new ListObjectsV2Command({ Bucket: bucket, Prefix: folder, ContinuationToken: token }),
-      );
-    } catch (error) {
-      throw describeS3Error(error, 'ListObjectsV2', bucket, folder);
-    }
-    for (const object of page.Contents ?? []) {
-      const key = object.Key ?? '';
-      if (!key.endsWith(`/${MANIFEST_FILE}`)) continue;
-      const parts = parseManifestKey(key);
-      if (parts?.name !== name || parts.prefix !== prefix || !BACKUP_ID_PATTERN.test(parts.backupId))
-        continue;
-      if (latest === undefined || key > latest) latest = key;
-    }
-    token = page.NextContinuationToken;
-  } while (token);
-  return latest;
+  const newest = (await listBackupIds(s3, bucket, prefix, name)).at(-1);
+  return newest === undefined ? undefined : backupKeys(prefix, name, newest).manifest;
 }
 
 /** Reads and validates the manifest at `key`. */

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { DescribeTasksCommand, type ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { isTimeZone } from './environment.ts';
 import { PgproofError } from './errors.ts';
-import { databasePrefix, formatBackupId, parseBackupId, parseManifestKey } from './layout.ts';
+import { listBackupIds } from './find-backup.ts';
+import { formatBackupId, parseBackupId } from './layout.ts';
 import { classifyTier } from './tier.ts';
 import { TIERS, type Tier } from './tiers.ts';
 
@@ -116,27 +117,14 @@ async function successfulBackups(
   database: string,
   until: Date,
 ): Promise<Map<string, Date>> {
-  const prefix = databasePrefix(settings.prefix, database);
+  // Keys sort by backup id, so older backups can be skipped without listing them.
+  const since = formatBackupId(new Date(until.getTime() - LOOKBACK_MS));
+  const ids = await listBackupIds(s3, settings.bucket, settings.prefix, database, since);
   const found = new Map<string, Date>();
-  let continuationToken: string | undefined;
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: settings.bucket,
-        Prefix: prefix,
-        // Keys sort by backup id, so older backups can be skipped without listing them.
-        StartAfter: `${prefix}${formatBackupId(new Date(until.getTime() - LOOKBACK_MS))}`,
-        ContinuationToken: continuationToken,
-      }),
-    );
-    for (const object of page.Contents ?? []) {
-      const parts = object.Key === undefined ? undefined : parseManifestKey(object.Key);
-      if (!parts || parts.name !== database || parts.prefix !== settings.prefix) continue;
-      const at = parseBackupId(parts.backupId);
-      if (at) found.set(parts.backupId, at);
-    }
-    continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (continuationToken);
+  for (const id of ids) {
+    const at = parseBackupId(id);
+    if (at) found.set(id, at);
+  }
   return found;
 }
 

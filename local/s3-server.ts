@@ -2,8 +2,9 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver, { type S3rverContext } from 's3rver';
+import { listKeys } from '../core/s3-client.ts';
 import { freePort } from './ports.ts';
 
 /**
@@ -151,18 +152,7 @@ export async function startS3(options: { bucket?: string } = {}): Promise<S3Serv
     clearFaults() {
       faults = [];
     },
-    async keys(prefix = '') {
-      const keys: string[] = [];
-      let token: string | undefined;
-      do {
-        const page = await client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-        );
-        for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
-        token = page.NextContinuationToken;
-      } while (token);
-      return keys.sort();
-    },
+    keys: (prefix = '') => listKeys(client, bucket, prefix),
     async get(key) {
       const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       return Buffer.from((await response.Body?.transformToByteArray()) ?? []);

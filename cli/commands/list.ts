@@ -1,14 +1,8 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { RestoreReport } from '../../core/drill-report.ts';
-import { describeS3Error } from '../../core/errors.ts';
-import { readManifest } from '../../core/find-backup.ts';
-import {
-  BACKUP_ID_PATTERN,
-  backupKeys,
-  databasePrefix,
-  MANIFEST_FILE,
-  parseBackupId,
-} from '../../core/layout.ts';
+import { listBackupIds, readManifest } from '../../core/find-backup.ts';
+import { backupKeys, databasePrefix, drillReportsPrefix, parseBackupId } from '../../core/layout.ts';
+import { listKeys } from '../../core/s3-client.ts';
 import type { Deployment } from '../deployment.ts';
 import { formatAge, formatBytes, formatTable, type Output } from '../output.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
@@ -25,23 +19,6 @@ export interface ListedBackup {
   readonly lastDrill: { readonly passed: boolean; readonly at: string; readonly key: string } | null;
 }
 
-async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    try {
-      const page = await s3.send(
-        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
-      );
-      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
-      token = page.NextContinuationToken;
-    } catch (error) {
-      throw describeS3Error(error, 'ListObjectsV2', bucket, prefix);
-    }
-  } while (token);
-  return keys;
-}
-
 /** The backups of a database (those with a manifest), newest first, at most `limit`. */
 export async function listBackups(
   s3: S3Client,
@@ -49,18 +26,12 @@ export async function listBackups(
   database: string,
   limit: number,
 ): Promise<ListedBackup[]> {
-  const folder = databasePrefix(deployment.prefix, database);
-  const [backupKeysFound, reportKeys] = await Promise.all([
-    listKeys(s3, deployment.bucket, folder),
-    listKeys(s3, deployment.bucket, `${deployment.prefix}drills/${database}/`),
+  const reports = `${drillReportsPrefix(deployment.prefix)}${database}/`;
+  const [allIds, reportKeys] = await Promise.all([
+    listBackupIds(s3, deployment.bucket, deployment.prefix, database),
+    listKeys(s3, deployment.bucket, reports),
   ]);
-  const ids = backupKeysFound
-    .filter((k) => k.endsWith(`/${MANIFEST_FILE}`))
-    .map((k) => k.slice(folder.length, -(MANIFEST_FILE.length + 1)))
-    .filter((id) => BACKUP_ID_PATTERN.test(id))
-    .sort()
-    .reverse()
-    .slice(0, limit);
+  const ids = allIds.reverse().slice(0, limit);
   return Promise.all(
     ids.map(async (backupId) => {
       const manifest = await readManifest(
@@ -68,10 +39,8 @@ export async function listBackups(
         deployment.bucket,
         backupKeys(deployment.prefix, database, backupId).manifest,
       );
-      const reports = reportKeys
-        .filter((k) => k.startsWith(`${deployment.prefix}drills/${database}/${backupId}/`))
-        .sort();
-      const newest = reports.at(-1);
+      // Report keys end in their UTC time, so the last one of a backup is its newest drill.
+      const newest = reportKeys.filter((k) => k.startsWith(`${reports}${backupId}/`)).at(-1);
       let lastDrill: ListedBackup['lastDrill'] = null;
       if (newest) {
         const response = await s3.send(new GetObjectCommand({ Bucket: deployment.bucket, Key: newest }));

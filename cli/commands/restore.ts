@@ -100,6 +100,7 @@ export async function restoreCommand(
     now,
   );
   const download = output.progress('downloading');
+  const restoring = output.progress('restoring');
   const report = await runRestore(settings, {
     s3,
     now: () => new Date(),
@@ -107,8 +108,9 @@ export async function restoreCommand(
     log: (message, fields) => {
       if (message === 'downloaded') {
         download.done(fields?.checksum ? 'done, SHA-256 as in the manifest' : 'done, SHA-256 DIFFERS');
-        if (fields?.checksum) output.progress('restoring').update(0, 0);
-      } else if (message === 'restored') output.progress('restoring').done(`done in ${fields?.seconds} s`);
+        // The restore has no byte count: show it as under way (a total of 0).
+        if (fields?.checksum) restoring.update(0, 0);
+      } else if (message === 'restored') restoring.done(`done in ${fields?.seconds} s`);
     },
   });
   if (output.json) output.out(JSON.stringify(report));

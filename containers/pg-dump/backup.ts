@@ -5,6 +5,7 @@ import { tableDataOids } from '../../core/archive-toc.ts';
 import { InterruptedError, PgproofError } from '../../core/errors.ts';
 import { backupKeys, backupTagging } from '../../core/layout.ts';
 import type { Manifest, TableStat } from '../../core/manifest.ts';
+import { HASH_SESSION_SETTINGS } from '../../core/table-stats.ts';
 import {
   assertClientCanDump,
   chooseCompression,
@@ -67,25 +68,22 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     objectExists(s3, settings.bucket, keys.manifest),
     DumpSnapshot.open(address),
   ]);
-  const opened = snapshotResult.status === 'fulfilled' ? snapshotResult.value : undefined;
-  const refusal =
-    clientResult.status === 'rejected'
-      ? clientResult.reason
-      : existsResult.status === 'rejected'
-        ? existsResult.reason
-        : existsResult.value
-          ? new BackupExistsError(settings.bucket, keys.manifest)
-          : snapshotResult.status === 'rejected'
-            ? snapshotResult.reason
-            : signal.aborted
-              ? new InterruptedError(String(signal.reason ?? 'a signal'))
-              : undefined;
-  if (refusal !== undefined || !opened || clientResult.status === 'rejected') {
-    await opened?.close();
-    throw refusal;
+  if (
+    clientResult.status === 'rejected' ||
+    existsResult.status === 'rejected' ||
+    existsResult.value ||
+    snapshotResult.status === 'rejected' ||
+    signal.aborted
+  ) {
+    if (snapshotResult.status === 'fulfilled') await snapshotResult.value.close();
+    if (clientResult.status === 'rejected') throw clientResult.reason;
+    if (existsResult.status === 'rejected') throw existsResult.reason;
+    if (existsResult.value) throw new BackupExistsError(settings.bucket, keys.manifest);
+    if (snapshotResult.status === 'rejected') throw snapshotResult.reason;
+    throw new InterruptedError(String(signal.reason ?? 'a signal'));
   }
   const client = clientResult.value;
-  const snapshot = opened;
+  const snapshot = snapshotResult.value;
   const cleanups: (() => void)[] = [];
   const onAbort = () => {
     for (const cleanup of cleanups) cleanup();
@@ -176,7 +174,7 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
       globals,
       verify: settings.verify,
       tables,
-      ...(settings.verify === 'checksums' ? { hashSettings: { ...snapshot.hashSettings } } : {}),
+      ...(settings.verify === 'checksums' ? { hashSettings: { ...HASH_SESSION_SETTINGS } } : {}),
     };
     throwIfAborted(signal);
     // Written last, and only if absent: a backup exists exactly when its manifest does.

@@ -1,12 +1,7 @@
 import pg from 'pg';
 import { describePgError, type ServerAddress } from '../../core/errors.ts';
 import type { TableStat, VerifyLevel } from '../../core/manifest.ts';
-import {
-  applyHashSettings,
-  HASH_SESSION_SETTINGS,
-  measureTable,
-  type TableRef,
-} from '../../core/table-stats.ts';
+import { applyHashSettings, measureTable, type TableRef } from '../../core/table-stats.ts';
 
 /**
  * The exported snapshot a dump is taken in. One REPEATABLE READ READ ONLY transaction exports its
@@ -71,11 +66,6 @@ export class DumpSnapshot {
       await client.end().catch(() => {});
       throw describePgError(error, address, 'opening the dump snapshot');
     }
-  }
-
-  /** Session settings under which hashes are taken (recorded in the manifest). */
-  get hashSettings(): Readonly<Record<string, string>> {
-    return HASH_SESSION_SETTINGS;
   }
 
   /** Names of tables by OID, in the snapshot (ordered by schema and name). */

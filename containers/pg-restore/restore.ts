@@ -9,7 +9,14 @@ import { drillReportKey } from '../../core/layout.ts';
 import type { Manifest } from '../../core/manifest.ts';
 import { downloadObject, verifyChecksum } from './download.ts';
 import { buildReport } from './report.ts';
-import { assertCanRead, listArchive, restoreArchive, restoreGlobals, restoreTools } from './restore-tools.ts';
+import {
+  type ArchiveRestoreOptions,
+  assertCanRead,
+  listArchive,
+  restoreArchive,
+  restoreGlobals,
+  restoreTools,
+} from './restore-tools.ts';
 import type { RestoreSettings, SqlCheck } from './settings.ts';
 import {
   analyzeDatabase,
@@ -22,8 +29,8 @@ import {
 import { isSelected, runSqlChecks, verifyTables } from './verify.ts';
 
 /**
- * A restore, phase by phase: download (and SHA-256 check), restore (globals, pg_restore -j N,
- * ANALYZE), verify (tables and SQL checks). Each phase is its own exported function so that the CLI
+ * A restore, phase by phase: download (and SHA-256 check), restore (globals, pg_restore -j N),
+ * verify (tables and SQL checks, with ANALYZE alongside). Each phase is its own exported function so that the CLI
  * (`pgproof restore`, `pgproof verify`) and the benchmark call them directly; {@link runRestore}
  * chains them for the runner and turns the outcome into a report.
  */
@@ -96,30 +103,17 @@ export async function downloadBackup(
   return { dumpPath, globalsPath, check };
 }
 
-/** How to restore. */
-export interface RestoreOptions {
+/** How to restore: pg_restore's options, and where the client programs are. */
+export interface RestoreOptions extends ArchiveRestoreOptions {
   readonly pgBinDir: string | undefined;
-  readonly jobs: number;
-  readonly tables: readonly string[];
-  readonly schemas: readonly string[];
-  readonly clean: boolean;
-  /** Skip ownership and grants: the backup's roles are not on the target. */
-  readonly noOwner: boolean;
-  readonly signal?: AbortSignal;
-  readonly log?: (line: string) => void;
-  /**
-   * Run ANALYZE at the end. A caller that verifies right after may leave it out and run
-   * {@link analyzeDatabase} alongside the verification instead, as {@link runRestore} does.
-   * @default true
-   */
-  readonly analyze?: boolean;
 }
 
 /**
  * Restores downloaded files into the target database: globals first (a role that already exists is
- * not an error), then the archive with `pg_restore -j N` (optionally some tables or schemas), then
- * ANALYZE. Returns the `globals` and `restore` checks; the archive's own errors fail a check, they do
- * not throw.
+ * not an error), then the archive with `pg_restore -j N` (optionally some tables or schemas).
+ * ANALYZE is the caller's to run ({@link analyzeDatabase}; {@link runRestore} runs it alongside the
+ * verification). Returns the `globals` and `restore` checks; the archive's own errors fail a check,
+ * they do not throw.
  */
 export async function restoreBackup(
   files: { readonly dumpPath: string; readonly globalsPath: string | undefined },
@@ -154,7 +148,6 @@ export async function restoreBackup(
       ? `pg_restore ${restored.args.slice(0, -1).join(' ')} finished without errors`
       : `pg_restore reported ${restored.errors.length} error(s): ${restored.errors.slice(0, 5).join(' | ')}`,
   });
-  if (options.analyze ?? true) await analyzeDatabase(client);
   return checks;
 }
 
@@ -269,7 +262,6 @@ export async function runRestore(
           noOwner: settings.mode === 'drill' && files.globalsPath === undefined,
           signal,
           log: (line) => log('restore output', { line }),
-          analyze: false,
         })),
       );
       durations.restoreSeconds = (clock() - phase) / 1000;

@@ -862,6 +862,12 @@ describe('primary stack', () => {
     expect(primary.network.taskSecurityGroup).toBeDefined();
     expect(primary.alerts.topic).toBeDefined();
     expect(primary.restoreDrill.stateMachine).toBeDefined();
+    // The toBeDefined checks above hold by type; these fail if the drill is wired to something else.
+    expect(primary.restoreDrill.securityGroup).toBe(primary.network.taskSecurityGroup);
+    expect(primary.restoreDrill.taskDefinitions.size).toBe(3);
+    for (const task of primary.restoreDrill.taskDefinitions.values()) {
+      expect(task.taskRole).toBe(primary.restoreDrill.taskRole);
+    }
   });
 
   it('outputs what the pgproof CLI looks the deployment up by', () => {
