@@ -28,6 +28,8 @@ options:
   --stack NAME               the primary stack (default Pgproof-Primary)
   --bucket B, --prefix P     use this bucket and key prefix instead of the stack's outputs
                              (list, restore and verify then need no stack)
+  --pg-bin-dir DIR           restore, verify: the folder of pg_restore and psql (default: PATH);
+                             they must be at least the major of the pg_dump that took the backup
   --json                     machine-readable output on stdout
   -h, --help
 
@@ -48,6 +50,7 @@ const OPTIONS = {
   schema: { type: 'string', multiple: true, default: [] as string[] },
   clean: { type: 'boolean', default: false },
   jobs: { type: 'string' },
+  'pg-bin-dir': { type: 'string' },
   limit: { type: 'string', default: '20' },
   help: { type: 'boolean', short: 'h', default: false },
 } satisfies NonNullable<ParseArgsConfig['options']>;
@@ -120,7 +123,12 @@ export async function runCli(argv: readonly string[], context: CliContext = {}):
           output,
         );
       case 'verify':
-        return await verifyCommand({ database, backupId: values.backup }, deployment, clients.s3, output);
+        return await verifyCommand(
+          { database, backupId: values.backup, pgBinDir: values['pg-bin-dir'] },
+          deployment,
+          clients.s3,
+          output,
+        );
       default: {
         if (!values.to)
           throw new ConfigError('`pgproof restore` needs --to postgres://user:password@host:5432/database');
@@ -133,6 +141,7 @@ export async function runCli(argv: readonly string[], context: CliContext = {}):
             schemas: values.schema,
             clean: values.clean,
             jobs: positiveInteger(values.jobs, '--jobs'),
+            pgBinDir: values['pg-bin-dir'],
           },
           deployment,
           clients.s3,

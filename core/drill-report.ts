@@ -32,6 +32,23 @@ export const restoredTableSchema = z.object({
 });
 export type RestoredTable = z.infer<typeof restoredTableSchema>;
 
+/**
+ * An error pg_restore or psql reported that a benign rule accepted (containers/pg-restore/restore-errors.ts):
+ * listed so that nothing is hidden, with the rule that accepted it and why it loses nothing.
+ */
+export const ignoredRestoreErrorSchema = z.object({
+  step: z.enum(['globals', 'restore']),
+  /** The rule's id, e.g. `transaction-timeout-before-17`. */
+  rule: z.string(),
+  reason: z.string(),
+  message: z.string(),
+  /** How many times this error was reported (pg_restore reports it once per connection). */
+  count: z.number().int().positive(),
+  /** The archive's TOC entry, or the globals.sql line, of its first report. */
+  entry: z.string().optional(),
+});
+export type IgnoredRestoreError = z.infer<typeof ignoredRestoreErrorSchema>;
+
 /** How long each phase took, in seconds. */
 export const restoreDurationsSchema = z.object({
   /** Download of the dump and globals, and their SHA-256 checks. */
@@ -76,6 +93,8 @@ export const restoreReportSchema = z.object({
   }),
   checks: z.array(restoreCheckSchema),
   tables: z.array(restoredTableSchema),
+  /** Errors reported by pg_restore or psql that a benign rule accepted; absent in older reports. */
+  ignoredErrors: z.array(ignoredRestoreErrorSchema).optional(),
   durations: restoreDurationsSchema,
   /**
    * The measured recovery time: download + restore (until the database is usable), against the

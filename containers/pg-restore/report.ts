@@ -1,5 +1,6 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type {
+  IgnoredRestoreError,
   RestoreCheck,
   RestoreDurations,
   RestoredTable,
@@ -25,6 +26,8 @@ export interface ReportInput {
   readonly target: RestoreReport['target'];
   readonly checks: readonly RestoreCheck[];
   readonly tables: readonly RestoredTable[];
+  /** Errors benign rules accepted (listed, never hidden). */
+  readonly ignoredErrors: readonly IgnoredRestoreError[];
   readonly durations: Omit<RestoreDurations, 'totalSeconds'>;
   readonly rtoSeconds: number | undefined;
   /** Set when the restore could not run to its end. */
@@ -61,6 +64,7 @@ export function buildReport(input: ReportInput): RestoreReport {
     target: input.target,
     checks: [...input.checks],
     tables: [...input.tables],
+    ...(input.ignoredErrors.length ? { ignoredErrors: [...input.ignoredErrors] } : {}),
     durations: {
       downloadSeconds: round(input.durations.downloadSeconds),
       restoreSeconds: round(input.durations.restoreSeconds),

@@ -1,8 +1,17 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseTocListing, type TocEntry } from '../../core/archive-toc.ts';
+import type { IgnoredRestoreError } from '../../core/drill-report.ts';
 import { ConfigError, InterruptedError } from '../../core/errors.ts';
 import { type ClientVersion, clientVersion } from '../pg-dump/pg-tools.ts';
+import {
+  classifyErrors,
+  parsePgRestoreErrors,
+  parsePsqlErrors,
+  type ReportedError,
+  type RestoreContext,
+} from './restore-errors.ts';
 
 /**
  * Seams around the PostgreSQL client programs a restore runs: `psql` for the globals,
@@ -22,19 +31,33 @@ export function restoreTools(binDir: string | undefined): RestoreTools {
   return { pgRestore: at('pg_restore'), psql: at('psql') };
 }
 
+/** What to install when the local client is older than the backup's pg_dump. */
+export function clientInstallHint(major: number): string {
+  return `install the PostgreSQL ${major} client (Debian/Ubuntu: postgresql-client-${major} from the PostgreSQL apt repository; macOS: brew install libpq) and put its bin folder first on PATH, or pass its folder (pgproof: --pg-bin-dir; runners: PG_BIN_DIR)`;
+}
+
 /**
- * Refuses an archive written by a newer pg_dump than this pg_restore: it cannot read the archive's
- * format, and would say so only after the download.
+ * Refuses a client older than the archive's pg_dump: pg_restore cannot read a newer archive format, and
+ * psql cannot run what a newer pg_dumpall writes (its `\restrict` lines): both would say so only after
+ * the download. Returns pg_restore's and psql's versions, which the benign-error rules look at.
  */
-export async function assertCanRead(pgRestore: string, pgDumpVersion: string): Promise<ClientVersion> {
-  const client = await clientVersion(pgRestore);
+export async function assertCanRead(
+  tools: RestoreTools,
+  pgDumpVersion: string,
+): Promise<{ pgRestore: ClientVersion; psql: ClientVersion }> {
+  const [pgRestore, psql] = await Promise.all([clientVersion(tools.pgRestore), clientVersion(tools.psql)]);
   const archiveMajor = Number(pgDumpVersion.split('.')[0]);
-  if (client.major < archiveMajor) {
-    throw new ConfigError(
-      `pg_restore ${client.version} cannot read an archive written by pg_dump ${pgDumpVersion}: use a PostgreSQL ${archiveMajor} or newer client (the pgproof image ships one; locally set PG_BIN_DIR)`,
-    );
+  for (const [program, client] of [
+    ['pg_restore', pgRestore],
+    ['psql', psql],
+  ] as const) {
+    if (client.major < archiveMajor) {
+      throw new ConfigError(
+        `${program} ${client.version} is older than the pg_dump ${pgDumpVersion} that wrote this backup: ${clientInstallHint(archiveMajor)}`,
+      );
+    }
   }
-  return client;
+  return { pgRestore, psql };
 }
 
 /** Where a program connects: libpq variables added to the runner's own environment. */
@@ -104,51 +127,58 @@ function run(
   });
 }
 
-/** How applying globals.sql went. */
-export interface GlobalsResult {
+/** How a step that reports errors and goes on (psql with globals.sql, pg_restore) went. */
+export interface StepResult {
   readonly passed: boolean;
-  /** Roles that already existed (not an error: the target keeps its own). */
-  readonly existing: readonly string[];
-  /** Any other error, as psql printed it. */
+  /** Errors a benign rule accepted, with the rule's reason (restore-errors.ts). */
+  readonly ignored: readonly IgnoredRestoreError[];
+  /** Every other error, as the program printed it: any one of them fails the step. */
   readonly errors: readonly string[];
 }
 
+/** What the benign rules may look at: both programs' context. */
+export interface StepOptions {
+  readonly context: RestoreContext;
+  readonly signal?: AbortSignal;
+  readonly log?: (line: string) => void;
+}
+
+/** A failing error as one line: the message, and where it came from when known. */
+function describeError(error: ReportedError): string {
+  return error.entry ? `${error.message} (${error.entry})` : error.message;
+}
+
 /**
- * Applies globals.sql (roles, tablespaces) with psql, statement after statement: a role that already
- * exists is expected (the target's own superuser at least) and not an error; anything else is.
+ * Applies globals.sql (roles, tablespaces) with psql, statement after statement, then decides each
+ * error it reported by the benign rules: a role the target already has is expected (its own superuser
+ * at least); anything no rule accepts fails the step.
  */
 export async function restoreGlobals(
   psql: string,
   file: string,
   connection: Connection,
-  options: { signal?: AbortSignal; log?: (line: string) => void } = {},
-): Promise<GlobalsResult> {
+  options: StepOptions,
+): Promise<StepResult> {
   const result = await run(
     psql,
-    ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=0', '-f', file],
+    ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=0', '-v', 'VERBOSITY=verbose', '-f', file],
     libpqEnv(connection),
     options.signal,
     (line) => options.log?.(line),
   );
-  const existing: string[] = [];
-  const errors: string[] = [];
-  for (const line of result.stderr.split('\n')) {
-    const error = /ERROR:\s+(.*)$/.exec(line)?.[1];
-    if (!error) continue;
-    const role = /^role "(.+)" already exists$/.exec(error)?.[1];
-    if (role) existing.push(role);
-    else errors.push(error);
-  }
+  const lines = (await readFile(file, 'utf8')).split('\n');
+  const { ignored, failing } = classifyErrors(parsePsqlErrors(result.stderr, file, lines), options.context);
+  const errors = failing.map(describeError);
   if (result.code !== 0 && errors.length === 0) {
     errors.push(
       result.stderr.trim().split('\n').at(-1) || `psql exited with ${result.signal ?? result.code}`,
     );
   }
-  return { passed: errors.length === 0, existing, errors };
+  return { passed: errors.length === 0, ignored, errors };
 }
 
 /** What `pg_restore` is asked to restore. */
-export interface ArchiveRestoreOptions {
+export interface PgRestoreSelection {
   readonly jobs: number;
   /** Only these tables (`schema.table` or `table`). */
   readonly tables: readonly string[];
@@ -158,23 +188,21 @@ export interface ArchiveRestoreOptions {
   readonly clean: boolean;
   /** Skip ownership and grants (the roles were not restored). */
   readonly noOwner: boolean;
-  readonly signal?: AbortSignal;
-  readonly log?: (line: string) => void;
 }
 
+/** What `pg_restore` is asked to restore, and what the benign-error rules look at. */
+export interface ArchiveRestoreOptions extends PgRestoreSelection, StepOptions {}
+
 /** How pg_restore went. */
-export interface ArchiveRestoreResult {
-  readonly passed: boolean;
+export interface ArchiveRestoreResult extends StepResult {
   readonly args: readonly string[];
-  /** The errors pg_restore reported (it goes on after an error and counts them at the end). */
-  readonly errors: readonly string[];
 }
 
 /**
  * pg_restore's arguments. `-t` in pg_restore takes a bare table name; a `schema.table` becomes
  * `-n schema -t table`.
  */
-export function pgRestoreArgs(file: string, options: ArchiveRestoreOptions): string[] {
+export function pgRestoreArgs(file: string, options: PgRestoreSelection): string[] {
   const args = ['--no-password', `--jobs=${options.jobs}`];
   const schemas = new Set(options.schemas);
   const tables: string[] = [];
@@ -193,7 +221,11 @@ export function pgRestoreArgs(file: string, options: ArchiveRestoreOptions): str
   return args;
 }
 
-/** Restores an archive file into the target database with `pg_restore -j N`. */
+/**
+ * Restores an archive file into the target database with `pg_restore -j N`. pg_restore goes on after
+ * an error and exits 1 at the end; the step passes when it exited 0, or exited 1 having reported only
+ * errors that a benign rule accepts.
+ */
 export async function restoreArchive(
   pgRestore: string,
   file: string,
@@ -208,16 +240,16 @@ export async function restoreArchive(
     options.signal,
     (line) => options.log?.(line),
   );
-  const errors = result.stderr
-    .split('\n')
-    .filter((line) => line.startsWith('pg_restore: error: '))
-    .map((line) => line.slice('pg_restore: error: '.length));
-  if (result.code !== 0 && errors.length === 0) {
+  const reported = parsePgRestoreErrors(result.stderr);
+  const { ignored, failing } = classifyErrors(reported, options.context);
+  const errors = failing.map(describeError);
+  const finished = result.code === 0 || (result.code === 1 && reported.length > 0);
+  if (!finished && errors.length === 0) {
     errors.push(
       result.stderr.trim().split('\n').at(-1) || `pg_restore exited with ${result.signal ?? result.code}`,
     );
   }
-  return { passed: result.code === 0 && errors.length === 0, args, errors };
+  return { passed: errors.length === 0, args, ignored, errors };
 }
 
 /** The archive's table of contents (`pg_restore --list`): proves a file is a readable archive. */

@@ -2,11 +2,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
-import type { RestoreCheck, RestoredTable, RestoreReport } from '../../core/drill-report.ts';
+import type {
+  IgnoredRestoreError,
+  RestoreCheck,
+  RestoredTable,
+  RestoreReport,
+} from '../../core/drill-report.ts';
 import { InterruptedError, oneLine, type ServerAddress } from '../../core/errors.ts';
 import { findBackup } from '../../core/find-backup.ts';
 import { drillReportKey } from '../../core/layout.ts';
 import type { Manifest } from '../../core/manifest.ts';
+import { clientVersion } from '../pg-dump/pg-tools.ts';
 import { downloadObject, verifyChecksum } from './download.ts';
 import { buildReport } from './report.ts';
 import {
@@ -24,6 +30,7 @@ import {
   connectTarget,
   createSchemas,
   openTargetDatabase,
+  serverMajor,
   serverVersion,
 } from './target.ts';
 import { isSelected, runSqlChecks, verifyTables } from './verify.ts';
@@ -104,33 +111,58 @@ export async function downloadBackup(
 }
 
 /** How to restore: pg_restore's options, and where the client programs are. */
-export interface RestoreOptions extends ArchiveRestoreOptions {
+export interface RestoreOptions extends Omit<ArchiveRestoreOptions, 'context'> {
   readonly pgBinDir: string | undefined;
 }
 
+/** The `globals` and `restore` checks, and the errors benign rules accepted on the way. */
+export interface RestoreOutcome {
+  readonly checks: RestoreCheck[];
+  readonly ignoredErrors: IgnoredRestoreError[];
+}
+
+/** A step's ignored errors, for a check's detail: `transaction-timeout-before-17 (4)`. */
+function ignoredSummary(ignored: readonly IgnoredRestoreError[]): string {
+  if (ignored.length === 0) return '';
+  const counts = new Map<string, number>();
+  for (const e of ignored) counts.set(e.rule, (counts.get(e.rule) ?? 0) + e.count);
+  return `; ignored as benign: ${[...counts].map(([rule, n]) => `${rule} (${n})`).join(', ')}`;
+}
+
 /**
- * Restores downloaded files into the target database: globals first (a role that already exists is
- * not an error), then the archive with `pg_restore -j N` (optionally some tables or schemas).
+ * Restores downloaded files into the target database: globals first, then the archive with
+ * `pg_restore -j N` (optionally some tables or schemas). Errors either program reports are decided by
+ * the benign rules (restore-errors.ts): accepted ones are returned as ignored, any other fails its check.
  * ANALYZE is the caller's to run ({@link analyzeDatabase}; {@link runRestore} runs it alongside the
- * verification). Returns the `globals` and `restore` checks; the archive's own errors fail a check,
- * they do not throw.
+ * verification). The archive's own errors fail a check, they do not throw.
  */
 export async function restoreBackup(
   files: { readonly dumpPath: string; readonly globalsPath: string | undefined },
   target: ServerAddress,
   client: pg.Client,
   options: RestoreOptions,
-): Promise<RestoreCheck[]> {
+): Promise<RestoreOutcome> {
   const tools = restoreTools(options.pgBinDir);
+  const [targetMajor, pgRestoreVersion, psqlVersion] = await Promise.all([
+    serverMajor(client),
+    clientVersion(tools.pgRestore),
+    files.globalsPath ? clientVersion(tools.psql) : undefined,
+  ]);
   const checks: RestoreCheck[] = [];
-  if (files.globalsPath) {
-    const globals = await restoreGlobals(tools.psql, files.globalsPath, target, options);
+  const ignoredErrors: IgnoredRestoreError[] = [];
+  if (files.globalsPath && psqlVersion) {
+    const globals = await restoreGlobals(tools.psql, files.globalsPath, target, {
+      ...options,
+      context: { targetMajor, clientMajor: psqlVersion.major },
+    });
+    ignoredErrors.push(...globals.ignored);
+    const existing = globals.ignored.filter((e) => e.rule === 'role-already-exists');
     checks.push({
       name: 'globals',
       kind: 'globals',
       passed: globals.passed,
       detail: globals.passed
-        ? `roles restored${globals.existing.length ? `; already there: ${globals.existing.join(', ')}` : ''}`
+        ? `roles restored${existing.length ? `; already there: ${existing.map((e) => /"(.+)"/.exec(e.message)?.[1] ?? e.message).join(', ')}` : ''}`
         : `globals.sql failed: ${globals.errors.slice(0, 5).join(' | ')}`,
     });
   }
@@ -139,16 +171,20 @@ export async function restoreBackup(
     ...options.tables.filter((t) => t.indexOf('.') > 0).map((t) => t.slice(0, t.indexOf('.'))),
   ]);
   await createSchemas(client, schemas);
-  const restored = await restoreArchive(tools.pgRestore, files.dumpPath, target, options);
+  const restored = await restoreArchive(tools.pgRestore, files.dumpPath, target, {
+    ...options,
+    context: { targetMajor, clientMajor: pgRestoreVersion.major },
+  });
+  ignoredErrors.push(...restored.ignored);
   checks.push({
     name: 'restore',
     kind: 'restore',
     passed: restored.passed,
     detail: restored.passed
-      ? `pg_restore ${restored.args.slice(0, -1).join(' ')} finished without errors`
-      : `pg_restore reported ${restored.errors.length} error(s): ${restored.errors.slice(0, 5).join(' | ')}`,
+      ? `pg_restore ${restored.args.slice(0, -1).join(' ')} finished without errors${ignoredSummary(restored.ignored)}`
+      : `pg_restore reported ${restored.errors.length} error(s): ${restored.errors.slice(0, 5).join(' | ')}${ignoredSummary(restored.ignored)}`,
   });
-  return checks;
+  return { checks, ignoredErrors };
 }
 
 /** The table and SQL checks of a restored database. */
@@ -226,6 +262,7 @@ export async function runRestore(
 
   const checks: RestoreCheck[] = [];
   let tables: RestoredTable[] = [];
+  let ignoredErrors: IgnoredRestoreError[] = [];
   const durations = { downloadSeconds: 0, restoreSeconds: 0, verifySeconds: 0 };
   let targetVersion: string | undefined;
   let error: string | undefined;
@@ -233,7 +270,7 @@ export async function runRestore(
   const work = await mkdtemp(join(settings.workDir, 'pgproof-restore-'));
   let client: pg.Client | undefined;
   try {
-    await assertCanRead(restoreTools(settings.pgBinDir).pgRestore, manifest.pgDump.version);
+    await assertCanRead(restoreTools(settings.pgBinDir), manifest.pgDump.version);
     let phase = clock();
     const files = await downloadBackup(s3, settings.bucket, manifest, work, {
       partBytes: settings.downloadPartBytes,
@@ -251,19 +288,19 @@ export async function runRestore(
       client = await openTargetDatabase(target, settings.targetWaitSeconds);
       targetVersion = await serverVersion(client);
       await assertRestorableTarget(client, target, settings.clean);
-      checks.push(
-        ...(await restoreBackup(files, target, client, {
-          pgBinDir: settings.pgBinDir,
-          jobs: settings.jobs,
-          tables: settings.tables,
-          schemas: settings.schemas,
-          clean: settings.clean,
-          // Without the backup's roles, ownership and grants would fail on every object.
-          noOwner: settings.mode === 'drill' && files.globalsPath === undefined,
-          signal,
-          log: (line) => log('restore output', { line }),
-        })),
-      );
+      const restored = await restoreBackup(files, target, client, {
+        pgBinDir: settings.pgBinDir,
+        jobs: settings.jobs,
+        tables: settings.tables,
+        schemas: settings.schemas,
+        clean: settings.clean,
+        // Without the backup's roles, ownership and grants would fail on every object.
+        noOwner: settings.mode === 'drill' && files.globalsPath === undefined,
+        signal,
+        log: (line) => log('restore output', { line }),
+      });
+      checks.push(...restored.checks);
+      ignoredErrors = restored.ignoredErrors;
       durations.restoreSeconds = (clock() - phase) / 1000;
       log('restored', { seconds: durations.restoreSeconds, targetVersion });
 
@@ -308,6 +345,7 @@ export async function runRestore(
     },
     checks,
     tables,
+    ignoredErrors,
     durations,
     rtoSeconds: settings.rtoSeconds,
     error,

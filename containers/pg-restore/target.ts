@@ -74,6 +74,12 @@ export async function serverVersion(client: pg.Client): Promise<string> {
   return rows[0]?.version.split(' ')[0] ?? 'unknown';
 }
 
+/** The server's major version, e.g. 15. */
+export async function serverMajor(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ num: string }>("SELECT current_setting('server_version_num') AS num");
+  return Math.floor(Number(rows[0]?.num) / 10000);
+}
+
 /** Tables, views and sequences outside the system schemas. */
 export async function countUserRelations(client: pg.Client): Promise<number> {
   const { rows } = await client.query<{ n: string }>(

@@ -31,6 +31,7 @@ function report(
     target: { host: 'localhost', port: 5432, database: 'orders', serverVersion: '15.8' },
     checks: change.checks ?? passing,
     tables: [{ schema: 'public', name: 'orders', expectedRows: 10, rows: 10 }],
+    ignoredErrors: [],
     durations: { downloadSeconds: 4, restoreSeconds: change.restoreSeconds ?? 30, verifySeconds: 2 },
     rtoSeconds: 600,
     error: undefined,

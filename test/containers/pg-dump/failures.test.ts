@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { embeddedBinDir, type PgCluster, startPostgres } from '../../support/postgres.ts';
+import { embeddedBinDir, type PgCluster, startPostgres, systemBinDir } from '../../support/postgres.ts';
 import { lastLine, type ProcessResult, runScript, startScript } from '../../support/processes.ts';
 import { type S3Server, startS3 } from '../../support/s3.ts';
 import { s3Operation } from '../../support/s3-requests.ts';
@@ -234,11 +234,11 @@ describe('backup runner when the server goes away mid-dump', () => {
   });
 });
 
-describe('backup runner against a server newer than its pg_dump', () => {
+describe("backup runner against a server newer than its pg_dump (Debian's PostgreSQL 15 client)", () => {
   let newer: PgCluster;
   let s3: S3Server;
   beforeAll(async () => {
-    [newer, s3] = await Promise.all([startPostgres({ binDir: embeddedBinDir() }), startS3()]);
+    [newer, s3] = await Promise.all([startPostgres({ binDir: embeddedBinDir(18) }), startS3()]);
     await newer.createDatabase('shop');
   });
   afterAll(async () => {
@@ -250,6 +250,8 @@ describe('backup runner against a server newer than its pg_dump', () => {
       ...newer.env('shop'),
       ...s3.env,
       BACKUP_ID: '20261110T000011Z',
+      // The production client dumps every server up to its own major; Debian's 15 is the older one here.
+      PG_BIN_DIR: systemBinDir(),
     });
     await expectCleanFailure(
       s3,

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Manifest, parseManifest } from '../../../core/manifest.ts';
 import { applyHashSettings, measureTable } from '../../../core/table-stats.ts';
+import { pgRestoreInto } from '../../support/pg-restore.ts';
 import { type PgCluster, startPostgres } from '../../support/postgres.ts';
 import { runScript, startScript } from '../../support/processes.ts';
 import { type S3Server, startS3 } from '../../support/s3.ts';
@@ -43,9 +43,7 @@ describe('backup runner options', () => {
     const file = join(work, `${database}.pgdump`);
     writeFileSync(file, await s3.get(manifest.dump.key));
     await cluster.createDatabase(database);
-    execFileSync('pg_restore', ['--no-owner', '-d', database, file], {
-      env: { ...process.env, ...cluster.env(database) },
-    });
+    await pgRestoreInto(cluster, database, file);
   }
 
   const tableNames = (m: Manifest) => m.tables.map((t) => `${t.schema}.${t.name}`);

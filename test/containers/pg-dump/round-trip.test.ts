@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../../core/manifest.ts';
+import { toolchain } from '../../../local/toolchain.ts';
+import { pgRestoreInto } from '../../support/pg-restore.ts';
 import { type PgCluster, startPostgres } from '../../support/postgres.ts';
 import { runScript } from '../../support/processes.ts';
 import { type S3Server, startS3 } from '../../support/s3.ts';
@@ -56,7 +58,8 @@ describe('backup runner round trip', () => {
       database: 'shop',
       tier: 'daily',
       server: { versionNum: expect.any(Number) },
-      dump: { format: 'custom', compression: pg.major >= 16 ? 'zstd:1' : 'gzip:1' },
+      // The client decides: pg_dump 16 and newer compress with zstd.
+      dump: { format: 'custom', compression: toolchain.postgresClientMajor >= 16 ? 'zstd:1' : 'gzip:1' },
       verify: 'counts',
     });
     expect(manifest.tables).toEqual([
@@ -74,9 +77,7 @@ describe('backup runner round trip', () => {
     expect(listing).toContain('TABLE DATA sales orders');
 
     await pg.createDatabase('shop_restored');
-    execFileSync('pg_restore', ['--no-owner', '-j', '2', '-d', 'shop_restored', file], {
-      env: { ...process.env, ...pg.env('shop_restored') },
-    });
+    await pgRestoreInto(pg, 'shop_restored', file, 2);
     for (const table of manifest.tables) {
       const [row] = await pg.query<{ n: string }>(
         'shop_restored',

@@ -31,7 +31,7 @@ describe('restore runner', () => {
   beforeAll(async () => {
     [pg, newer, s3] = await Promise.all([
       startPostgres(),
-      startPostgres({ binDir: embeddedBinDir() }),
+      startPostgres({ binDir: embeddedBinDir(18) }),
       startS3(),
     ]);
     await seedVariedDatabase(pg, 'shop');

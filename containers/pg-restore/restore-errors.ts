@@ -1,0 +1,167 @@
+import type { IgnoredRestoreError } from '../../core/drill-report.ts';
+
+/**
+ * Which errors of a restore are benign: the one place that decides. pg_restore and psql go on after
+ * an error and report it; most such errors mean data or objects were lost and must fail the drill.
+ * A few are expected consequences of running a newer client against an older server, or of restoring
+ * into a server that has its own roles. Each such case is a rule below with its reason and an exact
+ * condition; an error no rule accepts fails the restore, and every accepted one is listed in the report
+ * as ignored, with the rule's reason. The README's "Benign restore errors" table mirrors these rules.
+ */
+
+/** One error pg_restore or psql reported. */
+export interface ReportedError {
+  /** `globals` (psql applying globals.sql) or `restore` (pg_restore). */
+  readonly step: 'globals' | 'restore';
+  /** The server's message, e.g. `unrecognized configuration parameter "transaction_timeout"`. */
+  readonly message: string;
+  /** The SQLSTATE, when the program printed it (psql does, in verbose mode; pg_restore cannot). */
+  readonly sqlState: string | undefined;
+  /** The SQL that failed: pg_restore's "Command was:", or the globals.sql line psql names. */
+  readonly command: string | undefined;
+  /** Where it came from: pg_restore's TOC entry (`214; 1259 16385 TABLE t app`) or `globals.sql:12`. */
+  readonly entry: string | undefined;
+}
+
+/** What a rule may look at besides the error itself. */
+export interface RestoreContext {
+  /** The target server's major version. */
+  readonly targetMajor: number;
+  /** The major version of the client that restored (pg_restore, psql). */
+  readonly clientMajor: number;
+}
+
+/** A case of error known to be benign. */
+export interface BenignRule {
+  readonly id: string;
+  /** Why it loses nothing, in one line (goes into the report). */
+  readonly reason: string;
+  readonly applies: (error: ReportedError, context: RestoreContext) => boolean;
+}
+
+/** The benign cases, each with its exact condition. */
+export const BENIGN_RULES: readonly BenignRule[] = [
+  {
+    id: 'transaction-timeout-before-17',
+    reason:
+      'pg_restore 17 and newer run "SET transaction_timeout = 0" on each connection to turn the timeout off; servers before 17 have no such setting, so there is no timeout to turn off',
+    applies: (error, context) =>
+      error.step === 'restore' &&
+      context.targetMajor < 17 &&
+      context.clientMajor >= 17 &&
+      error.command?.trim() === 'SET transaction_timeout = 0;' &&
+      error.message.includes('"transaction_timeout"'),
+  },
+  {
+    id: 'role-already-exists',
+    reason:
+      'globals.sql creates every role of the source; a role the target already has (its own superuser at least) is kept, and the ALTER ROLE after it still applies',
+    applies: (error) =>
+      error.step === 'globals' &&
+      (error.sqlState === undefined || error.sqlState === '42710') &&
+      /^role ".+" already exists$/.test(error.message) &&
+      /^CREATE ROLE \S+;$/.test(error.command?.trim() ?? ''),
+  },
+];
+
+/** The errors of one step, split into the ignored (with their reasons) and the failing. */
+export interface ClassifiedErrors {
+  readonly ignored: readonly IgnoredRestoreError[];
+  readonly failing: readonly ReportedError[];
+}
+
+/** Decides each error by the rules; identical ignored errors are counted once. */
+export function classifyErrors(
+  errors: readonly ReportedError[],
+  context: RestoreContext,
+  rules: readonly BenignRule[] = BENIGN_RULES,
+): ClassifiedErrors {
+  const ignored = new Map<string, IgnoredRestoreError>();
+  const failing: ReportedError[] = [];
+  for (const error of errors) {
+    const rule = rules.find((r) => r.applies(error, context));
+    if (!rule) {
+      failing.push(error);
+      continue;
+    }
+    const key = `${error.step}\n${rule.id}\n${error.message}`;
+    const seen = ignored.get(key);
+    ignored.set(key, {
+      step: error.step,
+      rule: rule.id,
+      reason: rule.reason,
+      message: error.message,
+      count: (seen?.count ?? 0) + 1,
+      ...(error.entry ? { entry: seen?.entry ?? error.entry } : {}),
+    });
+  }
+  return { ignored: [...ignored.values()], failing };
+}
+
+const PREFIX = 'pg_restore: ';
+
+/**
+ * The errors in pg_restore's stderr. An error starts at `pg_restore: error: `; the lines after it up to
+ * the next `pg_restore: ` line continue it (DETAIL, HINT, then `Command was: ` and the command, which
+ * may span lines). `pg_restore: from TOC entry ...` before it names the entry it came from.
+ */
+export function parsePgRestoreErrors(stderr: string): ReportedError[] {
+  const errors: ReportedError[] = [];
+  let entry: string | undefined;
+  let current: { message: string[]; command: string[] | undefined; entry: string | undefined } | undefined;
+  const finish = () => {
+    if (!current) return;
+    const text = current.message.join('\n').trim();
+    errors.push({
+      step: 'restore',
+      message: /ERROR:\s+(.*)/.exec(text)?.[1]?.trim() ?? text,
+      sqlState: undefined,
+      command: current.command?.join('\n').trim(),
+      entry: current.entry,
+    });
+    current = undefined;
+  };
+  for (const line of stderr.split('\n')) {
+    if (line.startsWith(PREFIX)) {
+      finish();
+      const rest = line.slice(PREFIX.length);
+      if (rest.startsWith('error: ')) {
+        current = { message: [rest.slice('error: '.length)], command: undefined, entry };
+      } else if (rest.startsWith('from TOC entry ')) {
+        entry = rest.slice('from TOC entry '.length).trim();
+      } else if (rest.startsWith('while ')) {
+        entry = undefined;
+      }
+      continue;
+    }
+    if (!current) continue;
+    if (current.command) current.command.push(line);
+    else if (line.startsWith('Command was: ')) current.command = [line.slice('Command was: '.length)];
+    else current.message.push(line);
+  }
+  finish();
+  return errors;
+}
+
+/**
+ * The errors in psql's stderr when it ran `file` with VERBOSITY=verbose:
+ * `psql:<file>:<line>: ERROR:  <SQLSTATE>: <message>`. The failing statement is read from that line
+ * of the file (`lines`), so a rule can see what was run.
+ */
+export function parsePsqlErrors(stderr: string, file: string, lines: readonly string[]): ReportedError[] {
+  const errors: ReportedError[] = [];
+  const pattern = /^psql:(.*):(\d+): (?:ERROR|FATAL):\s+(?:([0-9A-Z]{5}): )?(.*)$/;
+  for (const line of stderr.split('\n')) {
+    const m = pattern.exec(line);
+    if (!m || m[1] !== file) continue;
+    const lineNumber = Number(m[2]);
+    errors.push({
+      step: 'globals',
+      message: (m[4] ?? '').trim(),
+      sqlState: m[3],
+      command: lines[lineNumber - 1],
+      entry: `globals.sql:${lineNumber}`,
+    });
+  }
+  return errors;
+}

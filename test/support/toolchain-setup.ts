@@ -1,0 +1,14 @@
+import { productionClientBinDir } from '../../local/toolchain.ts';
+
+/**
+ * vitest global setup: every test runs the PostgreSQL client production ships. The client is built when
+ * missing, and its bin folder goes first on PATH, so `pg_dump`, `pg_restore` and `psql` (the runners'
+ * default when PG_BIN_DIR is unset) are that client in this process and in every child it starts.
+ * Tests that want another client (the version matrix's Debian rows) pass PG_BIN_DIR.
+ */
+export default function setup(): void {
+  const binDir = productionClientBinDir({ build: true });
+  if (!binDir) throw new Error('scripts/postgres-client.sh printed no bin folder');
+  process.env.PATH = `${binDir}:${process.env.PATH ?? ''}`;
+  process.env.PGPROOF_PRODUCTION_CLIENT_BIN_DIR = binDir;
+}
