@@ -1,6 +1,9 @@
 // Bundles the runners into self-contained ES modules (dist/pg-dump.mjs, dist/pg-restore.mjs) for the
 // container image: no node_modules, no TypeScript at run time.
+import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
+
+const toolchain = JSON.parse(readFileSync(new URL('../scripts/toolchain.json', import.meta.url), 'utf8'));
 
 const entryPoints = {
   'pg-dump': 'containers/pg-dump/main.ts',
@@ -13,7 +16,8 @@ await build({
   outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
-  target: 'node22',
+  // The Node.js major the image runs (scripts/toolchain.json).
+  target: `node${toolchain.nodeMajor}`,
   format: 'esm',
   sourcemap: 'linked',
   // pg's optional native binding is never used.

@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BENIGN_RULES,
+  classifyErrors,
+  parsePgRestoreErrors,
+  parsePsqlErrors,
+} from '../../../containers/pg-restore/restore-errors.ts';
+
+/** What pg_restore 18.6 printed restoring with -j 2 into a PostgreSQL 15 server (captured here). */
+const PG_RESTORE_18_INTO_15 = `pg_restore: while INITIALIZING:
+pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"
+Command was: SET transaction_timeout = 0;
+pg_restore: while PROCESSING TOC:
+pg_restore: from TOC entry 214; 1259 16385 TABLE t app
+pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"
+Command was: SET transaction_timeout = 0;
+pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"
+Command was: SET transaction_timeout = 0;
+pg_restore: warning: errors ignored on restore: 3
+`;
+
+/** A real loss: an index whose function is missing, with DETAIL and a command over two lines. */
+const PG_RESTORE_LOST_INDEX = `pg_restore: while PROCESSING TOC:
+pg_restore: from TOC entry 3201; 1259 16420 INDEX public orders_total_idx postgres
+pg_restore: error: could not execute query: ERROR:  function public.net(numeric) does not exist
+LINE 1: CREATE INDEX orders_total_idx ON public.orders USING btree (public.net(total));
+HINT:  No function matches the given name and argument types.
+Command was: CREATE INDEX orders_total_idx
+  ON public.orders USING btree (public.net(total));
+pg_restore: warning: errors ignored on restore: 1
+`;
+
+describe('pg_restore error parsing', () => {
+  it('reads each error with its message, command and TOC entry', () => {
+    expect(parsePgRestoreErrors(PG_RESTORE_LOST_INDEX)).toEqual([
+      {
+        step: 'restore',
+        message: 'function public.net(numeric) does not exist',
+        sqlState: undefined,
+        command: 'CREATE INDEX orders_total_idx\n  ON public.orders USING btree (public.net(total));',
+        entry: '3201; 1259 16420 INDEX public orders_total_idx postgres',
+      },
+    ]);
+  });
+
+  it('reads an error printed while initializing as having no TOC entry', () => {
+    const [first, second] = parsePgRestoreErrors(PG_RESTORE_18_INTO_15);
+    expect(first?.entry).toBeUndefined();
+    expect(second?.entry).toBe('214; 1259 16385 TABLE t app');
+  });
+
+  it('reads an error that is not a query, such as a refused connection', () => {
+    const errors = parsePgRestoreErrors(
+      'pg_restore: error: connection to server at "127.0.0.1", port 5 failed: Connection refused\n',
+    );
+    expect(errors.map((e) => [e.message, e.command])).toEqual([
+      ['connection to server at "127.0.0.1", port 5 failed: Connection refused', undefined],
+    ]);
+  });
+});
+
+describe('benign restore errors', () => {
+  const errors = parsePgRestoreErrors(PG_RESTORE_18_INTO_15);
+
+  it('ignores the 17+ client\'s "SET transaction_timeout" on a server before 17, counted once with its reason', () => {
+    const { ignored, failing } = classifyErrors(errors, { targetMajor: 15, clientMajor: 18 });
+    expect(failing).toEqual([]);
+    expect(ignored).toEqual([
+      {
+        step: 'restore',
+        rule: 'transaction-timeout-before-17',
+        reason: expect.stringContaining('servers before 17 have no such setting'),
+        message: 'unrecognized configuration parameter "transaction_timeout"',
+        count: 3,
+        entry: '214; 1259 16385 TABLE t app',
+      },
+    ]);
+  });
+
+  it('fails the same error on a server of 17 or newer, where the setting exists', () => {
+    const { ignored, failing } = classifyErrors(errors, { targetMajor: 17, clientMajor: 18 });
+    expect(ignored).toEqual([]);
+    expect(failing).toHaveLength(3);
+  });
+
+  it('fails an unknown setting other than transaction_timeout', () => {
+    const other = parsePgRestoreErrors(
+      PG_RESTORE_18_INTO_15.replaceAll('transaction_timeout', 'lock_timeout_v2'),
+    );
+    expect(classifyErrors(other, { targetMajor: 15, clientMajor: 18 }).failing).toHaveLength(3);
+  });
+
+  it('fails every error no rule accepts', () => {
+    const { ignored, failing } = classifyErrors(parsePgRestoreErrors(PG_RESTORE_LOST_INDEX), {
+      targetMajor: 15,
+      clientMajor: 18,
+    });
+    expect(ignored).toEqual([]);
+    expect(failing.map((e) => e.message)).toEqual(['function public.net(numeric) does not exist']);
+  });
+
+  it('has a reason and a distinct id for every rule', () => {
+    expect(new Set(BENIGN_RULES.map((r) => r.id)).size).toBe(BENIGN_RULES.length);
+    for (const rule of BENIGN_RULES) expect(rule.reason.length).toBeGreaterThan(40);
+  });
+});
+
+describe('globals errors', () => {
+  const file = '/work/globals.sql';
+  const lines = [
+    '\\restrict abc',
+    'CREATE ROLE postgres;',
+    'ALTER ROLE postgres WITH SUPERUSER;',
+    "CREATE TABLESPACE fast LOCATION '/mnt/fast';",
+  ];
+  const stderr = [
+    `psql:${file}:2: ERROR:  42710: role "postgres" already exists`,
+    'LOCATION:  CreateRole, user.c:308',
+    `psql:${file}:4: ERROR:  58P01: directory "/mnt/fast" does not exist`,
+    'LOCATION:  create_tablespace_directories, tablespace.c:600',
+  ].join('\n');
+
+  it('reads psql errors with their SQLSTATE and the statement on that line', () => {
+    expect(parsePsqlErrors(stderr, file, lines)).toEqual([
+      {
+        step: 'globals',
+        message: 'role "postgres" already exists',
+        sqlState: '42710',
+        command: 'CREATE ROLE postgres;',
+        entry: 'globals.sql:2',
+      },
+      {
+        step: 'globals',
+        message: 'directory "/mnt/fast" does not exist',
+        sqlState: '58P01',
+        command: "CREATE TABLESPACE fast LOCATION '/mnt/fast';",
+        entry: 'globals.sql:4',
+      },
+    ]);
+  });
+
+  it('ignores a role the target already has, and fails a tablespace it cannot create', () => {
+    const { ignored, failing } = classifyErrors(parsePsqlErrors(stderr, file, lines), {
+      targetMajor: 15,
+      clientMajor: 18,
+    });
+    expect(ignored.map((e) => [e.rule, e.message])).toEqual([
+      ['role-already-exists', 'role "postgres" already exists'],
+    ]);
+    expect(failing.map((e) => e.entry)).toEqual(['globals.sql:4']);
+  });
+
+  it('fails "already exists" for anything but a plain CREATE ROLE', () => {
+    const odd = parsePsqlErrors(`psql:${file}:3: ERROR:  42710: role "postgres" already exists`, file, lines);
+    expect(classifyErrors(odd, { targetMajor: 15, clientMajor: 18 }).failing).toHaveLength(1);
+  });
+});
