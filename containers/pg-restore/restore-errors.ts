@@ -98,48 +98,62 @@ export function classifyErrors(
   return { ignored: [...ignored.values()], failing };
 }
 
-const PREFIX = 'pg_restore: ';
+/**
+ * pg_restore's messages as its processes write them. With `-j N` several processes write to one stderr,
+ * and each message goes out in pieces (`pg_restore:`, ` `, `error: `, then the text in one write), so the
+ * pieces of two messages interleave (`pg_restore: pg_restore:error:  could not execute ...`). The text of
+ * a message is one write and stays whole: these patterns find those texts wherever they stand.
+ */
+const MESSAGE =
+  /could not execute query: ([\s\S]*?)\nCommand was: ([^\n]*)(?:\n|$)|from TOC entry ([^\n]*)(?:\n|$)|while [A-Z ]+:(?:\n|$)|errors ignored on restore: \d+(?:\n|$)/;
+/** The pieces a message's prefix is written in. */
+const PREFIX_PIECES = /pg_restore:|error: |warning: |detail: |hint: /;
 
 /**
- * The errors in pg_restore's stderr. An error starts at `pg_restore: error: `; the lines after it up to
- * the next `pg_restore: ` line continue it (DETAIL, HINT, then `Command was: ` and the command, which
- * may span lines). `pg_restore: from TOC entry ...` before it names the entry it came from.
+ * The errors in pg_restore's stderr. A failed query is `could not execute query: ERROR:  <message>`
+ * (then DETAIL/HINT lines) and `Command was: <command>` (a command over several lines is continued up to
+ * its closing `;`); `from TOC entry ...` before it names the archive entry it came from. Whatever is left
+ * once these and the prefix pieces are taken out is an error nothing here understood (a refused
+ * connection, an unreadable archive): each such line is returned as an error of its own, so that an
+ * unforeseen message can never pass for a benign one.
  */
 export function parsePgRestoreErrors(stderr: string): ReportedError[] {
   const errors: ReportedError[] = [];
   let entry: string | undefined;
-  let current: { message: string[]; command: string[] | undefined; entry: string | undefined } | undefined;
-  const finish = () => {
-    if (!current) return;
-    const text = current.message.join('\n').trim();
-    errors.push({
-      step: 'restore',
-      message: /ERROR:\s+(.*)/.exec(text)?.[1]?.trim() ?? text,
-      sqlState: undefined,
-      command: current.command?.join('\n').trim(),
-      entry: current.entry,
-    });
-    current = undefined;
-  };
-  for (const line of stderr.split('\n')) {
-    if (line.startsWith(PREFIX)) {
-      finish();
-      const rest = line.slice(PREFIX.length);
-      if (rest.startsWith('error: ')) {
-        current = { message: [rest.slice('error: '.length)], command: undefined, entry };
-      } else if (rest.startsWith('from TOC entry ')) {
-        entry = rest.slice('from TOC entry '.length).trim();
-      } else if (rest.startsWith('while ')) {
-        entry = undefined;
+  let leftover = '';
+  let last = 0;
+  const messages = new RegExp(MESSAGE.source, 'g');
+  for (let match = messages.exec(stderr); match; match = messages.exec(stderr)) {
+    let end = match.index + match[0].length;
+    leftover += stderr.slice(last, match.index);
+    if (match[2] !== undefined) {
+      const command = [match[2]];
+      // A command over several lines goes on until its closing semicolon (or the next message).
+      while (!command.at(-1)?.trimEnd().endsWith(';') && end < stderr.length) {
+        const next = stderr.indexOf('\n', end);
+        const line = stderr.slice(end, next === -1 ? undefined : next);
+        if (PREFIX_PIECES.test(line) || MESSAGE.test(line)) break;
+        command.push(line);
+        end = next === -1 ? stderr.length : next + 1;
       }
-      continue;
-    }
-    if (!current) continue;
-    if (current.command) current.command.push(line);
-    else if (line.startsWith('Command was: ')) current.command = [line.slice('Command was: '.length)];
-    else current.message.push(line);
+      messages.lastIndex = end;
+      const text = match[1] ?? '';
+      errors.push({
+        step: 'restore',
+        message: (/ERROR:\s+([^\n]*)/.exec(text)?.[1] ?? text.split('\n')[0] ?? text).trim(),
+        sqlState: undefined,
+        command: command.join('\n').trim(),
+        entry,
+      });
+    } else if (match[3] !== undefined) entry = match[3].trim();
+    else if (match[0].startsWith('while ')) entry = undefined;
+    last = end;
   }
-  finish();
+  leftover += stderr.slice(last);
+  for (const line of leftover.replace(new RegExp(PREFIX_PIECES.source, 'g'), '').split('\n')) {
+    if (!line.trim()) continue;
+    errors.push({ step: 'restore', message: line.trim(), sqlState: undefined, command: undefined, entry });
+  }
   return errors;
 }
 

@@ -19,6 +19,21 @@ Command was: SET transaction_timeout = 0;
 pg_restore: warning: errors ignored on restore: 3
 `;
 
+/**
+ * The same with its parallel workers' messages interleaved, as captured here in 1 of 70 runs: each
+ * message's prefix is written in pieces, its text in one write.
+ */
+const PG_RESTORE_INTERLEAVED = `pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"
+Command was: SET transaction_timeout = 0;
+pg_restore: pg_restore:error:  could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"
+Command was: SET transaction_timeout = 0;
+error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"
+Command was: SET transaction_timeout = 0;
+pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"
+Command was: SET transaction_timeout = 0;
+pg_restore: warning: errors ignored on restore: 2
+`;
+
 /** A real loss: an index whose function is missing, with DETAIL and a command over two lines. */
 const PG_RESTORE_LOST_INDEX = `pg_restore: while PROCESSING TOC:
 pg_restore: from TOC entry 3201; 1259 16420 INDEX public orders_total_idx postgres
@@ -47,6 +62,24 @@ describe('pg_restore error parsing', () => {
     const [first, second] = parsePgRestoreErrors(PG_RESTORE_18_INTO_15);
     expect(first?.entry).toBeUndefined();
     expect(second?.entry).toBe('214; 1259 16385 TABLE t app');
+  });
+
+  it('reads every error when parallel workers interleave their messages', () => {
+    const errors = parsePgRestoreErrors(PG_RESTORE_INTERLEAVED);
+    expect(errors.map((e) => [e.message, e.command])).toEqual(
+      Array(4).fill([
+        'unrecognized configuration parameter "transaction_timeout"',
+        'SET transaction_timeout = 0;',
+      ]),
+    );
+  });
+
+  it('returns any text it does not understand as an error of its own', () => {
+    const errors = parsePgRestoreErrors(
+      `${PG_RESTORE_INTERLEAVED}pg_restore: error: could not read from input file: end of file\n`,
+    );
+    expect(errors.at(-1)?.message).toBe('could not read from input file: end of file');
+    expect(classifyErrors(errors, { targetMajor: 15, clientMajor: 18 }).failing).toHaveLength(1);
   });
 
   it('reads an error that is not a query, such as a refused connection', () => {
