@@ -120,8 +120,6 @@ async function runScale(options: BenchOptions, context: BenchContext): Promise<S
 }
 
 async function main(options: BenchOptions): Promise<void> {
-  // Node 20 here: the SDK's notice about its future Node 22 minimum is noise in the bench's output.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const started = Date.now();
   const workRoot = join(process.cwd(), BENCH_DATA_DIR);
   const workDir = join(workRoot, 'work');

@@ -1,7 +1,14 @@
 #!/usr/bin/env node
 // The `pgproof` command: runs the TypeScript CLI through tsx's loader (no build step).
-import { register } from 'tsx/esm/api';
-
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 22) {
+  // The AWS SDK and the local Step Functions engine need Node.js 22 or newer.
+  console.error(
+    `pgproof: needs Node.js 22 or newer, this is ${process.version}; in the repository, \`npm ci\` installs Node.js 24 and \`npx pgproof\` / \`npm run demo\` use it`,
+  );
+  process.exit(1);
+}
+const { register } = await import('tsx/esm/api');
 register();
 const { runCli } = await import('../cli/main.ts');
 process.exitCode = await runCli(process.argv.slice(2));

@@ -288,7 +288,7 @@ const deploymentDrillSchema = z
         .array(wholeNumber(10, 99, 'give PostgreSQL major versions, e.g. [15, 16, 17]'), {
           error: 'must be a list of PostgreSQL major versions, e.g. [15, 16, 17]',
         })
-        .min(1, 'must list at least one PostgreSQL major version, e.g. [16]; leave it out for 14 to 18')
+        .min(1, 'must list at least one PostgreSQL major version, e.g. [16]; leave it out for 13 to 18')
         .optional(),
     },
     { error: 'must be an object like { "postgresMajors": [16, 17] }' },

@@ -16,20 +16,6 @@ import { type DrillDatabaseProps, RestoreDrill } from '../cdk/constructs/restore
  * tests run it, with the task states handled by local functions.
  */
 
-/** aws-local-stepfunctions needs Promise.withResolvers, which Node 20 lacks. */
-function polyfillPromiseWithResolvers(): void {
-  const promise = Promise as unknown as { withResolvers?: () => unknown };
-  promise.withResolvers ??= () => {
-    let resolve: unknown;
-    let reject: unknown;
-    const created = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise: created, resolve, reject };
-  };
-}
-
 /** Account and region of the offline stack; ARNs in the definition use them. */
 export const LOCAL_ACCOUNT = '123456789012';
 export const LOCAL_REGION = 'eu-west-1';
@@ -153,7 +139,6 @@ export async function runDrillWorkflow(
   input: Record<string, unknown>,
   handlers: DrillTaskHandlers,
 ): Promise<DrillOutcome> {
-  polyfillPromiseWithResolvers();
   const machine = new StateMachine(localDefinition(definition), { validationOptions: { checkArn: true } });
   const execution = machine.run(input as Parameters<StateMachine['run']>[0], {
     context: { Execution: { Id: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:drill:local` } },

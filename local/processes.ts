@@ -41,8 +41,6 @@ export function startProcess(
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
-      // Node 20 here, 22 in the images: the SDK's version notice would pollute the stderr tests read.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -20,7 +20,7 @@ fail() {
   exit 1
 }
 
-major="$(sed -n 's/^ *"postgresClientMajor": *\([0-9][0-9]*\).*/\1/p' "$here/toolchain.json")"
+major="$(grep -o '"postgresClientMajor" *: *[0-9]*' "$here/toolchain.json" | grep -o '[0-9]*$')" || true
 [[ -n "$major" ]] || fail "no postgresClientMajor in scripts/toolchain.json"
 
 if [[ -n "${PGPROOF_TOOLCHAIN_DIR:-}" ]]; then
@@ -85,7 +85,7 @@ for suite in "${suites[@]}"; do
   rm -rf "$root"
 done
 [[ -n "$built" ]] ||
-  fail "Debian (${suites[*]}) no longer carries $package: change postgresClientMajor in scripts/toolchain.json to a major it carries (the runner image installs the same major)"
+  fail "Debian (${suites[*]}) does not carry $package (any more): change postgresClientMajor in scripts/toolchain.json to a major it carries; the runner image installs the same major"
 
 # The final paths: the programs are patched to find the loader and libraries where they will stay.
 final_root="$dest/root"

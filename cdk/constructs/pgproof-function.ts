@@ -5,6 +5,19 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { toolchain } from '../../core/toolchain.ts';
+
+/** Lambda's Node.js runtime of the production Node major (scripts/toolchain.json), as the runner image runs. */
+export const LAMBDA_RUNTIME: lambda.Runtime = (() => {
+  const name = `nodejs${toolchain.nodeMajor}.x`;
+  const runtime = lambda.Runtime.ALL.find((r) => r.name === name);
+  if (!runtime) {
+    throw new Error(
+      `aws-cdk-lib knows no Lambda runtime ${name} (scripts/toolchain.json nodeMajor ${toolchain.nodeMajor}); set nodeMajor to a major Lambda runs, or update aws-cdk-lib`,
+    );
+  }
+  return runtime;
+})();
 
 /** Options of {@link addPgproofFunction}. */
 export interface PgproofFunctionOptions {
@@ -41,7 +54,7 @@ export function addPgproofFunction(
     description: options.description,
     entry: join(import.meta.dirname, '../../functions', options.file),
     handler: 'handler',
-    runtime: lambda.Runtime.NODEJS_24_X,
+    runtime: LAMBDA_RUNTIME,
     architecture: lambda.Architecture.ARM_64,
     memorySize: 256,
     timeout: Duration.minutes(1),

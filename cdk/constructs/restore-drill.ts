@@ -17,6 +17,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { DrillDatabase, SqlCheck } from '../../core/drill.ts';
 import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
+import { toolchain } from '../../core/toolchain.ts';
 import { acknowledgeWildcards } from './nag.ts';
 import { addPgproofFunction } from './pgproof-function.ts';
 
@@ -104,7 +105,7 @@ export interface RestoreDrillProps {
   /**
    * PostgreSQL majors a scratch server is provided for: a backup is restored into the major it was
    * taken from.
-   * @default [14, 15, 16, 17, 18]
+   * @default - every major the version matrix proves (scripts/toolchain.json: 13 to 18)
    */
   readonly postgresMajors?: readonly number[];
   /**
@@ -163,7 +164,7 @@ export class RestoreDrill extends Construct {
   constructor(scope: Construct, id: string, props: RestoreDrillProps) {
     super(scope, id);
     const prefix = props.prefix ?? '';
-    const majors = props.postgresMajors ?? [14, 15, 16, 17, 18];
+    const majors = props.postgresMajors ?? toolchain.postgresServerMajors;
     const command = props.command ?? ['node', '/app/pg-restore.mjs'];
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
     validateProps(props, prefix, majors);

@@ -15,6 +15,7 @@ import {
 } from '../../core/config.ts';
 import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
 import { STACK_OUTPUTS } from '../../core/stack-outputs.ts';
+import { toolchain } from '../../core/toolchain.ts';
 import { BackupAlerts } from '../constructs/backup-alerts.ts';
 import { BackupDashboard } from '../constructs/backup-dashboard.ts';
 import { BackupLauncher } from '../constructs/backup-launcher.ts';
@@ -62,7 +63,7 @@ export interface PrimaryStackProps extends StackProps {
   readonly databases: readonly DatabaseConfig[];
   /**
    * Deployment-wide drill settings.
-   * @default - scratch servers of PostgreSQL 14 to 18
+   * @default - scratch servers of every major the version matrix proves (13 to 18)
    */
   readonly drill?: DeploymentConfig['drill'];
   /**
@@ -152,6 +153,7 @@ export class PrimaryStack extends Stack {
             platform:
               architecture === ecs.CpuArchitecture.ARM64 ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
             exclude: IMAGE_EXCLUDES,
+            buildArgs: { NODE_MAJOR: String(toolchain.nodeMajor) },
           });
         images.set(architecture, image);
       }

@@ -59,8 +59,6 @@ const SILENT_LAMBDA_ENV = { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_D
 /** Runs the demo; returns 0 when the drill passed. */
 export async function demoCommand(output: Output = processOutput(false)): Promise<ExitCode> {
   const started = Date.now();
-  // The demo may run on Node 20, where every SDK client would print its upgrade notice into the story.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
   const step = (text: string) =>
     output.err(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${text}`);
   const cleanups: (() => Promise<void>)[] = [];

@@ -337,7 +337,7 @@ describe('parseDeploymentConfig: the restore drill', () => {
 
   it('rejects an empty list of PostgreSQL majors', () => {
     expect(problemsOf({ ...valid, drill: { postgresMajors: [] } })).toEqual([
-      'drill.postgresMajors: must list at least one PostgreSQL major version, e.g. [16]; leave it out for 14 to 18',
+      'drill.postgresMajors: must list at least one PostgreSQL major version, e.g. [16]; leave it out for 13 to 18',
     ]);
   });
 
