@@ -24,6 +24,11 @@ export interface BenchOptions {
   readonly s3: 's3rver' | 'sink';
   /** Extra environment for the runners (C and D), e.g. VERIFY=none to see what the row counts cost. */
   readonly runnerEnv: Readonly<Record<string, string>>;
+  /**
+   * Folder of pg_dump and pg_restore for every variant (the runners' PG_BIN_DIR). Default: the production
+   * client when scripts/postgres-client.sh has built it, else Debian's.
+   */
+  readonly clientBinDir: string | undefined;
 }
 
 /** The default scale: pgbench scale 55 plus the wide table is about 1 GB on disk. */
@@ -31,6 +36,7 @@ export const DEFAULT_SCALE = 55;
 
 export const USAGE = `usage: npm run bench -- [--scale N | --scales N,M,...] [--rounds N] [--variants A,B,C,D,E]
                        [--reuse] [--profile] [--out DIR] [--runner-env K=V,...] [--s3 s3rver|sink]
+                       [--client-bin-dir DIR]
   --scale N       pgbench scale of the data set (default ${DEFAULT_SCALE}, about 1 GB with the wide table)
   --scales N,M    several data sets in one run, to show how time and memory grow
   --rounds N      interleaved rounds per scale (default 3, at least 1)
@@ -39,7 +45,9 @@ export const USAGE = `usage: npm run bench -- [--scale N | --scales N,M,...] [--
   --profile       run C and D once more under node --cpu-prof and report where their CPU goes
   --out DIR       where results.json and RESULTS.md go (default bench/)
   --s3 sink       back C up into a stand-in that discards the dump instead of s3rver (no D, E)
-  --runner-env    extra environment for the runners, e.g. VERIFY=none,DUMP_GLOBALS=false (to see what each costs)`;
+  --runner-env    extra environment for the runners, e.g. VERIFY=none,DUMP_GLOBALS=false (to see what each costs)
+  --client-bin-dir DIR  pg_dump and pg_restore of every variant (default: the production client when
+                  scripts/postgres-client.sh has built it, else Debian's)`;
 
 /** The arguments are invalid. */
 export class UsageError extends Error {
@@ -69,6 +77,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   let outDir = 'bench';
   const runnerEnv: Record<string, string> = {};
   let s3: BenchOptions['s3'] = 's3rver';
+  let clientBinDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] = arg.includes('=')
@@ -127,6 +136,12 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         else problems.push(`--s3 takes s3rver or sink, got "${wanted ?? ''}"`);
         break;
       }
+      case '--client-bin-dir': {
+        const dir = value();
+        if (!dir) problems.push('--client-bin-dir takes the folder of pg_dump and pg_restore');
+        else clientBinDir = dir;
+        break;
+      }
       case '--help':
       case '-h':
         throw new UsageError(USAGE);
@@ -137,5 +152,5 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   if (s3 === 'sink' && variants.some((v) => v === 'D' || v === 'E'))
     problems.push('--s3 sink keeps no dump to restore: add --variants A,B,C');
   if (problems.length) throw new UsageError(`${problems.join('; ')}\n${USAGE}`);
-  return { scales, rounds, variants, reuse, profile, outDir, runnerEnv, s3 };
+  return { scales, rounds, variants, reuse, profile, outDir, runnerEnv, s3, clientBinDir };
 }

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { productionClientBinDir } from '../local/toolchain.ts';
 import { systemBinDir } from '../test/support/postgres.ts';
 import { startProcess } from '../test/support/processes.ts';
 import { s3rverClient } from '../test/support/s3.ts';
@@ -131,7 +132,9 @@ async function main(options: BenchOptions): Promise<void> {
   const build = await startProcess(process.execPath, ['containers/build.mjs', distDir], {}).result;
   if (build.code !== 0) throw new Error(`bundling the runners failed: ${build.stderr}`);
 
-  const binDir = systemBinDir();
+  // The client production ships, when built: C/A and D/E are then what the image would measure.
+  const binDir = options.clientBinDir ?? productionClientBinDir({ build: false }) ?? systemBinDir();
+  log(`PostgreSQL client: ${binDir}`);
   log(
     options.reuse
       ? `starting the cluster kept in ${BENCH_DATA_DIR}/postgres`

@@ -16,6 +16,12 @@ export function formatReport(report: RestoreReport): string[] {
   for (const check of report.checks.filter((c) => c.kind !== 'table')) {
     lines.push(`    ${check.passed ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`);
   }
+  if (report.ignoredErrors?.length) {
+    lines.push('', '  ignored as benign (nothing lost; see the README\'s "Benign restore errors"):');
+    for (const e of report.ignoredErrors) {
+      lines.push(`    ${e.step} ${e.rule}${e.count > 1 ? ` (${e.count}x)` : ''}: ${e.message}`);
+    }
+  }
   if (report.tables.length) {
     lines.push('', '  tables:');
     const rows = report.tables.map((t) => {

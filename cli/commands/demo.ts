@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { clientVersion } from '../../containers/pg-dump/pg-tools.ts';
 import { parseRestoreReport, type RestoreReport } from '../../core/drill-report.ts';
@@ -13,6 +14,7 @@ import { type PgCluster, startPostgres, systemBinDir } from '../../local/postgre
 import { lastLine, startProcess } from '../../local/processes.ts';
 import { type S3Server, startS3 } from '../../local/s3-server.ts';
 import { seedVariedDatabase } from '../../local/sample-data.ts';
+import { productionClientBinDir, toolchain } from '../../local/toolchain.ts';
 import { formatBytes, type Output, processOutput } from '../output.ts';
 import { formatReport } from '../report-view.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
@@ -40,18 +42,37 @@ const DEMO_DRILL = {
   ],
 };
 
-/** Fails early, with the fix, when a prerequisite is missing. */
-async function checkPrerequisites(): Promise<void> {
+/** The PostgreSQL client the demo's runners use, and how to say which it is. */
+interface DemoClient {
+  /** `PG_BIN_DIR` for the runners; empty when the client on PATH is used. */
+  readonly env: Record<string, string>;
+  readonly description: string;
+}
+
+/**
+ * The production client when scripts/postgres-client.sh has built it, else the one on PATH; fails early,
+ * with the fix, when there is none.
+ */
+async function chooseClient(): Promise<DemoClient> {
   systemBinDir();
+  const binDir = productionClientBinDir({ build: false });
+  const at = (program: string) => (binDir ? join(binDir, program) : program);
+  let version = '';
   for (const program of ['pg_dump', 'pg_restore', 'psql']) {
     try {
-      await clientVersion(program);
+      version = (await clientVersion(at(program))).version;
     } catch {
       throw new ConfigError(
-        `${program} is not installed: install the PostgreSQL client (Debian: apt-get install postgresql-client)`,
+        `${program} is not installed: install the PostgreSQL client (Debian: apt-get install postgresql-client), or build the production one with \`bash scripts/postgres-client.sh\``,
       );
     }
   }
+  return binDir
+    ? { env: { PG_BIN_DIR: binDir }, description: `PostgreSQL client ${version}, the one the image ships` }
+    : {
+        env: {},
+        description: `PostgreSQL client ${version} from PATH (the image ships ${toolchain.postgresClientMajor}: \`bash scripts/postgres-client.sh\` builds it, and the demo then uses it)`,
+      };
 }
 
 const SILENT_LAMBDA_ENV = { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' };
@@ -73,7 +94,8 @@ export async function demoCommand(output: Output = processOutput(false)): Promis
   process.once('SIGTERM', onSignal);
 
   try {
-    await checkPrerequisites();
+    const client = await chooseClient();
+    step(client.description);
     step('starting PostgreSQL (the source), a scratch PostgreSQL (the drill sidecar) and an S3 server');
     const [source, scratch, s3] = await Promise.all([startPostgres(), startPostgres(), startS3()]);
     cleanups.push(
@@ -92,6 +114,7 @@ export async function demoCommand(output: Output = processOutput(false)): Promis
     const backup = await startProcess(process.execPath, ['--import', 'tsx', 'containers/pg-dump/main.ts'], {
       ...source.env(DATABASE),
       ...s3.env,
+      ...client.env,
       BACKUP_ID: backupId,
       VERIFY: 'checksums',
     }).result;
@@ -107,7 +130,7 @@ export async function demoCommand(output: Output = processOutput(false)): Promis
 
     const workflow = synthesizeDrillWorkflow([DEMO_DRILL]);
     step('restore drill state machine synthesized from the CDK construct; running it locally');
-    const report = await runDrill(workflow, { s3, scratch }, step);
+    const report = await runDrill(workflow, { s3, scratch, client }, step);
     output.out('');
     if (report) for (const line of formatReport(report)) output.out(line);
     output.out('');
@@ -127,7 +150,7 @@ export async function demoCommand(output: Output = processOutput(false)): Promis
 /** Executes the drill workflow with the real handlers and runner; returns the drill's report. */
 async function runDrill(
   workflow: ReturnType<typeof synthesizeDrillWorkflow>,
-  servers: { s3: S3Server; scratch: PgCluster },
+  servers: { s3: S3Server; scratch: PgCluster; client: DemoClient },
   step: (text: string) => void,
 ): Promise<RestoreReport | undefined> {
   const { s3, scratch } = servers;
@@ -170,6 +193,7 @@ async function runDrill(
           RESTORE_MODE: 'drill',
           ...environment,
           ...scratch.env(DATABASE),
+          ...servers.client.env,
         },
       ).result;
       report = parseRestoreReport(lastLine(result.stdout), 'the restore runner output');

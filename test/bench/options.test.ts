@@ -12,7 +12,17 @@ describe('bench options', () => {
       outDir: 'bench',
       runnerEnv: {},
       s3: 's3rver',
+      clientBinDir: undefined,
     });
+  });
+
+  it('takes the client folder of every variant, and refuses the flag without one', () => {
+    expect(parseOptions(['--client-bin-dir', '/usr/lib/postgresql/15/bin']).clientBinDir).toBe(
+      '/usr/lib/postgresql/15/bin',
+    );
+    expect(() => parseOptions(['--client-bin-dir'])).toThrow(
+      /^--client-bin-dir takes the folder of pg_dump and pg_restore\n/,
+    );
   });
 
   it('takes two scales in one run, and flags with = or a separate value', () => {
