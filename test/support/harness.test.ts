@@ -1,6 +1,9 @@
+import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PgCluster, startPostgres } from './postgres.ts';
+import { embeddedBinDir, type PgCluster, startPostgres } from './postgres.ts';
 import { type S3Server, startS3 } from './s3.ts';
 
 describe('test harness', () => {
@@ -17,6 +20,30 @@ describe('test harness', () => {
     const [row] = await pg.query<{ one: number }>('postgres', 'select 1 as one');
     expect(row?.one).toBe(1);
     expect(pg.major).toBeGreaterThanOrEqual(15);
+  });
+
+  it('starts a server whose programs lie in a folder only its owner may enter (a home folder of mode 700)', async () => {
+    // As root the servers run as `postgres`, who cannot reach such a folder: the harness runs a copy.
+    const hidden = mkdtempSync(join(tmpdir(), 'pgproof-private-'));
+    try {
+      chmodSync(hidden, 0o700);
+      cpSync(dirname(embeddedBinDir(17)), join(hidden, 'server'), {
+        recursive: true,
+        verbatimSymlinks: true,
+      });
+      const cluster = await startPostgres({ binDir: join(hidden, 'server', 'bin') });
+      try {
+        const [row] = await cluster.query<{ v: string }>(
+          'postgres',
+          "SELECT current_setting('server_version') AS v",
+        );
+        expect(row?.v).toMatch(/^17\./);
+      } finally {
+        await cluster.stop();
+      }
+    } finally {
+      rmSync(hidden, { recursive: true, force: true });
+    }
   });
 
   it('starts an S3 server that stores objects byte for byte and records requests', async () => {
