@@ -12,7 +12,7 @@ import { InterruptedError, oneLine, type ServerAddress } from '../../core/errors
 import { findBackup } from '../../core/find-backup.ts';
 import { drillReportKey } from '../../core/layout.ts';
 import type { Manifest } from '../../core/manifest.ts';
-import { clientVersion } from '../pg-dump/pg-tools.ts';
+import type { ClientVersion } from '../pg-dump/pg-tools.ts';
 import { downloadObject, verifyChecksum } from './download.ts';
 import { buildReport } from './report.ts';
 import {
@@ -110,9 +110,11 @@ export async function downloadBackup(
   return { dumpPath, globalsPath, check };
 }
 
-/** How to restore: pg_restore's options, and where the client programs are. */
+/** How to restore: pg_restore's options, where the client programs are, and their versions. */
 export interface RestoreOptions extends Omit<ArchiveRestoreOptions, 'context'> {
   readonly pgBinDir: string | undefined;
+  /** The versions {@link assertCanRead} read: the benign-error rules look at them. */
+  readonly clientVersions: { readonly pgRestore: ClientVersion; readonly psql: ClientVersion };
 }
 
 /** The `globals` and `restore` checks, and the errors benign rules accepted on the way. */
@@ -143,17 +145,13 @@ export async function restoreBackup(
   options: RestoreOptions,
 ): Promise<RestoreOutcome> {
   const tools = restoreTools(options.pgBinDir);
-  const [targetMajor, pgRestoreVersion, psqlVersion] = await Promise.all([
-    serverMajor(client),
-    clientVersion(tools.pgRestore),
-    files.globalsPath ? clientVersion(tools.psql) : undefined,
-  ]);
+  const targetMajor = await serverMajor(client);
   const checks: RestoreCheck[] = [];
   const ignoredErrors: IgnoredRestoreError[] = [];
-  if (files.globalsPath && psqlVersion) {
+  if (files.globalsPath) {
     const globals = await restoreGlobals(tools.psql, files.globalsPath, target, {
       ...options,
-      context: { targetMajor, clientMajor: psqlVersion.major },
+      context: { targetMajor, clientMajor: options.clientVersions.psql.major },
     });
     ignoredErrors.push(...globals.ignored);
     const existing = globals.ignored.filter((e) => e.rule === 'role-already-exists');
@@ -173,7 +171,7 @@ export async function restoreBackup(
   await createSchemas(client, schemas);
   const restored = await restoreArchive(tools.pgRestore, files.dumpPath, target, {
     ...options,
-    context: { targetMajor, clientMajor: pgRestoreVersion.major },
+    context: { targetMajor, clientMajor: options.clientVersions.pgRestore.major },
   });
   ignoredErrors.push(...restored.ignored);
   checks.push({
@@ -270,7 +268,7 @@ export async function runRestore(
   const work = await mkdtemp(join(settings.workDir, 'pgproof-restore-'));
   let client: pg.Client | undefined;
   try {
-    await assertCanRead(restoreTools(settings.pgBinDir), manifest.pgDump.version);
+    const clientVersions = await assertCanRead(restoreTools(settings.pgBinDir), manifest.pgDump.version);
     let phase = clock();
     const files = await downloadBackup(s3, settings.bucket, manifest, work, {
       partBytes: settings.downloadPartBytes,
@@ -290,6 +288,7 @@ export async function runRestore(
       await assertRestorableTarget(client, target, settings.clean);
       const restored = await restoreBackup(files, target, client, {
         pgBinDir: settings.pgBinDir,
+        clientVersions,
         jobs: settings.jobs,
         tables: settings.tables,
         schemas: settings.schemas,
