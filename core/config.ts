@@ -2,7 +2,12 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isTimeZone } from './environment.ts';
 import { ConfigError } from './errors.ts';
-import { drillReportsPrefix } from './layout.ts';
+import {
+  DATABASE_NAME_PATTERN,
+  DATABASE_NAME_RULE,
+  drillReportsPrefix,
+  KEY_PREFIX_PATTERN,
+} from './layout.ts';
 import { verifyLevelSchema } from './manifest.ts';
 import { TIERS, type Tier } from './tiers.ts';
 
@@ -232,8 +237,8 @@ const databaseSchema = z
   .object(
     {
       name: text('name the database as its backups are filed, e.g. "orders"').regex(
-        /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/,
-        'may hold only letters, digits, "_" and "-" (at most 63, starting with a letter or digit); e.g. "orders"',
+        DATABASE_NAME_PATTERN,
+        `${DATABASE_NAME_RULE}; e.g. "orders"`,
       ),
       host: text('set it to the database endpoint, e.g. "orders.cluster-abc.eu-west-1.rds.amazonaws.com"'),
       port: wholeNumber(1, 65_535, 'use the database port, usually 5432').default(5432),
@@ -369,7 +374,7 @@ const deploymentConfigSchema = z
       replicaRegion: regionSchema('set it to a second region for the replica, e.g. "eu-central-1"'),
       backupPrefix: z
         .string({ error: 'must be a string; e.g. "" or "backups/"' })
-        .regex(/^$|^[A-Za-z0-9!_.*'()/-]*\/$/, 'must be empty or end with "/"; e.g. "backups/"')
+        .regex(KEY_PREFIX_PATTERN, 'must be empty or end with "/"; e.g. "backups/"')
         .default(''),
       network: networkSchema,
       notificationEmails: z

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PgproofError } from './errors.ts';
-import { BACKUP_ID_PATTERN, drillReportKey } from './layout.ts';
+import { BACKUP_ID_PATTERN, DATABASE_NAME_PATTERN, drillReportKey } from './layout.ts';
 import type { Manifest } from './manifest.ts';
 
 /**
@@ -22,7 +22,7 @@ export const drillInputSchema = z.strictObject({
   /** The database's name in the key layout, as in the config. */
   database: z
     .string({ error: 'is required: name the database to drill, e.g. { "database": "orders" }' })
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be a database name from the config, e.g. "orders"'),
+    .regex(DATABASE_NAME_PATTERN, 'must be a database name from the config, e.g. "orders"'),
   /** A backup id; default: the latest backup with a manifest. */
   backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like "20261121T020000Z"').optional(),
   mode: z

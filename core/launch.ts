@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { isTimeZone } from './environment.ts';
 import { PgproofError } from './errors.ts';
 import { listBackupIds } from './find-backup.ts';
-import { formatBackupId, parseBackupId } from './layout.ts';
+import { DATABASE_NAME_PATTERN, formatBackupId, parseBackupId } from './layout.ts';
 import { classifyTier } from './tier.ts';
 import { TIERS, type Tier } from './tiers.ts';
 
@@ -40,7 +40,7 @@ const retentionDaysSchema = z.strictObject(
 /** The payload each database's schedule sends (built by the stack; `scheduledTime` filled in by the Scheduler). */
 export const startBackupEventSchema = z.strictObject({
   /** The database's name in the key layout (`BACKUP_NAME`). */
-  database: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/, 'must be a backup name like "orders"'),
+  database: z.string().regex(DATABASE_NAME_PATTERN, 'must be a backup name like "orders"'),
   /** `<aws.scheduler.scheduled-time>`: ISO 8601 UTC. */
   scheduledTime: z.iso.datetime({
     offset: true,

@@ -14,6 +14,30 @@ export const MANIFEST_FILE = 'manifest.json';
 export const TIER_TAG = 'pgproof:tier';
 export const DATABASE_TAG = 'pgproof:database';
 
+/**
+ * A database's name in the key layout (`BACKUP_NAME`, the config's `name`): letters, digits, "_" and "-",
+ * at most 63, starting with a letter or digit. It is also part of construct ids, tags and metric dimensions.
+ */
+export const DATABASE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+/** {@link DATABASE_NAME_PATTERN} in words, for messages. */
+export const DATABASE_NAME_RULE =
+  'may hold only letters, digits, "_" and "-" (at most 63, starting with a letter or digit)';
+
+/** Whether `name` may name a database in the key layout. */
+export function isDatabaseName(name: string): boolean {
+  return DATABASE_NAME_PATTERN.test(name);
+}
+
+/** A key prefix (`BACKUP_PREFIX`, the config's `backupPrefix`): empty, or key characters ending in "/". */
+export const KEY_PREFIX_PATTERN = /^$|^[A-Za-z0-9!_.*'()/-]*\/$/;
+/** {@link KEY_PREFIX_PATTERN} in words, for messages. */
+export const KEY_PREFIX_RULE = 'must be empty or end with "/" (letters, digits and !_.*\'()/- only)';
+
+/** Whether `prefix` may prefix the keys of a deployment. */
+export function isKeyPrefix(prefix: string): boolean {
+  return KEY_PREFIX_PATTERN.test(prefix);
+}
+
 /** `YYYYMMDDTHHMMSSZ`: sorts by time, safe in a key. */
 export const BACKUP_ID_PATTERN = /^\d{8}T\d{6}Z$/;
 

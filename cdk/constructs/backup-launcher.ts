@@ -10,6 +10,7 @@ import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
 import { acknowledgeWildcards } from './nag.ts';
 import { addPgproofFunction } from './pgproof-function.ts';
 
@@ -54,8 +55,8 @@ export class BackupLauncher extends Construct {
   constructor(scope: Construct, id: string, props: BackupLauncherProps) {
     super(scope, id);
     const prefix = props.prefix ?? '';
-    if (prefix !== '' && !prefix.endsWith('/')) {
-      throw new Error(`'prefix' must be empty or end with "/", got "${prefix}"`);
+    if (!isKeyPrefix(prefix)) {
+      throw new Error(`'prefix' ${KEY_PREFIX_RULE}, got "${prefix}"`);
     }
 
     const { function: fn, role } = addPgproofFunction(this, '', {

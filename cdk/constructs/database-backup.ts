@@ -10,7 +10,7 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { StartBackupEvent } from '../../core/launch.ts';
-import { databasePrefix } from '../../core/layout.ts';
+import { DATABASE_NAME_RULE, databasePrefix, isDatabaseName } from '../../core/layout.ts';
 import type { VerifyLevel } from '../../core/manifest.ts';
 import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
 import type { Tier } from '../../core/tiers.ts';
@@ -140,8 +140,8 @@ export class DatabaseBackup extends Construct {
         `'rpo' must be whole hours from 1 to 168 (an alarm looks back at most 7 days), got ${rpoHours}`,
       );
     }
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(props.name)) {
-      throw new Error(`'name' may hold only letters, digits, "_" and "-", got "${props.name}"`);
+    if (!isDatabaseName(props.name)) {
+      throw new Error(`'name' ${DATABASE_NAME_RULE}, got "${props.name}"`);
     }
     const ownPrefix = databasePrefix(prefix, props.name);
 

@@ -16,6 +16,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import type { DrillDatabase, SqlCheck } from '../../core/drill.ts';
+import { DATABASE_NAME_RULE, isDatabaseName, isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
 import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
 import { toolchain } from '../../core/toolchain.ts';
 import { acknowledgeWildcards } from './nag.ts';
@@ -667,8 +668,8 @@ export class RestoreDrill extends Construct {
 
 /** Throws on props that would deploy a drill that cannot work, naming the prop and the fix. */
 function validateProps(props: RestoreDrillProps, prefix: string, majors: readonly number[]): void {
-  if (prefix !== '' && !prefix.endsWith('/')) {
-    throw new Error(`'prefix' must be empty or end with "/", got "${prefix}"`);
+  if (!isKeyPrefix(prefix)) {
+    throw new Error(`'prefix' ${KEY_PREFIX_RULE}, got "${prefix}"`);
   }
   for (const major of majors) {
     if (!Number.isInteger(major) || major < 10) {
@@ -677,8 +678,8 @@ function validateProps(props: RestoreDrillProps, prefix: string, majors: readonl
   }
   const ids = new Set<string>();
   for (const db of props.databases) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/.test(db.name)) {
-      throw new Error(`'databases[].name' may hold only letters, digits, "_" and "-", got "${db.name}"`);
+    if (!isDatabaseName(db.name)) {
+      throw new Error(`'databases[].name' ${DATABASE_NAME_RULE}, got "${db.name}"`);
     }
     if (ids.has(pascalCase(db.name))) {
       throw new Error(`'databases' names "${db.name}" twice (or two names that differ only in "_" and "-")`);

@@ -158,7 +158,7 @@ describe('construct validation', () => {
     it('rejects a name that cannot be a key prefix', () => {
       const scope = stack();
       expect(() => new DatabaseBackup(scope, 'Orders', props(scope, { name: 'orders/eu' }))).toThrow(
-        `'name' may hold only letters, digits, "_" and "-", got "orders/eu"`,
+        `'name' may hold only letters, digits, "_" and "-" (at most 63, starting with a letter or digit), got "orders/eu"`,
       );
     });
   });
