@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 
 /**
  * Where a runner's CPU goes, from a V8 CPU profile (`node --cpu-prof`) of the bundled runner. The
- * bundle keeps esbuild's `// node_modules/<package>/...` and `// containers/...` markers before each
+ * bundle keeps esbuild's `// node_modules/<package>/...` and `// engines/...` markers before each
  * module, so every sampled function is attributed to the source module (and package) it came from.
  */
 
@@ -23,7 +23,7 @@ export interface CpuProfile {
 export function bundleModules(bundle: string): { readonly line: number; readonly module: string }[] {
   const modules: { line: number; module: string }[] = [];
   bundle.split('\n').forEach((text, index) => {
-    const match = /^\/\/ ((?:node_modules|containers|core)\/\S+)$/.exec(text);
+    const match = /^\/\/ ((?:node_modules|engines|containers|core)\/\S+)$/.exec(text);
     if (match?.[1]) modules.push({ line: index, module: match[1] });
   });
   return modules;

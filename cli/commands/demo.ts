@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
-import { clientVersion } from '../../containers/pg-dump/pg-tools.ts';
 import { parseRestoreReport, type RestoreReport } from '../../core/drill-report.ts';
 import { ConfigError, oneLine } from '../../core/errors.ts';
 import { backupKeys, formatBackupId } from '../../core/layout.ts';
 import { parseManifest } from '../../core/manifest.ts';
+import { clientVersion } from '../../engines/backup/pg-tools.ts';
 import {
   type DrillTaskHandlers,
   runDrillWorkflow,

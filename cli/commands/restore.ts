@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { exitStatus } from '../../containers/pg-restore/report.ts';
-import { checkArchive, downloadBackup, runRestore } from '../../containers/pg-restore/restore.ts';
-import { assertCanRead, restoreTools } from '../../containers/pg-restore/restore-tools.ts';
-import { readRestoreSettings } from '../../containers/pg-restore/settings.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { findBackup } from '../../core/find-backup.ts';
+import { exitStatus } from '../../engines/restore/report.ts';
+import { checkArchive, downloadBackup, runRestore } from '../../engines/restore/restore.ts';
+import { assertCanRead, restoreTools } from '../../engines/restore/restore-tools.ts';
+import { restoreSettings } from '../../engines/restore/settings.ts';
 import type { Deployment } from '../deployment.ts';
 import type { Output } from '../output.ts';
 import { formatReport } from '../report-view.ts';
@@ -80,25 +80,24 @@ export async function restoreCommand(
   // pg_restore and psql take the password and TLS mode from libpq's environment, never from argv.
   if (target.password !== undefined) process.env.PGPASSWORD = target.password;
   if (target.sslmode) process.env.PGSSLMODE = target.sslmode;
-  const now = new Date();
-  const settings = readRestoreSettings(
+  const settings = restoreSettings(
     {
-      RESTORE_MODE: 'restore',
-      BACKUP_BUCKET: deployment.bucket,
-      BACKUP_PREFIX: deployment.prefix,
-      BACKUP_NAME: options.database,
-      BACKUP_ID: options.backupId,
-      PGHOST: target.host,
-      PGPORT: String(target.port),
-      PGUSER: target.user,
-      PGDATABASE: target.database,
-      RESTORE_CLEAN: String(options.clean),
-      RESTORE_TABLES: options.tables.join(','),
-      RESTORE_SCHEMAS: options.schemas.join(','),
-      ...(options.jobs ? { RESTORE_JOBS: String(options.jobs) } : {}),
-      ...(options.pgBinDir ? { PG_BIN_DIR: options.pgBinDir } : {}),
+      mode: 'restore',
+      bucket: deployment.bucket,
+      prefix: deployment.prefix,
+      backup: { name: options.database, backupId: options.backupId },
+      host: target.host,
+      port: target.port,
+      user: target.user,
+      database: target.database,
+      clean: options.clean,
+      tables: options.tables,
+      schemas: options.schemas,
+      jobs: options.jobs,
+      pgBinDir: options.pgBinDir,
+      cleanHint: 'pass --clean',
     },
-    now,
+    new Date(),
   );
   const download = output.progress('downloading');
   const restoring = output.progress('restoring');

@@ -3,8 +3,8 @@ import { oneLine } from '../../core/errors.ts';
 import { createLogger, createMetrics } from '../../core/observability.ts';
 import { createS3Client } from '../../core/s3-client.ts';
 import { DATABASE_DIMENSION, METRICS } from '../../core/telemetry.ts';
-import { runBackup } from './backup.ts';
-import { readSettings } from './settings.ts';
+import { runBackup } from '../../engines/backup/backup.ts';
+import { readSettings } from '../../engines/backup/settings.ts';
 
 /**
  * The backup runner's entrypoint (the pg-dump container; `npm run dump`): reads the environment,

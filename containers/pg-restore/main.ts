@@ -1,9 +1,9 @@
 import { oneLine } from '../../core/errors.ts';
 import { createLogger } from '../../core/observability.ts';
 import { createS3Client } from '../../core/s3-client.ts';
-import { exitStatus, writeReport } from './report.ts';
-import { runRestore } from './restore.ts';
-import { readRestoreSettings } from './settings.ts';
+import { exitStatus, writeReport } from '../../engines/restore/report.ts';
+import { runRestore } from '../../engines/restore/restore.ts';
+import { readRestoreSettings } from '../../engines/restore/settings.ts';
 
 /**
  * The restore runner's entrypoint (the drill task's command; `npm run restore`): reads the

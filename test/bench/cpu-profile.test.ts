@@ -6,18 +6,18 @@ describe('bench CPU profile summary', () => {
     'import x from "y";', // 0
     '// node_modules/@aws-sdk/lib-storage/dist-es/Upload.js', // 1
     'function upload() {}', // 2
-    '// containers/pg-dump/upload.ts', // 3
+    '// engines/backup/upload.ts', // 3
     'function hash() {}', // 4
   ].join('\n');
 
   it('maps bundle lines to the modules esbuild marked, and modules to packages', () => {
     expect(bundleModules(bundle)).toEqual([
       { line: 1, module: 'node_modules/@aws-sdk/lib-storage/dist-es/Upload.js' },
-      { line: 3, module: 'containers/pg-dump/upload.ts' },
+      { line: 3, module: 'engines/backup/upload.ts' },
     ]);
     expect(packageOf('node_modules/@aws-sdk/lib-storage/dist-es/Upload.js')).toBe('@aws-sdk/lib-storage');
     expect(packageOf('node_modules/pg/lib/client.js')).toBe('pg');
-    expect(packageOf('containers/pg-dump/upload.ts')).toBe('containers/pg-dump/upload.ts');
+    expect(packageOf('engines/backup/upload.ts')).toBe('engines/backup/upload.ts');
   });
 
   it('attributes self time to sources and functions, and counts idle time', () => {
@@ -46,12 +46,12 @@ describe('bench CPU profile summary', () => {
     expect(summary.idleSeconds).toBe(0.5);
     expect(summary.bySource.map((s) => [s.name, s.seconds])).toEqual([
       ['(idle)', 0.5],
-      ['containers/pg-dump/upload.ts', 0.3],
+      ['engines/backup/upload.ts', 0.3],
       ['@aws-sdk/lib-storage', 0.1],
       ['node (built-in)', 0.1],
     ]);
     expect(summary.topFunctions[0]).toEqual({
-      name: 'hash (containers/pg-dump/upload.ts)',
+      name: 'hash (engines/backup/upload.ts)',
       seconds: 0.3,
       share: 0.3,
     });

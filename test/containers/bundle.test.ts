@@ -48,6 +48,11 @@ describe('runner bundle (what the container image runs)', () => {
   it('is the file the Dockerfile starts', () => {
     const dockerfile = readFileSync('containers/pg-dump/Dockerfile', 'utf8');
     expect(dockerfile).toContain('RUN node containers/build.mjs /app');
+    // Everything the bundle is built from is copied into the build stage.
+    for (const folder of ['core', 'engines', 'containers']) {
+      expect(dockerfile).toContain(`COPY ${folder} ./${folder}\n`);
+    }
+    expect(dockerfile).toContain('COPY scripts/toolchain.json ./scripts/toolchain.json\n');
     expect(dockerfile).toContain('CMD ["node", "/app/pg-dump.mjs"]');
     expect(dockerfile).toMatch(/^USER node$/m);
   });

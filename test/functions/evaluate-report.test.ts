@@ -1,8 +1,8 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildReport } from '../../containers/pg-restore/report.ts';
 import type { DrillEvaluation } from '../../core/drill-evaluation.ts';
 import type { RestoreCheck, RestoreReport } from '../../core/drill-report.ts';
+import { buildReport } from '../../engines/restore/report.ts';
 import { fakeManifest } from '../support/manifests.ts';
 import { type S3Server, startS3 } from '../support/s3.ts';
 

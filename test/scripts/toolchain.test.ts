@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LAMBDA_RUNTIME } from '../../cdk/constructs/pgproof-function.ts';
-import { clientVersion } from '../../containers/pg-dump/pg-tools.ts';
 import { toolchain } from '../../core/toolchain.ts';
+import { clientVersion } from '../../engines/backup/pg-tools.ts';
 import { embeddedBinDir, startPostgres } from '../support/postgres.ts';
 
 /** scripts/toolchain.json is the one place production's toolchain is written: everything follows it. */

@@ -1,5 +1,5 @@
-import { clientVersion } from '../../containers/pg-dump/pg-tools.ts';
-import { restoreArchive } from '../../containers/pg-restore/restore-tools.ts';
+import { clientVersion } from '../../engines/backup/pg-tools.ts';
+import { restoreArchive } from '../../engines/restore/restore-tools.ts';
 import type { PgCluster } from './postgres.ts';
 
 /**

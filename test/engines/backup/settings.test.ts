@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readSettings } from '../../../containers/pg-dump/settings.ts';
+import { readSettings } from '../../../engines/backup/settings.ts';
 
 const NOW = new Date('2026-11-21T02:00:00.123Z');
 const BASE = { PGDATABASE: 'orders', BACKUP_BUCKET: 'bucket' };

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseTocListing, type TocEntry } from '../../core/archive-toc.ts';
 import type { IgnoredRestoreError } from '../../core/drill-report.ts';
 import { ConfigError, InterruptedError } from '../../core/errors.ts';
-import { type ClientVersion, clientVersion } from '../pg-dump/pg-tools.ts';
+import { type ClientVersion, clientVersion } from '../backup/pg-tools.ts';
 import {
   classifyErrors,
   parsePgRestoreErrors,

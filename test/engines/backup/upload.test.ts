@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { choosePartSize, protectionParams, S3_MAX_PARTS } from '../../../containers/pg-dump/upload.ts';
+import { choosePartSize, protectionParams, S3_MAX_PARTS } from '../../../engines/backup/upload.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { assertClientCanDump, chooseCompression, pgDumpArgs } from '../../../containers/pg-dump/pg-tools.ts';
-import { readSettings } from '../../../containers/pg-dump/settings.ts';
+import { assertClientCanDump, chooseCompression, pgDumpArgs } from '../../../engines/backup/pg-tools.ts';
+import { readSettings } from '../../../engines/backup/settings.ts';
 
 describe('pg_dump invocation', () => {
   it('compresses with zstd inside pg_dump from client 16, gzip level 1 below', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadObject, sha256File, verifyChecksum } from '../../../containers/pg-restore/download.ts';
+import { downloadObject, sha256File, verifyChecksum } from '../../../engines/restore/download.ts';
 import { type S3Server, startS3 } from '../../support/s3.ts';
 
 const KiB = 1024;

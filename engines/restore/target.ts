@@ -9,9 +9,10 @@ import { quoteIdent } from '../../core/table-stats.ts';
 
 /** The target holds objects already, and cleaning was not asked for. */
 export class TargetNotEmptyError extends DatabaseError {
-  constructor(address: ServerAddress, objects: number) {
+  /** `cleanHint`: how the person asks for a clean restore, e.g. "pass --clean". */
+  constructor(address: ServerAddress, objects: number, cleanHint: string) {
     super(
-      `database "${address.database}" on ${address.host}:${address.port} is not empty (${objects} tables, views or sequences): restoring into it would mix data; restore into an empty database, or set RESTORE_CLEAN=true to drop the backup's objects first`,
+      `database "${address.database}" on ${address.host}:${address.port} is not empty (${objects} tables, views or sequences): restoring into it would mix data; restore into an empty database, or ${cleanHint} to drop the backup's objects first`,
     );
     this.name = 'TargetNotEmptyError';
   }
@@ -90,15 +91,15 @@ export async function countUserRelations(client: pg.Client): Promise<number> {
   return Number(rows[0]?.n ?? 0);
 }
 
-/** Refuses a target that holds relations unless it is to be cleaned. */
+/** Refuses a target that holds relations unless it is to be cleaned (`cleanHint` says how). */
 export async function assertRestorableTarget(
   client: pg.Client,
   address: ServerAddress,
-  clean: boolean,
+  options: { readonly clean: boolean; readonly cleanHint: string },
 ): Promise<void> {
-  if (clean) return;
+  if (options.clean) return;
   const objects = await countUserRelations(client);
-  if (objects > 0) throw new TargetNotEmptyError(address, objects);
+  if (objects > 0) throw new TargetNotEmptyError(address, objects, options.cleanHint);
 }
 
 /**

@@ -4,7 +4,7 @@ import {
   classifyErrors,
   parsePgRestoreErrors,
   parsePsqlErrors,
-} from '../../../containers/pg-restore/restore-errors.ts';
+} from '../../../engines/restore/restore-errors.ts';
 
 /** What pg_restore 18.6 printed restoring with -j 2 into a PostgreSQL 15 server (captured here). */
 const PG_RESTORE_18_INTO_15 = `pg_restore: while INITIALIZING:

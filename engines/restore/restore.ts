@@ -12,7 +12,7 @@ import { InterruptedError, oneLine, type ServerAddress } from '../../core/errors
 import { findBackup } from '../../core/find-backup.ts';
 import { drillReportKey } from '../../core/layout.ts';
 import type { Manifest } from '../../core/manifest.ts';
-import type { ClientVersion } from '../pg-dump/pg-tools.ts';
+import type { ClientVersion } from '../backup/pg-tools.ts';
 import { downloadObject, verifyChecksum } from './download.ts';
 import { buildReport } from './report.ts';
 import {
@@ -285,7 +285,7 @@ export async function runRestore(
       phase = clock();
       client = await openTargetDatabase(target, settings.targetWaitSeconds);
       targetVersion = await serverVersion(client);
-      await assertRestorableTarget(client, target, settings.clean);
+      await assertRestorableTarget(client, target, settings);
       const restored = await restoreBackup(files, target, client, {
         pgBinDir: settings.pgBinDir,
         clientVersions,

@@ -3,13 +3,21 @@ import { z } from 'zod';
 import { type SqlCheck, sqlCheckSchema } from '../../core/drill.ts';
 import { csvVariable, flagVariable, parseEnvironment } from '../../core/environment.ts';
 import type { BackupSelector } from '../../core/find-backup.ts';
-import { BACKUP_ID_PATTERN } from '../../core/layout.ts';
+import {
+  BACKUP_ID_PATTERN,
+  DATABASE_NAME_PATTERN,
+  DATABASE_NAME_RULE,
+  isKeyPrefix,
+  KEY_PREFIX_RULE,
+} from '../../core/layout.ts';
 
 export type { SqlCheck };
 
 /**
- * The restore runner's settings: its environment (DESIGN.md "Restore runner"), read once at start
- * and validated as a whole so every problem is reported at once.
+ * The restore engine's settings. Two ways build them: {@link readRestoreSettings} from the runner's
+ * environment (DESIGN.md "Restore runner"), read once at start and validated as a whole so every problem
+ * is reported at once; and {@link restoreSettings} from a typed {@link RestoreRequest} (the CLI). Defaults
+ * are applied once, in {@link restoreSettings}.
  */
 
 /** `drill`: restore into a scratch server; `restore`: into a real target. */
@@ -69,15 +77,12 @@ const environmentSchema = z
       .string()
       .optional()
       .transform((v) => v ?? '')
-      .refine((v) => v === '' || v.endsWith('/'), 'BACKUP_PREFIX must be empty or end with "/"'),
+      .refine(isKeyPrefix, `BACKUP_PREFIX ${KEY_PREFIX_RULE}`),
     MANIFEST_KEY: z
       .string()
       .regex(/\/manifest\.json$/, 'MANIFEST_KEY must be the key of a manifest.json')
       .optional(),
-    BACKUP_NAME: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'BACKUP_NAME may hold only letters, digits, "_", "." and "-"')
-      .optional(),
+    BACKUP_NAME: z.string().regex(DATABASE_NAME_PATTERN, `BACKUP_NAME ${DATABASE_NAME_RULE}`).optional(),
     BACKUP_ID: z.string().regex(BACKUP_ID_PATTERN, 'BACKUP_ID must look like 20261121T020000Z').optional(),
     RESTORE_MODE: z
       .enum(['drill', 'restore'], { error: 'RESTORE_MODE must be drill or restore' })
@@ -151,7 +156,89 @@ export interface RestoreSettings {
   readonly workDir: string;
   readonly pgBinDir: string | undefined;
   readonly forcePathStyle: boolean;
+  /** How the person asked for a clean restore would say it: in the runner's words or the CLI's. */
+  readonly cleanHint: string;
   readonly startedAt: Date;
+}
+
+/**
+ * What one restore is asked to do, typed: only the selection of the backup and the bucket are required;
+ * every other field has the default {@link restoreSettings} gives it.
+ */
+export interface RestoreRequest {
+  readonly mode: RestoreMode;
+  readonly bucket: string;
+  /** @default '' */
+  readonly prefix?: string;
+  readonly backup: BackupSelector;
+  /** @default 'localhost' */
+  readonly host?: string;
+  /** @default 5432 */
+  readonly port?: number;
+  /** @default 'postgres' */
+  readonly user?: string;
+  /** @default - the manifest's database name (drill mode) */
+  readonly database?: string;
+  /** @default false */
+  readonly clean?: boolean;
+  /** @default true */
+  readonly restoreGlobals?: boolean;
+  /** @default - the number of CPUs */
+  readonly jobs?: number;
+  /** @default - every table */
+  readonly tables?: readonly string[];
+  /** @default - every schema */
+  readonly schemas?: readonly string[];
+  /** @default - none */
+  readonly checks?: readonly SqlCheck[];
+  /** @default - `<prefix>drills/<name>/<backupId>/<UTC time>.json` */
+  readonly reportKey?: string;
+  /** @default - no RTO judged */
+  readonly rtoSeconds?: number;
+  /** @default - 120 s in drill mode (the sidecar may still start), 0 in restore mode */
+  readonly targetWaitSeconds?: number;
+  /** @default 8 */
+  readonly downloadConcurrency?: number;
+  /** @default 16 */
+  readonly downloadPartMib?: number;
+  /** @default - the system's temporary folder */
+  readonly workDir?: string;
+  /** @default - the programs on PATH */
+  readonly pgBinDir?: string;
+  /** @default false */
+  readonly forcePathStyle?: boolean;
+  /** @default - "set RESTORE_CLEAN=true" */
+  readonly cleanHint?: string;
+}
+
+/** The settings of one restore from a typed request, with every default applied. */
+export function restoreSettings(request: RestoreRequest, now: Date): RestoreSettings {
+  return {
+    mode: request.mode,
+    bucket: request.bucket,
+    prefix: request.prefix ?? '',
+    backup: request.backup,
+    host: request.host ?? 'localhost',
+    port: request.port ?? 5432,
+    user: request.user ?? 'postgres',
+    database: request.database,
+    clean: request.clean ?? false,
+    restoreGlobals: request.restoreGlobals ?? true,
+    jobs: request.jobs ?? availableParallelism(),
+    tables: request.tables ?? [],
+    schemas: request.schemas ?? [],
+    checks: request.checks ?? [],
+    reportKey: request.reportKey,
+    rtoSeconds: request.rtoSeconds,
+    targetWaitSeconds: request.targetWaitSeconds ?? (request.mode === 'drill' ? 120 : 0),
+    downloadConcurrency: request.downloadConcurrency ?? 8,
+    downloadPartBytes: (request.downloadPartMib ?? 16) * 1024 * 1024,
+    workDir: request.workDir ?? tmpdir(),
+    pgBinDir: request.pgBinDir,
+    forcePathStyle: request.forcePathStyle ?? false,
+    cleanHint: request.cleanHint ?? 'set RESTORE_CLEAN=true',
+    startedAt: now,
+  };
 }
 
 /**
@@ -160,31 +247,33 @@ export interface RestoreSettings {
  */
 export function readRestoreSettings(env: NodeJS.ProcessEnv, now: Date): RestoreSettings {
   const e = parseEnvironment(environmentSchema, env);
-  return {
-    mode: e.RESTORE_MODE,
-    bucket: e.BACKUP_BUCKET,
-    prefix: e.BACKUP_PREFIX,
-    backup: e.MANIFEST_KEY
-      ? { manifestKey: e.MANIFEST_KEY }
-      : { name: e.BACKUP_NAME ?? '', backupId: e.BACKUP_ID },
-    host: e.PGHOST ?? 'localhost',
-    port: Number(e.PGPORT ?? 5432),
-    user: e.PGUSER ?? 'postgres',
-    database: e.PGDATABASE,
-    clean: e.RESTORE_CLEAN,
-    restoreGlobals: e.RESTORE_GLOBALS,
-    jobs: e.RESTORE_JOBS ?? availableParallelism(),
-    tables: e.RESTORE_TABLES,
-    schemas: e.RESTORE_SCHEMAS,
-    checks: e.CHECKS_JSON,
-    reportKey: e.REPORT_KEY,
-    rtoSeconds: e.RTO_SECONDS,
-    targetWaitSeconds: e.TARGET_WAIT_SECONDS ?? (e.RESTORE_MODE === 'drill' ? 120 : 0),
-    downloadConcurrency: e.DOWNLOAD_CONCURRENCY ?? 8,
-    downloadPartBytes: (e.DOWNLOAD_PART_MIB ?? 16) * 1024 * 1024,
-    workDir: e.WORK_DIR ?? tmpdir(),
-    pgBinDir: e.PG_BIN_DIR,
-    forcePathStyle: e.S3_FORCE_PATH_STYLE,
-    startedAt: now,
-  };
+  return restoreSettings(
+    {
+      mode: e.RESTORE_MODE,
+      bucket: e.BACKUP_BUCKET,
+      prefix: e.BACKUP_PREFIX,
+      backup: e.MANIFEST_KEY
+        ? { manifestKey: e.MANIFEST_KEY }
+        : { name: e.BACKUP_NAME ?? '', backupId: e.BACKUP_ID },
+      host: e.PGHOST,
+      port: e.PGPORT === undefined ? undefined : Number(e.PGPORT),
+      user: e.PGUSER,
+      database: e.PGDATABASE,
+      clean: e.RESTORE_CLEAN,
+      restoreGlobals: e.RESTORE_GLOBALS,
+      jobs: e.RESTORE_JOBS,
+      tables: e.RESTORE_TABLES,
+      schemas: e.RESTORE_SCHEMAS,
+      checks: e.CHECKS_JSON,
+      reportKey: e.REPORT_KEY,
+      rtoSeconds: e.RTO_SECONDS,
+      targetWaitSeconds: e.TARGET_WAIT_SECONDS,
+      downloadConcurrency: e.DOWNLOAD_CONCURRENCY,
+      downloadPartMib: e.DOWNLOAD_PART_MIB,
+      workDir: e.WORK_DIR,
+      pgBinDir: e.PG_BIN_DIR,
+      forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    },
+    now,
+  );
 }
