@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { csvVariable, flagVariable, parseEnvironment } from '../../core/environment.ts';
-import { BACKUP_ID_PATTERN, formatBackupId } from '../../core/layout.ts';
+import {
+  BACKUP_ID_PATTERN,
+  DATABASE_NAME_PATTERN,
+  DATABASE_NAME_RULE,
+  formatBackupId,
+  isDatabaseName,
+  isKeyPrefix,
+  KEY_PREFIX_RULE,
+} from '../../core/layout.ts';
 import { verifyLevelSchema } from '../../core/manifest.ts';
 import { TIERS, type tierSchema } from '../../core/tiers.ts';
 
@@ -12,57 +20,65 @@ import { TIERS, type tierSchema } from '../../core/tiers.ts';
 const csv = csvVariable;
 const flag = flagVariable;
 
-const environmentSchema = z.object({
-  PGHOST: z.string().optional(),
-  PGPORT: z.string().regex(/^\d+$/, 'PGPORT must be a port number').optional(),
-  PGUSER: z.string().optional(),
-  PGDATABASE: z.string({ error: 'PGDATABASE is required: set it to the database to back up' }).min(1),
-  BACKUP_BUCKET: z.string({ error: 'BACKUP_BUCKET is required: set it to the backup bucket name' }).min(1),
-  BACKUP_PREFIX: z
-    .string()
-    .optional()
-    .transform((v) => v ?? '')
-    .refine((v) => v === '' || v.endsWith('/'), 'BACKUP_PREFIX must be empty or end with "/"'),
-  BACKUP_NAME: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'BACKUP_NAME may hold only letters, digits, "_", "." and "-"')
-    .optional(),
-  BACKUP_ID: z
-    .string()
-    .regex(BACKUP_ID_PATTERN, 'BACKUP_ID must look like 20261121T020000Z (UTC start time)')
-    .optional(),
-  BACKUP_TIER: z
-    .enum(TIERS, { error: 'BACKUP_TIER must be daily, weekly, monthly or yearly' })
-    .default('daily'),
-  KMS_KEY_ID: z.string().optional(),
-  RETENTION_DAYS: z
-    .string()
-    .regex(/^[1-9]\d*$/, 'RETENTION_DAYS must be a whole number of days, at least 1')
-    .transform(Number)
-    .optional(),
-  OBJECT_LOCK_MODE: z
-    .enum(['GOVERNANCE', 'COMPLIANCE'], { error: 'OBJECT_LOCK_MODE must be GOVERNANCE or COMPLIANCE' })
-    .optional()
-    .default('GOVERNANCE'),
-  INCLUDE_TABLES: csv,
-  EXCLUDE_TABLES: csv,
-  INCLUDE_SCHEMAS: csv,
-  EXCLUDE_SCHEMAS: csv,
-  DUMP_GLOBALS: flag('DUMP_GLOBALS', true),
-  VERIFY: z
-    .enum(verifyLevelSchema.options, { error: 'VERIFY must be counts, checksums or none' })
-    .default('counts'),
-  DUMP_COMPRESSION: z
-    .string()
-    .regex(
-      /^(none|gzip(:[1-9])?|zstd(:\d{1,2})?|lz4(:\d{1,2})?)$/,
-      'DUMP_COMPRESSION must be like zstd:1, gzip:1 or none',
-    )
-    .optional(),
-  PG_BIN_DIR: z.string().optional(),
-  AWS_ENDPOINT_URL_S3: z.url('AWS_ENDPOINT_URL_S3 must be a URL').optional(),
-  S3_FORCE_PATH_STYLE: flag('S3_FORCE_PATH_STYLE', false),
-});
+const environmentSchema = z
+  .object({
+    PGHOST: z.string().optional(),
+    PGPORT: z.string().regex(/^\d+$/, 'PGPORT must be a port number').optional(),
+    PGUSER: z.string().optional(),
+    PGDATABASE: z.string({ error: 'PGDATABASE is required: set it to the database to back up' }).min(1),
+    BACKUP_BUCKET: z.string({ error: 'BACKUP_BUCKET is required: set it to the backup bucket name' }).min(1),
+    BACKUP_PREFIX: z
+      .string()
+      .optional()
+      .transform((v) => v ?? '')
+      .refine(isKeyPrefix, `BACKUP_PREFIX ${KEY_PREFIX_RULE}`),
+    BACKUP_NAME: z.string().regex(DATABASE_NAME_PATTERN, `BACKUP_NAME ${DATABASE_NAME_RULE}`).optional(),
+    BACKUP_ID: z
+      .string()
+      .regex(BACKUP_ID_PATTERN, 'BACKUP_ID must look like 20261121T020000Z (UTC start time)')
+      .optional(),
+    BACKUP_TIER: z
+      .enum(TIERS, { error: 'BACKUP_TIER must be daily, weekly, monthly or yearly' })
+      .default('daily'),
+    KMS_KEY_ID: z.string().optional(),
+    RETENTION_DAYS: z
+      .string()
+      .regex(/^[1-9]\d*$/, 'RETENTION_DAYS must be a whole number of days, at least 1')
+      .transform(Number)
+      .optional(),
+    OBJECT_LOCK_MODE: z
+      .enum(['GOVERNANCE', 'COMPLIANCE'], { error: 'OBJECT_LOCK_MODE must be GOVERNANCE or COMPLIANCE' })
+      .optional()
+      .default('GOVERNANCE'),
+    INCLUDE_TABLES: csv,
+    EXCLUDE_TABLES: csv,
+    INCLUDE_SCHEMAS: csv,
+    EXCLUDE_SCHEMAS: csv,
+    DUMP_GLOBALS: flag('DUMP_GLOBALS', true),
+    VERIFY: z
+      .enum(verifyLevelSchema.options, { error: 'VERIFY must be counts, checksums or none' })
+      .default('counts'),
+    DUMP_COMPRESSION: z
+      .string()
+      .regex(
+        /^(none|gzip(:[1-9])?|zstd(:\d{1,2})?|lz4(:\d{1,2})?)$/,
+        'DUMP_COMPRESSION must be like zstd:1, gzip:1 or none',
+      )
+      .optional(),
+    PG_BIN_DIR: z.string().optional(),
+    AWS_ENDPOINT_URL_S3: z.url('AWS_ENDPOINT_URL_S3 must be a URL').optional(),
+    S3_FORCE_PATH_STYLE: flag('S3_FORCE_PATH_STYLE', false),
+  })
+  .superRefine((e, ctx) => {
+    // The name in the key layout defaults to the database's: it must then follow the same rule.
+    if (e.BACKUP_NAME === undefined && e.PGDATABASE && !isDatabaseName(e.PGDATABASE)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BACKUP_NAME'],
+        message: `BACKUP_NAME (default: PGDATABASE, "${e.PGDATABASE}") ${DATABASE_NAME_RULE}: set BACKUP_NAME to the name its backups are filed under`,
+      });
+    }
+  });
 
 /** Validated settings of one backup run. */
 export interface BackupSettings {

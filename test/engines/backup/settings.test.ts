@@ -84,9 +84,18 @@ describe('backup runner settings', () => {
       ),
     ).toThrow(
       'invalid environment: PGPORT must be a port number; PGDATABASE is required: set it to the database to back up; ' +
-        'BACKUP_BUCKET is required: set it to the backup bucket name; BACKUP_PREFIX must be empty or end with "/"; ' +
+        'BACKUP_BUCKET is required: set it to the backup bucket name; BACKUP_PREFIX must be empty or end with "/" (letters, digits and !_.*\'()/- only); ' +
         'BACKUP_ID must look like 20261121T020000Z (UTC start time); OBJECT_LOCK_MODE must be GOVERNANCE or COMPLIANCE; ' +
         'DUMP_GLOBALS must be true or false, got "yes"',
     );
+  });
+
+  it('rejects a database name that cannot name its backups unless BACKUP_NAME gives one', () => {
+    expect(() => readSettings({ PGDATABASE: 'shop.eu', BACKUP_BUCKET: 'b' }, NOW)).toThrow(
+      'invalid environment: BACKUP_NAME (default: PGDATABASE, "shop.eu") may hold only letters, digits, "_" and "-" (at most 63, starting with a letter or digit): set BACKUP_NAME to the name its backups are filed under',
+    );
+    expect(
+      readSettings({ PGDATABASE: 'shop.eu', BACKUP_NAME: 'shop-eu', BACKUP_BUCKET: 'b' }, NOW).name,
+    ).toBe('shop-eu');
   });
 });
