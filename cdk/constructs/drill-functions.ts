@@ -1,0 +1,101 @@
+import { Stack } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import type { DrillDatabase } from '../../core/drill.ts';
+import { acknowledgeWildcards } from './nag.ts';
+import { addPgproofFunction } from './pgproof-function.ts';
+
+/** Options of {@link addDrillFunctions}, with the drill's defaults already applied. */
+export interface DrillFunctionsOptions {
+  readonly bucket: s3.IBucket;
+  readonly key: kms.IKey;
+  /** Key prefix of all backups (`BACKUP_PREFIX`). */
+  readonly prefix: string;
+  /** Each drillable database's settings, by name (`DRILL_DATABASES`). */
+  readonly databases: Readonly<Record<string, DrillDatabase>>;
+  /** The drill task definition of each PostgreSQL major (`DRILL_TASKS`). */
+  readonly taskDefinitions: ReadonlyMap<number, ecs.FargateTaskDefinition>;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/** What {@link addDrillFunctions} made. */
+export interface DrillFunctions {
+  /** Validates a drill request and plans the run (functions/resolve-backup.ts). */
+  readonly resolveFunction: nodejs.NodejsFunction;
+  /** Judges a drill from its report and publishes its metrics (functions/evaluate-report.ts). */
+  readonly evaluateFunction: nodejs.NodejsFunction;
+}
+
+/**
+ * The drill workflow's two Lambdas, added to `scope` (the {@link RestoreDrill}) as `ResolveBackup*` and
+ * `EvaluateReport*`, each allowed to read only what it reads. In the drill's own scope, not a child's:
+ * a new level in the construct path would replace their retained log groups.
+ */
+export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptions): DrillFunctions {
+  const { bucket, key, prefix, logRetention } = options;
+  const resolveFunction = addPgproofFunction(scope, 'ResolveBackup', {
+    file: 'resolve-backup.ts',
+    description: 'pgproof: validates a drill request and finds the backup to restore',
+    logRetention,
+    environment: {
+      BACKUP_BUCKET: bucket.bucketName,
+      BACKUP_PREFIX: prefix,
+      DRILL_DATABASES: JSON.stringify(options.databases),
+      DRILL_TASKS: Stack.of(scope).toJsonString(
+        Object.fromEntries(
+          [...options.taskDefinitions].map(([major, task]) => [String(major), task.taskDefinitionArn]),
+        ),
+      ),
+    },
+  }).function;
+  resolveFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:ListBucket'],
+      resources: [bucket.bucketArn],
+      ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
+    }),
+  );
+  resolveFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:GetObject'],
+      resources: [bucket.arnForObjects(`${prefix}*/manifest.json`)],
+    }),
+  );
+  const evaluateFunction = addPgproofFunction(scope, 'EvaluateReport', {
+    file: 'evaluate-report.ts',
+    description: 'pgproof: judges a drill from its report, publishes its metrics',
+    logRetention,
+    environment: { BACKUP_BUCKET: bucket.bucketName },
+  }).function;
+  evaluateFunction.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:GetObject'],
+      resources: [bucket.arnForObjects(`${prefix}drills/*`)],
+    }),
+  );
+  for (const fn of [resolveFunction, evaluateFunction]) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [key.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(scope).region}.amazonaws.com` } },
+      }),
+    );
+  }
+  acknowledgeWildcards(
+    resolveFunction.role ?? scope,
+    'ResolveBackup reads the manifests of any database, whose keys are made at backup time.',
+    { resources: [bucket.arnForObjects(`${prefix}*/manifest.json`)] },
+  );
+  acknowledgeWildcards(
+    evaluateFunction.role ?? scope,
+    'EvaluateReport reads drill reports, whose keys are made at run time, only under the drills/ prefix.',
+    { resources: [bucket.arnForObjects(`${prefix}drills/*`)] },
+  );
+  return { resolveFunction, evaluateFunction };
+}

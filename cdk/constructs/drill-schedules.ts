@@ -1,0 +1,45 @@
+import { Duration, TimeZone } from 'aws-cdk-lib';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import { pascalCase } from './construct-id.ts';
+
+/** A database drilled on a schedule. */
+export interface ScheduledDrill {
+  readonly name: string;
+  /** EventBridge Scheduler expression, e.g. `cron(0 5 ? * SUN *)`; none: no schedule. */
+  readonly schedule?: string;
+  /** @default 'UTC' */
+  readonly timeZone?: string;
+}
+
+/**
+ * One schedule per database that has one, each starting the drill workflow with `{ "database": name }`,
+ * added to `scope` (the {@link RestoreDrill}) as `<Name>Schedule`.
+ */
+export function addDrillSchedules(
+  scope: Construct,
+  stateMachine: sfn.IStateMachine,
+  databases: readonly ScheduledDrill[],
+): scheduler.Schedule[] {
+  return databases
+    .filter((db) => db.schedule !== undefined)
+    .map(
+      (db) =>
+        // A concatenated id rather than a `<Name>` child holding `Schedule`: the deployed schedules'
+        // logical ids hash this path, and a new level would replace them.
+        new scheduler.Schedule(scope, `${pascalCase(db.name)}Schedule`, {
+          description: `pgproof: restore drill of ${db.name}`,
+          schedule: scheduler.ScheduleExpression.expression(
+            db.schedule ?? '',
+            TimeZone.of(db.timeZone ?? 'UTC'),
+          ),
+          target: new schedulerTargets.StepFunctionsStartExecution(stateMachine, {
+            input: scheduler.ScheduleTargetInput.fromObject({ database: db.name }),
+            retryAttempts: 3,
+            maxEventAge: Duration.hours(1),
+          }),
+        }),
+    );
+}

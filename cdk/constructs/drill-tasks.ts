@@ -1,0 +1,245 @@
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import { acknowledgeWildcards } from './nag.ts';
+
+/** Name of the restore runner's container in every drill task definition. */
+export const RESTORE_CONTAINER_NAME = 'restore-runner';
+/** Name of the scratch PostgreSQL container. */
+export const POSTGRES_CONTAINER_NAME = 'postgres';
+/** Repository prefix of the ECR pull-through cache of ECR Public that serves the scratch servers' image. */
+export const POSTGRES_CACHE_PREFIX = 'pgproof-ecr-public';
+
+/** Options of {@link addDrillTasks}, with the drill's defaults already applied. */
+export interface DrillTasksOptions {
+  /** The backup bucket and its key: the tasks read backups and write reports under `<prefix>drills/`. */
+  readonly bucket: s3.IBucket;
+  readonly key: kms.IKey;
+  /** Key prefix of all backups (`BACKUP_PREFIX`). */
+  readonly prefix: string;
+  /** One task definition per major. */
+  readonly postgresMajors: readonly number[];
+  /** The runner image and the restore runner's command in it. */
+  readonly image: ecs.ContainerImage;
+  readonly command: string[];
+  /**
+   * The scratch server's image of a major.
+   * @default - Docker's official `postgres:<major>` through an ECR pull-through cache made here
+   */
+  readonly postgresImage?: (major: number) => ecs.ContainerImage;
+  readonly architecture: ecs.CpuArchitecture;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/** What {@link addDrillTasks} made. */
+export interface DrillTasks {
+  /** One drill task definition per PostgreSQL major. */
+  readonly taskDefinitions: ReadonlyMap<number, ecs.FargateTaskDefinition>;
+  /** The drill tasks' role: reads backups, decrypts, writes reports under `<prefix>drills/` only. */
+  readonly taskRole: iam.Role;
+  /** Pulls the images and ships the logs. */
+  readonly executionRole: iam.Role;
+  /** Logs of the drill tasks' containers. */
+  readonly taskLogGroup: logs.LogGroup;
+}
+
+/**
+ * The drill's Fargate tasks, added to `scope` (the {@link RestoreDrill}) as `TaskLogs`, `TaskRole`,
+ * `TaskExecutionRole`, `PostgresImageCache` and `Task<major>`: one task definition per PostgreSQL major,
+ * each a scratch server of that major and the restore runner that waits for it.
+ *
+ * Added to the drill's own scope rather than to a child construct: a child would put a new level in
+ * the construct path, which CloudFormation logical ids hash, and replace the retained log group.
+ */
+export function addDrillTasks(scope: Construct, options: DrillTasksOptions): DrillTasks {
+  const taskLogGroup = new logs.LogGroup(scope, 'TaskLogs', {
+    retention: options.logRetention,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  const taskRole = new iam.Role(scope, 'TaskRole', {
+    assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+    description: 'pgproof: restore drill task (reads backups, writes drill reports)',
+  });
+  grantDrillTask(taskRole, options.bucket, options.key, options.prefix);
+  const executionRole = new iam.Role(scope, 'TaskExecutionRole', {
+    assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+    description: 'pgproof: pulls the drill images and ships their logs',
+  });
+
+  const postgresImage = options.postgresImage ?? cachedPostgresImage(scope, executionRole);
+  const taskDefinitions = new Map<number, ecs.FargateTaskDefinition>();
+  for (const major of options.postgresMajors) {
+    taskDefinitions.set(
+      major,
+      drillTaskDefinition(scope, major, {
+        ...options,
+        postgresImage,
+        taskRole,
+        executionRole,
+        taskLogGroup,
+      }),
+    );
+  }
+  acknowledgeWildcards(
+    executionRole,
+    'ecr:GetAuthorizationToken takes no resource; log streams are named by ECS at run time (<log group arn>:*).',
+    { resources: ['*'] },
+  );
+  return { taskDefinitions, taskRole, executionRole, taskLogGroup };
+}
+
+/**
+ * Docker's official PostgreSQL image through an ECR pull-through cache of ECR Public: the task pulls
+ * from this account's registry (reachable through the VPC's ECR endpoints, no internet route needed)
+ * and ECR fetches the image upstream on the first pull.
+ */
+function cachedPostgresImage(
+  scope: Construct,
+  executionRole: iam.Role,
+): (major: number) => ecs.ContainerImage {
+  const stack = Stack.of(scope);
+  new ecr.CfnPullThroughCacheRule(scope, 'PostgresImageCache', {
+    ecrRepositoryPrefix: POSTGRES_CACHE_PREFIX,
+    upstreamRegistryUrl: 'public.ecr.aws',
+  });
+  const repositories = stack.formatArn({
+    service: 'ecr',
+    resource: 'repository',
+    resourceName: `${POSTGRES_CACHE_PREFIX}/*`,
+  });
+  executionRole.addToPolicy(
+    new iam.PolicyStatement({
+      actions: [
+        'ecr:BatchCheckLayerAvailability',
+        'ecr:GetDownloadUrlForLayer',
+        'ecr:BatchGetImage',
+        // The first pull of a tag creates the cache repository and imports the image.
+        'ecr:CreateRepository',
+        'ecr:BatchImportUpstreamImage',
+      ],
+      resources: [repositories],
+    }),
+  );
+  acknowledgeWildcards(
+    executionRole,
+    'The pull-through cache creates one repository per upstream image on first pull; only those under the pgproof cache prefix are granted.',
+    { resources: [repositories] },
+  );
+  return (major) =>
+    ecs.ContainerImage.fromRegistry(
+      `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${POSTGRES_CACHE_PREFIX}/docker/library/postgres:${major}`,
+    );
+}
+
+/** A drill task definition: the scratch PostgreSQL of `major` and the restore runner, which waits for it. */
+function drillTaskDefinition(
+  scope: Construct,
+  major: number,
+  options: DrillTasksOptions &
+    Omit<DrillTasks, 'taskDefinitions'> & { postgresImage: (major: number) => ecs.ContainerImage },
+): ecs.FargateTaskDefinition {
+  const task = new ecs.FargateTaskDefinition(scope, `Task${major}`, {
+    // The run's size comes from the backup (RunRestore overrides CPU, memory and disk).
+    cpu: 1024,
+    memoryLimitMiB: 4096,
+    ephemeralStorageGiB: 21,
+    taskRole: options.taskRole,
+    executionRole: options.executionRole,
+    runtimePlatform: {
+      cpuArchitecture: options.architecture,
+      operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+    },
+  });
+  const logging = (streamPrefix: string) =>
+    ecs.LogDrivers.awsLogs({ logGroup: options.taskLogGroup, streamPrefix: `${streamPrefix}-${major}` });
+  const postgres = task.addContainer('Postgres', {
+    containerName: POSTGRES_CONTAINER_NAME,
+    image: options.postgresImage(major),
+    essential: false,
+    // A throwaway server reachable only from inside the task: no password, no durability.
+    environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },
+    command: [
+      'postgres',
+      '-c',
+      'listen_addresses=localhost',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_wal_size=8GB',
+      '-c',
+      'maintenance_work_mem=512MB',
+    ],
+    healthCheck: {
+      command: ['CMD-SHELL', 'pg_isready -h localhost -U postgres'],
+      interval: Duration.seconds(5),
+      timeout: Duration.seconds(5),
+      retries: 10,
+      startPeriod: Duration.seconds(10),
+    },
+    logging: logging('postgres'),
+  });
+  const runner = task.addContainer('Runner', {
+    containerName: RESTORE_CONTAINER_NAME,
+    image: options.image,
+    command: options.command,
+    essential: true,
+    environment: {
+      BACKUP_BUCKET: options.bucket.bucketName,
+      ...(options.prefix ? { BACKUP_PREFIX: options.prefix } : {}),
+      RESTORE_MODE: 'drill',
+      PGHOST: 'localhost',
+      PGPORT: '5432',
+      PGUSER: 'postgres',
+      // The scratch server has no TLS, whatever the image's defaults for real databases say.
+      PGSSLMODE: 'disable',
+    },
+    logging: logging('restore'),
+  });
+  runner.addContainerDependencies({
+    container: postgres,
+    condition: ecs.ContainerDependencyCondition.HEALTHY,
+  });
+  Validations.of(task).acknowledge({
+    id: 'AwsSolutions-ECS2',
+    reason:
+      'The environment holds only non-secret settings (bucket, prefix, mode, the scratch server on localhost); the scratch server has no password because only the task itself can reach it.',
+  });
+  return task;
+}
+
+/** The drill task reads backups and decrypts them, and writes only reports. */
+function grantDrillTask(taskRole: iam.Role, bucket: s3.IBucket, key: kms.IKey, prefix: string): void {
+  taskRole.addToPrincipalPolicy(
+    new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects(`${prefix}*`)] }),
+  );
+  taskRole.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:PutObject'],
+      resources: [bucket.arnForObjects(`${prefix}drills/*`)],
+    }),
+  );
+  taskRole.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      // Decrypt to read backups; GenerateDataKey to write a report under the bucket's default key.
+      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      resources: [key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(taskRole).region}.amazonaws.com` } },
+    }),
+  );
+  acknowledgeWildcards(
+    taskRole,
+    `The drill restores any database's backup, whose keys are made at backup time (<bucket arn>/${prefix}*), and writes reports it names at run time, only under ${prefix}drills/.`,
+    {
+      resources: [bucket.arnForObjects(`${prefix}*`), bucket.arnForObjects(`${prefix}drills/*`)],
+    },
+  );
+}

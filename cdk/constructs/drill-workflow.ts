@@ -1,0 +1,159 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+import { RESTORE_CONTAINER_NAME } from './drill-tasks.ts';
+
+/** `startedBy` of drill tasks (not `pgproof-...`: the backup-failure rule matches that prefix). */
+export const DRILL_STARTED_BY = 'restore-drill';
+
+/** Options of {@link addDrillWorkflow}. */
+export interface DrillWorkflowOptions {
+  readonly resolveFunction: lambda.IFunction;
+  readonly evaluateFunction: lambda.IFunction;
+  /** Where RunRestore starts the drill task. */
+  readonly cluster: ecs.ICluster;
+  readonly vpc: ec2.IVpc;
+  /** @default - the VPC's private subnets */
+  readonly subnets?: ec2.SubnetSelection;
+  readonly securityGroup: ec2.ISecurityGroup;
+  /** Where the verdict and failures are published. */
+  readonly topic: sns.ITopic;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/** What {@link addDrillWorkflow} made. */
+export interface DrillWorkflow {
+  readonly stateMachine: sfn.StateMachine;
+  /** Every event of every execution. */
+  readonly executionLogGroup: logs.LogGroup;
+}
+
+/**
+ * The drill's state machine and its log group, added to `scope` (the {@link RestoreDrill}) as
+ * `StateMachine` and `ExecutionLogs`; its states are named by their ids in `scope`.
+ *
+ * ResolveBackup -> RunRestore (ecs:runTask.sync) -> EvaluateReport -> Notify -> DrillSucceeded | DrillFailed;
+ * every state's failure goes to NotifyFailure -> Failed.
+ */
+export function addDrillWorkflow(scope: Construct, options: DrillWorkflowOptions): DrillWorkflow {
+  const executionLogGroup = new logs.LogGroup(scope, 'ExecutionLogs', {
+    // Step Functions logs to groups under /aws/vendedlogs/ without growing a resource policy.
+    logGroupName: `/aws/vendedlogs/states/pgproof-restore-drill-${Stack.of(scope).stackName}-${scope.node.addr.slice(0, 8)}`,
+    retention: options.logRetention,
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  const stateMachine = new sfn.StateMachine(scope, 'StateMachine', {
+    comment: 'pgproof restore drill: restores a backup into a scratch PostgreSQL and verifies it',
+    stateMachineType: sfn.StateMachineType.STANDARD,
+    queryLanguage: sfn.QueryLanguage.JSON_PATH,
+    definitionBody: sfn.DefinitionBody.fromChainable(drillDefinition(scope, options)),
+    logs: { destination: executionLogGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    tracingEnabled: true,
+    timeout: Duration.hours(26),
+  });
+  return { stateMachine, executionLogGroup };
+}
+
+/** The workflow (JSONPath: the local test runner and the console both read it as it is). */
+function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.IChainable {
+  const notifyFailure = new tasks.SnsPublish(scope, 'NotifyFailure', {
+    comment: 'Tells a person that the drill failed before it could be judged, and why',
+    topic: options.topic,
+    subject: sfn.JsonPath.format('pgproof drill FAILED: {}', sfn.JsonPath.stringAt('$.error.Error')),
+    message: sfn.TaskInput.fromText(
+      sfn.JsonPath.format(
+        'pgproof restore drill FAILED before it could be judged.\nInput: {}\nError: {}\nCause: {}\nWhat to do: fix the cause above and start the drill again; the execution {} in the Step Functions console shows every step.',
+        sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$$.Execution.Input')),
+        sfn.JsonPath.stringAt('$.error.Error'),
+        sfn.JsonPath.stringAt('$.error.Cause'),
+        sfn.JsonPath.executionId,
+      ),
+    ),
+    resultPath: sfn.JsonPath.DISCARD,
+  }).next(
+    new sfn.Fail(scope, 'Failed', {
+      comment: 'The drill could not run: the error of the state that failed',
+      errorPath: '$.error.Error',
+      causePath: '$.error.Cause',
+    }),
+  );
+  const catchInto = { resultPath: '$.error' };
+
+  const resolve = new tasks.LambdaInvoke(scope, 'ResolveBackup', {
+    comment: 'Validates the input and finds the backup (latest, or the one named)',
+    lambdaFunction: options.resolveFunction,
+    payloadResponseOnly: true,
+    resultPath: '$.drill',
+  });
+  resolve.addCatch(notifyFailure, catchInto);
+
+  const subnets = options.vpc.selectSubnets(
+    options.subnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+  );
+  const runRestore = new sfn.CustomState(scope, 'RunRestore', {
+    stateJson: {
+      Type: 'Task',
+      Comment:
+        'Restores and verifies the backup in a Fargate task: a scratch PostgreSQL of its major and the restore runner',
+      Resource: `arn:${Stack.of(scope).partition}:states:::ecs:runTask.sync`,
+      Parameters: {
+        Cluster: options.cluster.clusterArn,
+        'TaskDefinition.$': '$.drill.taskDefinitionArn',
+        LaunchType: 'FARGATE',
+        StartedBy: DRILL_STARTED_BY,
+        PropagateTags: 'TASK_DEFINITION',
+        NetworkConfiguration: {
+          AwsvpcConfiguration: {
+            Subnets: subnets.subnetIds,
+            SecurityGroups: [options.securityGroup.securityGroupId],
+            AssignPublicIp: 'DISABLED',
+          },
+        },
+        Overrides: {
+          'Cpu.$': '$.drill.cpu',
+          'Memory.$': '$.drill.memory',
+          EphemeralStorage: { 'SizeInGiB.$': '$.drill.ephemeralStorageGiB' },
+          ContainerOverrides: [{ Name: RESTORE_CONTAINER_NAME, 'Environment.$': '$.drill.environment' }],
+        },
+      },
+      TimeoutSecondsPath: '$.drill.timeoutSeconds',
+      ResultPath: null,
+    },
+  });
+  const evaluate = new tasks.LambdaInvoke(scope, 'EvaluateReport', {
+    comment: 'Reads the report, publishes the metrics, compares the restore time with the RTO',
+    lambdaFunction: options.evaluateFunction,
+    payloadResponseOnly: true,
+    resultPath: '$.evaluation',
+  });
+  // The runner exits 2 when the backup does not verify, which fails the task state: the report
+  // still says what failed, so a failed task is evaluated too.
+  runRestore.addCatch(evaluate, { resultPath: '$.restoreError' });
+  evaluate.addCatch(notifyFailure, catchInto);
+
+  const notify = new tasks.SnsPublish(scope, 'Notify', {
+    comment: 'Sends the verdict a person reads',
+    topic: options.topic,
+    subject: sfn.JsonPath.stringAt('$.evaluation.subject'),
+    message: sfn.TaskInput.fromJsonPathAt('$.evaluation.message'),
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  notify.addCatch(notifyFailure, catchInto);
+
+  const verdict = new sfn.Choice(scope, 'Passed?')
+    .when(sfn.Condition.booleanEquals('$.evaluation.passed', true), new sfn.Succeed(scope, 'DrillSucceeded'))
+    .otherwise(
+      new sfn.Fail(scope, 'DrillFailed', {
+        comment: 'The backup did not verify, or it restored slower than the RTO',
+        error: 'DrillFailed',
+        causePath: '$.evaluation.subject',
+      }),
+    );
+  return resolve.next(runRestore).next(evaluate).next(notify).next(verdict);
+}
