@@ -7,6 +7,7 @@ import { describeS3Error } from '../core/errors.ts';
 import { createLogger, createMetrics } from '../core/observability.ts';
 import { createS3Client, isNotFound } from '../core/s3-client.ts';
 import { DATABASE_DIMENSION, METRICS } from '../core/telemetry.ts';
+import { parseInput, pgproofHandler } from './handler.ts';
 
 /**
  * The drill workflow's EvaluateReport state: reads the restore runner's report, judges the drill
@@ -31,16 +32,6 @@ export const evaluateInputSchema = z.object({
   restoreError: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
 });
 
-/** The input is not the state the workflow builds. */
-export class InvalidEvaluateInputError extends Error {
-  constructor(error: z.ZodError) {
-    super(
-      `evaluate-report input rejected: ${error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
-    this.name = 'InvalidEvaluateInputError';
-  }
-}
-
 /** Reads a report; undefined when the runner wrote none. */
 async function readReport(bucket: string, key: string): Promise<RestoreReport | undefined> {
   try {
@@ -53,32 +44,26 @@ async function readReport(bucket: string, key: string): Promise<RestoreReport | 
 }
 
 /** The execution's state in, the evaluation (verdict and notification) out. */
-export async function handler(event: unknown): Promise<DrillEvaluation> {
-  try {
-    const bucket = z.string().min(1, 'set BACKUP_BUCKET').parse(process.env.BACKUP_BUCKET);
-    const parsed = evaluateInputSchema.safeParse(event);
-    if (!parsed.success) throw new InvalidEvaluateInputError(parsed.error);
-    const { drill, restoreError } = parsed.data;
-    logger.appendKeys({ database: drill.database, backupId: drill.backupId });
+export const handler = pgproofHandler({ logger, metrics }, async (event): Promise<DrillEvaluation> => {
+  const { BACKUP_BUCKET: bucket } = parseInput(
+    z.object({ BACKUP_BUCKET: z.string({ error: 'set it to the backup bucket name' }).min(1) }),
+    process.env,
+    'evaluate-report environment',
+  );
+  const { drill, restoreError } = parseInput(evaluateInputSchema, event, 'evaluate-report input');
+  logger.appendKeys({ database: drill.database, backupId: drill.backupId });
 
-    const report = await readReport(bucket, drill.reportKey);
-    const evaluation = evaluateDrill({ plan: drill, report, runError: restoreError, bucket });
+  const report = await readReport(bucket, drill.reportKey);
+  const evaluation = evaluateDrill({ plan: drill, report, runError: restoreError, bucket });
 
-    metrics.addDimension(DATABASE_DIMENSION, drill.database);
-    metrics.addMetric(METRICS.drillPassed, MetricUnit.Count, evaluation.drillPassed);
-    if (evaluation.restoreSeconds !== undefined) {
-      metrics.addMetric(METRICS.restoreSeconds, MetricUnit.Seconds, evaluation.restoreSeconds);
-    }
-    if (evaluation.backupAgeHours !== undefined) {
-      metrics.addMetric(METRICS.backupAgeHours, MetricUnit.Count, evaluation.backupAgeHours);
-    }
-    logger.info(evaluation.passed ? 'drill passed' : 'drill failed', { subject: evaluation.subject });
-    return evaluation;
-  } catch (error) {
-    logger.error((error as Error).message, { kind: (error as Error).name });
-    throw error;
-  } finally {
-    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
-    logger.resetKeys();
+  metrics.addDimension(DATABASE_DIMENSION, drill.database);
+  metrics.addMetric(METRICS.drillPassed, MetricUnit.Count, evaluation.drillPassed);
+  if (evaluation.restoreSeconds !== undefined) {
+    metrics.addMetric(METRICS.restoreSeconds, MetricUnit.Seconds, evaluation.restoreSeconds);
   }
-}
+  if (evaluation.backupAgeHours !== undefined) {
+    metrics.addMetric(METRICS.backupAgeHours, MetricUnit.Count, evaluation.backupAgeHours);
+  }
+  logger.info(evaluation.passed ? 'drill passed' : 'drill failed', { subject: evaluation.subject });
+  return evaluation;
+});

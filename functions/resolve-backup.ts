@@ -10,6 +10,7 @@ import {
 import { findBackup } from '../core/find-backup.ts';
 import { createLogger } from '../core/observability.ts';
 import { createS3Client } from '../core/s3-client.ts';
+import { parseInput, pgproofHandler } from './handler.ts';
 
 /**
  * The drill workflow's ResolveBackup state: validates the execution's input
@@ -19,16 +20,6 @@ import { createS3Client } from '../core/s3-client.ts';
 
 const logger = createLogger('resolve-backup');
 const s3 = createS3Client();
-
-/** The function's environment is not what the stack sets; the message lists every problem. */
-export class InvalidDrillSettingsError extends Error {
-  constructor(error: z.ZodError) {
-    super(
-      `resolve-backup environment rejected: ${error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
-    );
-    this.name = 'InvalidDrillSettingsError';
-  }
-}
 
 const json = <T extends z.ZodType>(schema: T) =>
   z.string().transform((text, ctx): z.infer<T> => {
@@ -58,39 +49,30 @@ const settingsSchema = z.object({
 
 /** Reads the function's environment once per invocation (cheap, and tests can change it). */
 export function readResolveSettings(env: NodeJS.ProcessEnv) {
-  const parsed = settingsSchema.safeParse(env);
-  if (!parsed.success) throw new InvalidDrillSettingsError(parsed.error);
-  return parsed.data;
+  return parseInput(settingsSchema, env, 'resolve-backup environment');
 }
 
 /** Execution input in, the drill's plan out; a missing backup or bad input throws a one-line error. */
-export async function handler(event: unknown): Promise<DrillPlan> {
-  try {
-    const settings = readResolveSettings(process.env);
-    const parsed = drillInputSchema.safeParse(event);
-    if (!parsed.success) throw new DrillInputError(parsed.error);
-    const input = parsed.data;
-    logger.appendKeys({ database: input.database });
-    const database = settings.DRILL_DATABASES[input.database];
-    if (!database) throw new UnknownDatabaseError(input.database, Object.keys(settings.DRILL_DATABASES));
-    const found = await findBackup(s3, settings.BACKUP_BUCKET, settings.BACKUP_PREFIX, {
-      name: input.database,
-      backupId: input.backupId,
-    });
-    const plan = planDrill({
-      manifestKey: found.manifestKey,
-      manifest: found.manifest,
-      database,
-      tasks: settings.DRILL_TASKS,
-      prefix: settings.BACKUP_PREFIX,
-      now: new Date(),
-    });
-    logger.info('drill planned', { plan: { ...plan, environment: undefined } });
-    return plan;
-  } catch (error) {
-    logger.error((error as Error).message, { kind: (error as Error).name });
-    throw error;
-  } finally {
-    logger.resetKeys();
-  }
-}
+export const handler = pgproofHandler({ logger }, async (event): Promise<DrillPlan> => {
+  const settings = readResolveSettings(process.env);
+  const parsed = drillInputSchema.safeParse(event);
+  if (!parsed.success) throw new DrillInputError(parsed.error);
+  const input = parsed.data;
+  logger.appendKeys({ database: input.database });
+  const database = settings.DRILL_DATABASES[input.database];
+  if (!database) throw new UnknownDatabaseError(input.database, Object.keys(settings.DRILL_DATABASES));
+  const found = await findBackup(s3, settings.BACKUP_BUCKET, settings.BACKUP_PREFIX, {
+    name: input.database,
+    backupId: input.backupId,
+  });
+  const plan = planDrill({
+    manifestKey: found.manifestKey,
+    manifest: found.manifest,
+    database,
+    tasks: settings.DRILL_TASKS,
+    prefix: settings.BACKUP_PREFIX,
+    now: new Date(),
+  });
+  logger.info('drill planned', { plan: { ...plan, environment: undefined } });
+  return plan;
+});

@@ -11,6 +11,7 @@ import {
 } from '../core/launch.ts';
 import { createLogger, createMetrics } from '../core/observability.ts';
 import { DATABASE_DIMENSION, METRICS } from '../core/telemetry.ts';
+import { type InvalidInputError, parseInput, pgproofHandler } from './handler.ts';
 
 /**
  * The launcher Lambda: EventBridge Scheduler invokes it once per database and scheduled time.
@@ -21,16 +22,6 @@ const logger = createLogger('start-backup');
 const metrics = createMetrics();
 const ecs = new ECSClient({});
 const s3 = new S3Client({});
-
-/** A payload or environment the launcher cannot work with; the message lists every problem. */
-export class InvalidLaunchInputError extends Error {
-  constructor(what: string, error: z.ZodError) {
-    super(
-      `${what} rejected: ${error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
-    );
-    this.name = 'InvalidLaunchInputError';
-  }
-}
 
 const settingsSchema = z
   .object({
@@ -51,39 +42,27 @@ const settingsSchema = z
     }),
   );
 
-/** Reads the launcher's environment; throws {@link InvalidLaunchInputError} listing every problem. */
+/** Reads the launcher's environment; throws an {@link InvalidInputError} listing every problem. */
 export function readLaunchSettings(env: NodeJS.ProcessEnv): LaunchSettings {
-  const parsed = settingsSchema.safeParse(env);
-  if (!parsed.success) throw new InvalidLaunchInputError('launcher environment', parsed.error);
-  return parsed.data;
+  return parseInput(settingsSchema, env, 'launcher environment');
 }
 
 /** Scheduler payload in, what happened out; failures are thrown so the invocation counts as failed. */
-export async function handler(payload: unknown): Promise<LaunchResult> {
+export const handler = pgproofHandler({ logger, metrics }, async (payload): Promise<LaunchResult> => {
+  const settings = readLaunchSettings(process.env);
+  const event = parseInput(startBackupEventSchema, payload, 'schedule payload');
+  logger.appendKeys({ database: event.database, scheduledTime: event.scheduledTime });
+  metrics.addDimension(DATABASE_DIMENSION, event.database);
   try {
-    const settings = readLaunchSettings(process.env);
-    const parsed = startBackupEventSchema.safeParse(payload);
-    if (!parsed.success) throw new InvalidLaunchInputError('schedule payload', parsed.error);
-    const event = parsed.data;
-    logger.appendKeys({ database: event.database, scheduledTime: event.scheduledTime });
-    metrics.addDimension(DATABASE_DIMENSION, event.database);
-    try {
-      const result = await startBackup(event, settings, { ecs, s3 });
-      logger.appendKeys({ backupId: result.backupId });
-      if (result.status === 'started') metrics.addMetric(METRICS.backupLaunched, MetricUnit.Count, 1);
-      logger.info(`backup ${result.status}`, { result });
-      return result;
-    } catch (error) {
-      if (error instanceof BackupAlreadyRunningError) {
-        metrics.addMetric(METRICS.backupLaunchRefused, MetricUnit.Count, 1);
-      }
-      throw error;
-    }
+    const result = await startBackup(event, settings, { ecs, s3 });
+    logger.appendKeys({ backupId: result.backupId });
+    if (result.status === 'started') metrics.addMetric(METRICS.backupLaunched, MetricUnit.Count, 1);
+    logger.info(`backup ${result.status}`, { result });
+    return result;
   } catch (error) {
-    logger.error((error as Error).message, { error });
+    if (error instanceof BackupAlreadyRunningError) {
+      metrics.addMetric(METRICS.backupLaunchRefused, MetricUnit.Count, 1);
+    }
     throw error;
-  } finally {
-    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
-    logger.resetKeys();
   }
-}
+});
