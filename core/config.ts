@@ -459,11 +459,6 @@ function fieldOf(value: unknown, key: string): unknown {
 export type DeploymentConfig = z.infer<typeof deploymentConfigSchema>;
 /** One database's validated settings. */
 export type DatabaseConfig = z.infer<typeof databaseSchema>;
-/**
- * A database's drill settings, defaults applied (`timeZone`: the database's). Absent from a
- * database: no drill schedule and no overdue alarm; the drill still runs on demand, without an RTO.
- */
-export type DatabaseDrillConfig = NonNullable<DatabaseConfig['drill']>;
 /** The network the backup tasks run in. */
 export type NetworkConfig = z.infer<typeof networkSchema>;
 

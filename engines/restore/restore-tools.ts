@@ -32,7 +32,7 @@ export function restoreTools(binDir: string | undefined): RestoreTools {
 }
 
 /** What to install when the local client is older than the backup's pg_dump. */
-export function clientInstallHint(major: number): string {
+function clientInstallHint(major: number): string {
   return `install the PostgreSQL ${major} client (Debian/Ubuntu: postgresql-client-${major} from the PostgreSQL apt repository; macOS: brew install libpq) and put its bin folder first on PATH, or pass its folder (pgproof: --pg-bin-dir; runners: PG_BIN_DIR)`;
 }
 
