@@ -24,7 +24,7 @@ describe('the shared Lambda handler wrapper', () => {
     const logger = createLogger('test');
     const metrics = createMetrics();
     const error = vi.spyOn(logger, 'error').mockImplementation(() => {});
-    const publish = vi.spyOn(metrics, 'publishStoredMetrics').mockImplementation(() => {});
+    const publish = vi.spyOn(metrics, 'publishStoredMetrics').mockImplementation(() => metrics);
     const failure = new ConfigError('no such database "x"');
     const handler = pgproofHandler({ logger, metrics }, async (_event, invocation) => {
       invocation.metrics?.addMetric('Tried', 'Count', 1);
