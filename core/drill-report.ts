@@ -112,6 +112,14 @@ export const restoreReportSchema = z.object({
 /** The report of one restore or drill. */
 export type RestoreReport = z.infer<typeof restoreReportSchema>;
 
+/**
+ * A report's JSON text (`indent` for the stored object, none for the stdout line), written through the
+ * schema EvaluateReport and the CLI parse with.
+ */
+export function serializeRestoreReport(report: RestoreReport, indent?: number): string {
+  return JSON.stringify(restoreReportSchema.parse(report), null, indent);
+}
+
 /** Parses a report's JSON text; throws a one-line error naming the key on anything malformed. */
 export function parseRestoreReport(text: string, key: string): RestoreReport {
   let json: unknown;

@@ -48,6 +48,14 @@ export type Manifest = z.infer<typeof manifestSchema>;
 /** One table's row count (and hash) in a manifest. */
 export type TableStat = z.infer<typeof tableStatSchema>;
 
+/**
+ * A manifest's JSON text, written through the schema its readers parse with: a manifest the schema
+ * would refuse is never written (the writer's mistake fails the backup, not a restore years later).
+ */
+export function serializeManifest(manifest: Manifest): string {
+  return `${JSON.stringify(manifestSchema.parse(manifest), null, 2)}\n`;
+}
+
 /** Parses a manifest's JSON text, throwing a one-line error naming the key on anything malformed. */
 export function parseManifest(text: string, key: string): Manifest {
   let json: unknown;

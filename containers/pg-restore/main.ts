@@ -1,3 +1,4 @@
+import { serializeRestoreReport } from '../../core/drill-report.ts';
 import { oneLine } from '../../core/errors.ts';
 import { createLogger } from '../../core/observability.ts';
 import { createS3Client } from '../../core/s3-client.ts';
@@ -55,7 +56,7 @@ async function main(): Promise<number> {
       );
     }
     // The contract: the report is the last line on stdout.
-    process.stdout.write(`${JSON.stringify(report)}\n`);
+    process.stdout.write(`${serializeRestoreReport(report)}\n`);
     return status;
   } catch (error) {
     const message = oneLine(error);

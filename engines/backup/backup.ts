@@ -4,7 +4,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { tableDataOids } from '../../core/archive-toc.ts';
 import { InterruptedError, PgproofError } from '../../core/errors.ts';
 import { backupKeys, backupTagging } from '../../core/layout.ts';
-import type { Manifest, TableStat } from '../../core/manifest.ts';
+import { type Manifest, serializeManifest, type TableStat } from '../../core/manifest.ts';
 import { HASH_SESSION_SETTINGS } from '../../core/table-stats.ts';
 import {
   assertClientCanDump,
@@ -178,17 +178,10 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     };
     throwIfAborted(signal);
     // Written last, and only if absent: a backup exists exactly when its manifest does.
-    await putObject(
-      s3,
-      settings.bucket,
-      keys.manifest,
-      `${JSON.stringify(manifest, null, 2)}\n`,
-      protection,
-      {
-        ContentType: 'application/json',
-        IfNoneMatch: '*',
-      },
-    );
+    await putObject(s3, settings.bucket, keys.manifest, serializeManifest(manifest), protection, {
+      ContentType: 'application/json',
+      IfNoneMatch: '*',
+    });
     return manifest;
   } catch (error) {
     onAbort();

@@ -1,10 +1,11 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type {
-  IgnoredRestoreError,
-  RestoreCheck,
-  RestoreDurations,
-  RestoredTable,
-  RestoreReport,
+import {
+  type IgnoredRestoreError,
+  type RestoreCheck,
+  type RestoreDurations,
+  type RestoredTable,
+  type RestoreReport,
+  serializeRestoreReport,
 } from '../../core/drill-report.ts';
 import { describeS3Error } from '../../core/errors.ts';
 import type { Manifest } from '../../core/manifest.ts';
@@ -91,7 +92,7 @@ export async function writeReport(s3: S3Client, bucket: string, report: RestoreR
       new PutObjectCommand({
         Bucket: bucket,
         Key: report.reportKey,
-        Body: `${JSON.stringify(report, null, 2)}\n`,
+        Body: `${serializeRestoreReport(report, 2)}\n`,
         ContentType: 'application/json',
       }),
     );
