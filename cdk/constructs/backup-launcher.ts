@@ -5,12 +5,12 @@ import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
+import type { IBackupVault } from './backup-vault.ts';
 import { acknowledgeWildcards } from './nag.ts';
 import { addPgproofFunction } from './pgproof-function.ts';
 
@@ -22,8 +22,8 @@ export interface BackupLauncherProps {
   readonly vpc: ec2.IVpc;
   /** The subnets tasks are placed in (no public IP). */
   readonly subnets: ec2.SubnetSelection;
-  /** The backup bucket: the launcher lists manifests in it to pick each backup's tier. */
-  readonly bucket: s3.IBucket;
+  /** The backup vault: the launcher lists manifests in its bucket to pick each backup's tier. */
+  readonly vault: IBackupVault;
   /**
    * Key prefix of all backups (`BACKUP_PREFIX`).
    * @default '' - backups start at the bucket's root
@@ -67,7 +67,7 @@ export class BackupLauncher extends Construct {
       environment: {
         CLUSTER_ARN: props.cluster.clusterArn,
         SUBNET_IDS: props.vpc.selectSubnets(props.subnets).subnetIds.join(','),
-        BACKUP_BUCKET: props.bucket.bucketName,
+        BACKUP_BUCKET: props.vault.bucket.bucketName,
         BACKUP_PREFIX: prefix,
       },
     });
@@ -80,9 +80,7 @@ export class BackupLauncher extends Construct {
         conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
       }),
     );
-    role.addToPolicy(
-      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.bucket.bucketArn] }),
-    );
+    props.vault.grantList(role);
     acknowledgeWildcards(
       role,
       'ecs:ListTasks and ecs:DescribeTasks name no task known in advance; the ecs:cluster condition limits both to the backup cluster.',

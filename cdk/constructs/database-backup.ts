@@ -1,11 +1,8 @@
-import { Duration, RemovalPolicy, Stack, TimeZone, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, TimeZone, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -15,7 +12,7 @@ import type { VerifyLevel } from '../../core/manifest.ts';
 import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
 import type { Tier } from '../../core/tiers.ts';
 import type { BackupLauncher } from './backup-launcher.ts';
-import type { ObjectLockMode } from './backup-vault.ts';
+import type { IBackupVault, ObjectLockMode } from './backup-vault.ts';
 import { acknowledgeWildcards } from './nag.ts';
 
 /** Name of the runner container in every backup task definition. */
@@ -36,10 +33,8 @@ export interface DatabaseBackupProps {
   readonly database: string;
   /** Secret with the JSON keys `username` and `password` (the RDS layout); injected as ECS secrets. */
   readonly credentials: secretsmanager.ISecret;
-  /** The backup bucket. */
-  readonly bucket: s3.IBucket;
-  /** The bucket's key: every object is written under it (`KMS_KEY_ID`). */
-  readonly key: kms.IKey;
+  /** The backup bucket and its key (`KMS_KEY_ID`): the task may write only under `<prefix><name>/`. */
+  readonly vault: IBackupVault;
   /**
    * Key prefix of all backups (`BACKUP_PREFIX`).
    * @default '' - backups start at the bucket's root
@@ -165,10 +160,10 @@ export class DatabaseBackup extends Construct {
       PGPORT: String(props.port ?? 5432),
       PGDATABASE: props.database,
       PGSSLMODE: props.sslMode ?? 'verify-full',
-      BACKUP_BUCKET: props.bucket.bucketName,
+      BACKUP_BUCKET: props.vault.bucket.bucketName,
       BACKUP_PREFIX: prefix || undefined,
       BACKUP_NAME: props.name,
-      KMS_KEY_ID: props.key.keyArn,
+      KMS_KEY_ID: props.vault.key.keyArn,
       // The launcher overrides these per run with the tier it picked.
       BACKUP_TIER: 'daily',
       RETENTION_DAYS: String(props.retentionDays.daily),
@@ -194,7 +189,7 @@ export class DatabaseBackup extends Construct {
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.name }),
     });
-    this.grantBackupWrites(props.bucket, props.key, ownPrefix);
+    props.vault.grantBackupWrite(this.taskDefinition.taskRole, ownPrefix);
     // ECS reads the secret with the execution role; a secret under a customer-managed key needs it too.
     props.credentials.encryptionKey?.grantDecrypt(this.taskDefinition.obtainExecutionRole());
     Validations.of(this.taskDefinition).acknowledge({
@@ -205,7 +200,7 @@ export class DatabaseBackup extends Construct {
     acknowledgeWildcards(
       this.taskDefinition.taskRole,
       `The runner names its objects at run time; it may write only under ${ownPrefix}.`,
-      { resources: [props.bucket.arnForObjects(`${ownPrefix}*`)] },
+      { resources: [props.vault.bucket.arnForObjects(`${ownPrefix}*`)] },
     );
     acknowledgeWildcards(
       this.taskDefinition.obtainExecutionRole(),
@@ -259,37 +254,5 @@ export class DatabaseBackup extends Construct {
       datapointsToAlarm: rpoHours,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
-  }
-
-  /**
-   * What the runner may do: write objects (single and multipart), their tags and Object Lock
-   * retention, and read back, under its own prefix only; list the bucket, because S3 answers a
-   * HeadObject of a missing manifest with 404 only to a caller allowed to list (403 otherwise); use
-   * the key through S3. No delete, no read of other prefixes.
-   */
-  private grantBackupWrites(bucket: s3.IBucket, key: kms.IKey, ownPrefix: string): void {
-    const role = this.taskDefinition.taskRole;
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: [
-          's3:PutObject',
-          's3:PutObjectTagging',
-          's3:PutObjectRetention',
-          's3:AbortMultipartUpload',
-          's3:GetObject',
-        ],
-        resources: [bucket.arnForObjects(`${ownPrefix}*`)],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt'],
-        resources: [key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this).region}.amazonaws.com` } },
-      }),
-    );
   }
 }

@@ -1,19 +1,17 @@
 import { Stack } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { DrillDatabase } from '../../core/drill.ts';
+import type { IBackupVault } from './backup-vault.ts';
 import { acknowledgeWildcards } from './nag.ts';
 import { addPgproofFunction } from './pgproof-function.ts';
 
 /** Options of {@link addDrillFunctions}, with the drill's defaults already applied. */
 export interface DrillFunctionsOptions {
-  readonly bucket: s3.IBucket;
-  readonly key: kms.IKey;
+  /** The backups: ResolveBackup reads their manifests, EvaluateReport the drill reports. */
+  readonly vault: IBackupVault;
   /** Key prefix of all backups (`BACKUP_PREFIX`). */
   readonly prefix: string;
   /** Each drillable database's settings, by name (`DRILL_DATABASES`). */
@@ -37,7 +35,8 @@ export interface DrillFunctions {
  * a new level in the construct path would replace their retained log groups.
  */
 export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptions): DrillFunctions {
-  const { bucket, key, prefix, logRetention } = options;
+  const { vault, prefix, logRetention } = options;
+  const { bucket } = vault;
   const resolveFunction = addPgproofFunction(scope, 'ResolveBackup', {
     file: 'resolve-backup.ts',
     description: 'pgproof: validates a drill request and finds the backup to restore',
@@ -53,40 +52,14 @@ export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptio
       ),
     },
   }).function;
-  resolveFunction.addToRolePolicy(
-    new iam.PolicyStatement({
-      actions: ['s3:ListBucket'],
-      resources: [bucket.bucketArn],
-      ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
-    }),
-  );
-  resolveFunction.addToRolePolicy(
-    new iam.PolicyStatement({
-      actions: ['s3:GetObject'],
-      resources: [bucket.arnForObjects(`${prefix}*/manifest.json`)],
-    }),
-  );
+  vault.grantManifestRead(resolveFunction, prefix);
   const evaluateFunction = addPgproofFunction(scope, 'EvaluateReport', {
     file: 'evaluate-report.ts',
     description: 'pgproof: judges a drill from its report, publishes its metrics',
     logRetention,
     environment: { BACKUP_BUCKET: bucket.bucketName },
   }).function;
-  evaluateFunction.addToRolePolicy(
-    new iam.PolicyStatement({
-      actions: ['s3:GetObject'],
-      resources: [bucket.arnForObjects(`${prefix}drills/*`)],
-    }),
-  );
-  for (const fn of [resolveFunction, evaluateFunction]) {
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['kms:Decrypt'],
-        resources: [key.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(scope).region}.amazonaws.com` } },
-      }),
-    );
-  }
+  vault.grantReportRead(evaluateFunction, prefix);
   acknowledgeWildcards(
     resolveFunction.role ?? scope,
     'ResolveBackup reads the manifests of any database, whose keys are made at backup time.',

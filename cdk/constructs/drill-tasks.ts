@@ -2,10 +2,9 @@ import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import type { IBackupVault } from './backup-vault.ts';
 import { acknowledgeWildcards } from './nag.ts';
 
 /** Name of the restore runner's container in every drill task definition. */
@@ -17,9 +16,8 @@ export const POSTGRES_CACHE_PREFIX = 'pgproof-ecr-public';
 
 /** Options of {@link addDrillTasks}, with the drill's defaults already applied. */
 export interface DrillTasksOptions {
-  /** The backup bucket and its key: the tasks read backups and write reports under `<prefix>drills/`. */
-  readonly bucket: s3.IBucket;
-  readonly key: kms.IKey;
+  /** The backups: the tasks read them and write reports under `<prefix>drills/`. */
+  readonly vault: IBackupVault;
   /** Key prefix of all backups (`BACKUP_PREFIX`). */
   readonly prefix: string;
   /** One task definition per major. */
@@ -65,7 +63,7 @@ export function addDrillTasks(scope: Construct, options: DrillTasksOptions): Dri
     assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
     description: 'pgproof: restore drill task (reads backups, writes drill reports)',
   });
-  grantDrillTask(taskRole, options.bucket, options.key, options.prefix);
+  grantDrillTask(taskRole, options.vault, options.prefix);
   const executionRole = new iam.Role(scope, 'TaskExecutionRole', {
     assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
     description: 'pgproof: pulls the drill images and ships their logs',
@@ -193,7 +191,7 @@ function drillTaskDefinition(
     command: options.command,
     essential: true,
     environment: {
-      BACKUP_BUCKET: options.bucket.bucketName,
+      BACKUP_BUCKET: options.vault.bucket.bucketName,
       ...(options.prefix ? { BACKUP_PREFIX: options.prefix } : {}),
       RESTORE_MODE: 'drill',
       PGHOST: 'localhost',
@@ -217,24 +215,9 @@ function drillTaskDefinition(
 }
 
 /** The drill task reads backups and decrypts them, and writes only reports. */
-function grantDrillTask(taskRole: iam.Role, bucket: s3.IBucket, key: kms.IKey, prefix: string): void {
-  taskRole.addToPrincipalPolicy(
-    new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [bucket.arnForObjects(`${prefix}*`)] }),
-  );
-  taskRole.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: ['s3:PutObject'],
-      resources: [bucket.arnForObjects(`${prefix}drills/*`)],
-    }),
-  );
-  taskRole.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      // Decrypt to read backups; GenerateDataKey to write a report under the bucket's default key.
-      actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-      resources: [key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(taskRole).region}.amazonaws.com` } },
-    }),
-  );
+function grantDrillTask(taskRole: iam.Role, vault: IBackupVault, prefix: string): void {
+  vault.grantDrillTask(taskRole, prefix);
+  const { bucket } = vault;
   acknowledgeWildcards(
     taskRole,
     `The drill restores any database's backup, whose keys are made at backup time (<bucket arn>/${prefix}*), and writes reports it names at run time, only under ${prefix}drills/.`,

@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import type { DrillDatabase, SqlCheck } from '../../core/drill.ts';
 import { DATABASE_NAME_RULE, isDatabaseName, isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
 import { toolchain } from '../../core/toolchain.ts';
+import { BackupVault } from './backup-vault.ts';
 import { pascalCase } from './construct-id.ts';
 import { addDrillAlarms } from './drill-alarms.ts';
 import { addDrillFunctions } from './drill-functions.ts';
@@ -165,9 +166,9 @@ export class RestoreDrill extends Construct {
         description: 'pgproof restore drill tasks (no inbound: the scratch server listens on localhost)',
         allowAllOutbound: true,
       });
+    const vault = BackupVault.fromBucketAndKey(props.bucket, props.key);
     const tasks = addDrillTasks(this, {
-      bucket: props.bucket,
-      key: props.key,
+      vault,
       prefix,
       postgresMajors: majors,
       image: props.image,
@@ -181,8 +182,7 @@ export class RestoreDrill extends Construct {
     this.taskLogGroup = tasks.taskLogGroup;
 
     const functions = addDrillFunctions(this, {
-      bucket: props.bucket,
-      key: props.key,
+      vault,
       prefix,
       databases: drillDatabases(props.databases),
       taskDefinitions: tasks.taskDefinitions,

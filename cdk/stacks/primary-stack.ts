@@ -138,7 +138,7 @@ export class PrimaryStack extends Stack {
       cluster: this.cluster,
       vpc: this.network.vpc,
       subnets: this.network.subnets,
-      bucket: this.vault.bucket,
+      vault: this.vault,
       prefix,
     });
 
@@ -183,8 +183,7 @@ export class PrimaryStack extends Stack {
             encryptionKey: kms.Key.fromKeyArn(this, `${id}CredentialsKey`, db.secretKeyArn),
           }),
         }),
-        bucket: this.vault.bucket,
-        key: this.vault.key,
+        vault: this.vault,
         prefix,
         cluster: this.cluster,
         vpc: this.network.vpc,

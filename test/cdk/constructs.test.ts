@@ -127,8 +127,10 @@ describe('construct validation', () => {
         host: 'db',
         database: 'orders',
         credentials: secretsmanager.Secret.fromSecretNameV2(scope, 'Secret', 'orders'),
-        bucket: s3.Bucket.fromBucketName(scope, 'Bucket', 'backups'),
-        key: kms.Key.fromKeyArn(scope, 'Key', 'arn:aws:kms:eu-west-1:123456789012:key/x'),
+        vault: BackupVault.fromBucketAndKey(
+          s3.Bucket.fromBucketName(scope, 'Bucket', 'backups'),
+          kms.Key.fromKeyArn(scope, 'Key', 'arn:aws:kms:eu-west-1:123456789012:key/x'),
+        ),
         cluster: new ecs.Cluster(scope, 'Cluster', { vpc }),
         vpc,
         image: ecs.ContainerImage.fromRegistry('runner'),
