@@ -8,6 +8,7 @@ import { backupKeys } from '../../core/layout.ts';
 import type { AwsClients } from '../aws.ts';
 import { type Deployment, DeploymentNotFoundError, requireDatabase } from '../deployment.ts';
 import type { Output } from '../output.ts';
+import { defineCommand } from './command.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
 
 /**
@@ -154,3 +155,21 @@ export async function waitForTask(
     await new Promise((resolve) => setTimeout(resolve, pollMilliseconds));
   }
 }
+
+/** `pgproof backup <database> [--wait]`. */
+export const backup = defineCommand({
+  name: 'backup',
+  synopsis: ['pgproof backup <database> [--wait]'],
+  summary: 'on-demand backup (e.g. before a migration)',
+  takesDatabase: true,
+  options: { wait: { type: 'boolean', default: false } },
+  optionHelp: { wait: ['--wait', 'follow the task to its end; exit 2 if the backup failed'] },
+  async run({ database, values, output, clients, deployment }) {
+    return backupCommand(
+      { database, wait: values.wait },
+      await deployment({ stack: true }),
+      clients(),
+      output,
+    );
+  },
+});

@@ -8,6 +8,7 @@ import {
 import type { AwsClients } from '../aws.ts';
 import { type Deployment, DeploymentNotFoundError, requireDatabase } from '../deployment.ts';
 import type { Output } from '../output.ts';
+import { backupIdFlag, defineCommand } from './command.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
 
 /**
@@ -124,3 +125,25 @@ export async function followExecution(
     await new Promise((resolve) => setTimeout(resolve, pollMilliseconds));
   }
 }
+
+/** `pgproof drill <database> [--backup ID] [--wait]`. */
+export const drill = defineCommand({
+  name: 'drill',
+  synopsis: ['pgproof drill <database> [--backup ID] [--wait]'],
+  summary: 'start the restore drill state machine',
+  takesDatabase: true,
+  options: { backup: { type: 'string' }, wait: { type: 'boolean', default: false } },
+  optionHelp: {
+    backup: ['--backup ID', 'drill this backup (default: the latest)'],
+    wait: ['--wait', 'print each state as it is entered; exit by the drill result'],
+  },
+  async run({ database, values, output, clients, deployment }) {
+    const backupId = backupIdFlag(values.backup);
+    return drillCommand(
+      { database, backupId, wait: values.wait },
+      await deployment({ stack: true }),
+      clients(),
+      output,
+    );
+  },
+});

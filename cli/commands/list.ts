@@ -5,6 +5,7 @@ import { backupKeys, databasePrefix, drillReportsPrefix, parseBackupId } from '.
 import { listKeys } from '../../core/s3-client.ts';
 import type { Deployment } from '../deployment.ts';
 import { formatAge, formatBytes, formatTable, type Output } from '../output.ts';
+import { defineCommand, positiveInteger } from './command.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
 
 /** `pgproof list <database>`: backups, newest first, with their last drill's result. */
@@ -96,3 +97,17 @@ export async function listCommand(
   for (const line of formatTable(['BACKUP', 'TIER', 'SIZE', 'AGE', 'LAST DRILL'], rows)) output.out(line);
   return EXIT.ok;
 }
+
+/** `pgproof list <database> [--limit N]`. */
+export const list = defineCommand({
+  name: 'list',
+  synopsis: ['pgproof list <database> [--limit N]'],
+  summary: 'backups with tier, size, age and last drill',
+  takesDatabase: true,
+  options: { limit: { type: 'string', default: '20' } },
+  optionHelp: { limit: ['--limit N', 'the newest N backups (default 20)'] },
+  async run({ database, values, output, clients, deployment }) {
+    const limit = positiveInteger(values.limit, '--limit') ?? 20;
+    return listCommand({ database, limit }, await deployment({ stack: false }), clients().s3, output);
+  },
+});

@@ -1,21 +1,17 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ConfigError } from '../../core/errors.ts';
-import { findBackup } from '../../core/find-backup.ts';
 import { exitStatus } from '../../engines/restore/report.ts';
-import { checkArchive, downloadBackup, runRestore } from '../../engines/restore/restore.ts';
-import { assertCanRead, restoreTools } from '../../engines/restore/restore-tools.ts';
+import { runRestore } from '../../engines/restore/restore.ts';
 import { restoreSettings } from '../../engines/restore/settings.ts';
 import type { Deployment } from '../deployment.ts';
 import type { Output } from '../output.ts';
 import { formatReport } from '../report-view.ts';
+import { backupIdFlag, defineCommand, positiveInteger } from './command.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
 
 /**
- * `pgproof restore` and `pgproof verify`: the restore runner's own code, run from an operator's
- * machine against any PostgreSQL it can reach, with the same checksum and count verification.
+ * `pgproof restore`: the restore runner's own code, run from an operator's machine against any
+ * PostgreSQL it can reach, with the same checksum and count verification.
  */
 
 /** A target given as `postgres://user:password@host:port/database?sslmode=...`. */
@@ -119,42 +115,52 @@ export async function restoreCommand(
   return status === 0 ? EXIT.ok : status === 2 ? EXIT.failed : EXIT.error;
 }
 
-/** Downloads a backup and checks its SHA-256 and table of contents, without restoring. */
-export async function verifyCommand(
-  options: { database: string; backupId: string | undefined; pgBinDir?: string | undefined },
-  deployment: Deployment,
-  s3: S3Client,
-  output: Output,
-): Promise<ExitCode> {
-  const { manifestKey, manifest } = await findBackup(s3, deployment.bucket, deployment.prefix, {
-    name: options.database,
-    backupId: options.backupId,
-  });
-  // An older local client would call a good archive unreadable: refuse before the download instead.
-  await assertCanRead(restoreTools(options.pgBinDir), manifest.pgDump.version);
-  const work = await mkdtemp(join(tmpdir(), 'pgproof-verify-'));
-  try {
-    const download = output.progress('downloading');
-    const files = await downloadBackup(s3, deployment.bucket, manifest, work, {
-      partBytes: 16 * 1024 * 1024,
-      concurrency: 8,
-      withGlobals: true,
-      onProgress: (done, total) => download.update(done, total),
-    });
-    download.done(files.check.passed ? 'done' : 'done, SHA-256 DIFFERS');
-    const archive = files.check.passed ? await checkArchive(options.pgBinDir, files.dumpPath) : undefined;
-    const checks = [files.check, ...(archive ? [archive] : [])];
-    const passed = checks.every((c) => c.passed);
-    if (output.json) {
-      output.out(JSON.stringify({ passed, manifestKey, backupId: manifest.backupId, checks }));
-    } else {
-      output.out(
-        `${passed ? 'VERIFIED' : 'FAILED'}: ${options.database} backup ${manifest.backupId} (s3://${deployment.bucket}/${manifestKey})`,
-      );
-      for (const c of checks) output.out(`  ${c.passed ? 'ok  ' : 'FAIL'} ${c.name}: ${c.detail}`);
-    }
-    return passed ? EXIT.ok : EXIT.failed;
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-}
+/** `pgproof restore <database> --to <postgres-url> ...`. */
+export const restore = defineCommand({
+  name: 'restore',
+  synopsis: [
+    'pgproof restore <database> --to <postgres-url> [--backup ID] [--table T]... [--schema S]...',
+    '                [--clean] [--jobs N] [--pg-bin-dir DIR]',
+  ],
+  summary: 'restore into any PostgreSQL, verified like a drill',
+  takesDatabase: true,
+  options: {
+    to: { type: 'string' },
+    backup: { type: 'string' },
+    table: { type: 'string', multiple: true, default: [] as string[] },
+    schema: { type: 'string', multiple: true, default: [] as string[] },
+    clean: { type: 'boolean', default: false },
+    jobs: { type: 'string' },
+    'pg-bin-dir': { type: 'string' },
+  },
+  optionHelp: {
+    to: ['--to URL', 'the target: postgres://user:password@host:5432/database (required)'],
+    backup: ['--backup ID', 'restore this backup (default: the latest)'],
+    table: ['--table T', 'restore only this table (schema.table); repeat for more'],
+    schema: ['--schema S', 'restore only this schema; repeat for more'],
+    clean: [
+      '--clean',
+      'drop what the target already holds before restoring (else a non-empty target is refused)',
+    ],
+    jobs: ['--jobs N', "pg_restore's parallel jobs (default: this machine's CPUs)"],
+    'pg-bin-dir': [
+      '--pg-bin-dir DIR',
+      "the folder of pg_restore and psql (default: PATH); at least the major of the backup's pg_dump",
+    ],
+  },
+  async run({ database, values, output, clients, deployment }) {
+    if (!values.to)
+      throw new ConfigError('`pgproof restore` needs --to postgres://user:password@host:5432/database');
+    const options = {
+      database,
+      to: values.to,
+      backupId: backupIdFlag(values.backup),
+      tables: values.table,
+      schemas: values.schema,
+      clean: values.clean,
+      jobs: positiveInteger(values.jobs, '--jobs'),
+      pgBinDir: values['pg-bin-dir'],
+    };
+    return restoreCommand(options, await deployment({ stack: false }), clients().s3, output);
+  },
+});

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { demoCommand } from '../../cli/commands/demo.ts';
+import { runDemo } from '../../cli/demo.ts';
 import { recordOutput } from '../support/cli-output.ts';
 
 describe('pgproof demo', () => {
   it('backs up a sample database, runs the drill state machine locally, and reports passed', async () => {
     const output = recordOutput();
-    const code = await demoCommand(output);
+    const code = await runDemo(output);
     expect(code, output.stderr.join('\n')).toBe(0);
     expect(output.stdout.find((l) => l.startsWith('Restore drill '))).toMatch(
       /^Restore drill PASSED: shop backup \d{8}T\d{6}Z \(daily, /,

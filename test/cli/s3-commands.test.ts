@@ -207,15 +207,6 @@ describe('pgproof list, verify and restore', () => {
     expect((await cli('restore', 'shop', '--to', 'mysql://x/y')).stderr).toEqual([
       'pgproof: --to must be a postgres:// URL, got mysql://...',
     ]);
-    expect((await cli('frobnicate', 'shop')).stderr).toEqual([
-      'pgproof: unknown command "frobnicate"; run `pgproof --help` for the commands',
-    ]);
-    const unknown = await cli('list', 'shop', '--colour');
-    expect(unknown.code).toBe(1);
-    expect(unknown.stderr[0]).toMatch(/^pgproof: Unknown option '--colour'.*; run `pgproof --help`$/);
-    expect((await cli('list', 'shop', '--limit', '0')).stderr).toEqual([
-      'pgproof: --limit must be a whole number of at least 1, got "0"',
-    ]);
   });
 
   it('says when there is no backup yet', async () => {
