@@ -128,7 +128,7 @@ export function describeS3Error(
   const code = e.name ?? e.code ?? 'Error';
   const status = e.$metadata?.httpStatusCode;
   if (code === 'NoSuchBucket') {
-    return new StorageError(`bucket "${bucket}" does not exist; check BACKUP_BUCKET`, { cause: error });
+    return new StorageError(`bucket "${bucket}" does not exist; check the bucket name`, { cause: error });
   }
   if (code === 'AccessDenied' || status === 403) {
     return new StorageError(

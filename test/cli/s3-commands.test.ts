@@ -209,6 +209,17 @@ describe('pgproof list, verify and restore', () => {
     ]);
   });
 
+  it('rejects a --bucket that does not exist, in the words of the flag', async () => {
+    const output = recordOutput();
+    const clients = { s3: s3.client } as unknown as AwsClients;
+    const code = await runCli(['list', 'shop', '--bucket', 'no-such-bucket'], {
+      output,
+      clients: () => clients,
+    });
+    expect(code).toBe(1);
+    expect(output.stderr).toEqual(['pgproof: bucket "no-such-bucket" does not exist; check the bucket name']);
+  });
+
   it('says when there is no backup yet', async () => {
     const { code, stderr } = await cli('verify', 'nothing');
     expect(code).toBe(1);
