@@ -95,15 +95,6 @@ export class BackupAlerts extends Construct {
     });
   }
 
-  /**
-   * Sends the alarms' return to OK to the topic, for alarms that already notify it on ALARM
-   * (the restore drill's): adding the ALARM action twice would send every alarm twice.
-   */
-  notifyOnRecovery(...alarms: readonly cloudwatch.AlarmBase[]): void {
-    const action = new cloudwatchActions.SnsAction(this.topic);
-    for (const alarm of alarms) alarm.addOkAction(action);
-  }
-
   /** Sends the alarm's transitions to ALARM and back to OK to the topic. */
   notifyOn(...alarms: readonly cloudwatch.AlarmBase[]): void {
     const action = new cloudwatchActions.SnsAction(this.topic);

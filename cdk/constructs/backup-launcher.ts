@@ -1,5 +1,5 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -10,6 +10,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
+import { addErrorCountAlarm } from './alarms.ts';
 import type { IBackupVault } from './backup-vault.ts';
 import { acknowledgeWildcards } from './nag.ts';
 import { addPgproofFunction } from './pgproof-function.ts';
@@ -104,26 +105,33 @@ export class BackupLauncher extends Construct {
       reason: 'This queue is itself the dead-letter queue of the EventBridge schedules.',
     });
 
-    this.deadLetterAlarm = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
-      alarmDescription:
+    this.deadLetterAlarm = addErrorCountAlarm(this, 'DeadLetterAlarm', this.metricDeadLetters(), {
+      description:
         'pgproof: a schedule could not invoke the backup launcher, so a backup did not start. Read the message in the dead-letter queue.',
-      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-        period: Duration.minutes(5),
-        statistic: 'Maximum',
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    this.errorsAlarm = new cloudwatch.Alarm(this, 'ErrorsAlarm', {
-      alarmDescription:
+    this.errorsAlarm = addErrorCountAlarm(this, 'ErrorsAlarm', this.metricErrors(), {
+      description:
         'pgproof: the backup launcher failed, so a backup did not start. Its log says why (e.g. the previous backup still runs).',
-      metric: this.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /**
+   * Failed invocations of the launcher.
+   * @default - sum per 5 minutes
+   */
+  metricErrors(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', ...options });
+  }
+
+  /**
+   * Schedule invocations waiting in the dead-letter queue.
+   * @default - maximum per 5 minutes
+   */
+  metricDeadLetters(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      period: Duration.minutes(5),
+      statistic: 'Maximum',
+      ...options,
     });
   }
 

@@ -6,6 +6,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { drillReportsPrefix, TIER_TAG } from '../../core/layout.ts';
 import { TIERS, type Tier } from '../../core/tiers.ts';
+import { addErrorCountAlarm } from './alarms.ts';
 import { acknowledgeWildcards } from './nag.ts';
 
 /** Object Lock modes of a backup bucket. */
@@ -80,6 +81,9 @@ export interface BackupVaultProps {
 
 /** The feature flag under which CDK grants log delivery by bucket policy (the log bucket keeps ACLs disabled). */
 const S3_LOGS_BY_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy';
+
+/** The id of the one replication rule, a dimension of its metrics. */
+const REPLICATION_RULE_ID = 'replicate-backups';
 
 /** Days after which a tier moves to Glacier Instant Retrieval (still readable at once by a restore). */
 const INSTANT_ARCHIVE_AFTER_DAYS = 30;
@@ -314,6 +318,7 @@ export class BackupVault extends Construct implements IBackupVault {
   public readonly accessLogsBucket: s3.Bucket;
   /** Alarms when an object fails to replicate; undefined without a replica. */
   public readonly replicationFailedAlarm?: cloudwatch.Alarm;
+  private readonly replicaBucket?: s3.IBucket;
 
   constructor(scope: Construct, id: string, props: BackupVaultProps) {
     super(scope, id);
@@ -383,7 +388,7 @@ export class BackupVault extends Construct implements IBackupVault {
         replicationRole,
         replicationRules: [
           {
-            id: 'replicate-backups',
+            id: REPLICATION_RULE_ID,
             destination: props.replica.bucket,
             kmsKey: props.replica.key,
             sseKmsEncryptedObjects: true,
@@ -401,25 +406,19 @@ export class BackupVault extends Construct implements IBackupVault {
         'Replication copies every object of the backup bucket to the replica bucket; object names are not known in advance.',
         { resources: [this.bucket.arnForObjects('*'), props.replica.bucket.arnForObjects('*')] },
       );
-      this.replicationFailedAlarm = new cloudwatch.Alarm(this, 'ReplicationFailedAlarm', {
-        alarmDescription:
-          'pgproof: backup objects failed to replicate to the replica region. Check the replication role and the replica key policy.',
-        metric: new cloudwatch.Metric({
-          namespace: 'AWS/S3',
-          metricName: 'OperationsFailedReplication',
-          dimensionsMap: {
-            SourceBucket: this.bucket.bucketName,
-            DestinationBucket: props.replica.bucket.bucketName,
-            RuleId: 'replicate-backups',
-          },
-          statistic: 'Sum',
-          period: Duration.minutes(5),
-        }),
-        threshold: 0,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
+      this.replicaBucket = props.replica.bucket;
+      this.replicationFailedAlarm = addErrorCountAlarm(
+        this,
+        'ReplicationFailedAlarm',
+        this.metricReplicationFailed(),
+        {
+          description:
+            'pgproof: backup objects failed to replicate to the replica region. Check the replication role and the replica key policy.',
+          // As first deployed: more than none, which for a count is the same as at least one.
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        },
+      );
     }
   }
 
@@ -453,6 +452,30 @@ export class BackupVault extends Construct implements IBackupVault {
 
   private grants(): IBackupVault {
     return BackupVault.fromBucketAndKey(this.bucket, this.key);
+  }
+
+  /**
+   * Objects that failed to replicate to the replica bucket.
+   * @default - sum per 5 minutes
+   */
+  metricReplicationFailed(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    if (!this.replicaBucket) {
+      throw new Error(
+        `BackupVault ${this.node.path} has no 'replica', so nothing replicates; give it a replica to watch replication`,
+      );
+    }
+    return new cloudwatch.Metric({
+      namespace: 'AWS/S3',
+      metricName: 'OperationsFailedReplication',
+      dimensionsMap: {
+        SourceBucket: this.bucket.bucketName,
+        DestinationBucket: this.replicaBucket.bucketName,
+        RuleId: REPLICATION_RULE_ID,
+      },
+      statistic: 'Sum',
+      period: Duration.minutes(5),
+      ...options,
+    });
   }
 
   /**

@@ -11,6 +11,7 @@ import { DATABASE_NAME_RULE, databasePrefix, isDatabaseName } from '../../core/l
 import type { VerifyLevel } from '../../core/manifest.ts';
 import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
 import type { Tier } from '../../core/tiers.ts';
+import { addMissingSuccessAlarm } from './alarms.ts';
 import type { BackupLauncher } from './backup-launcher.ts';
 import type { IBackupVault, ObjectLockMode } from './backup-vault.ts';
 import { acknowledgeWildcards } from './nag.ts';
@@ -125,9 +126,12 @@ export class DatabaseBackup extends Construct {
   public readonly schedule: scheduler.Schedule;
   /** Fires when no successful backup was recorded within the RPO, including when there is no data at all. */
   public readonly rpoAlarm: cloudwatch.Alarm;
+  /** The database's name in the key layout (`BACKUP_NAME`), its metrics' `Database` dimension. */
+  public readonly name: string;
 
   constructor(scope: Construct, id: string, props: DatabaseBackupProps) {
     super(scope, id);
+    this.name = props.name;
     const prefix = props.prefix ?? '';
     const rpoHours = props.rpo.toHours({ integral: false });
     if (!Token.isUnresolved(rpoHours) && (!Number.isInteger(rpoHours) || rpoHours < 1 || rpoHours > 168)) {
@@ -238,21 +242,25 @@ export class DatabaseBackup extends Construct {
       target: props.launcher.target(scheduler.ScheduleTargetInput.fromObject(payload)),
     });
 
-    this.rpoAlarm = new cloudwatch.Alarm(this, 'RpoAlarm', {
-      alarmDescription: `pgproof: no successful backup of ${props.name} in the last ${rpoHours} hours (its RPO). Check the task log and the schedule.`,
-      metric: new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: METRICS.backupSucceeded,
-        dimensionsMap: databaseMetricDimensions(props.name),
-        statistic: 'Sum',
-        period: Duration.hours(1),
-      }),
+    this.rpoAlarm = addMissingSuccessAlarm(this, 'RpoAlarm', this.metricBackupSucceeded(), {
+      description: `pgproof: no successful backup of ${props.name} in the last ${rpoHours} hours (its RPO). Check the task log and the schedule.`,
       // Every hour of the RPO window without a success breaches, missing data included.
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      evaluationPeriods: rpoHours,
-      datapointsToAlarm: rpoHours,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      periods: rpoHours,
+    });
+  }
+
+  /**
+   * `BackupSucceeded` of this database (the runner publishes 1 per successful backup).
+   * @default - hourly sum
+   */
+  metricBackupSucceeded(options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName: METRICS.backupSucceeded,
+      dimensionsMap: databaseMetricDimensions(this.name),
+      statistic: 'Sum',
+      period: Duration.hours(1),
+      ...options,
     });
   }
 }

@@ -1,6 +1,5 @@
-import type { Duration } from 'aws-cdk-lib';
-import { Token } from 'aws-cdk-lib';
-import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { Duration, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,6 +13,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { DrillDatabase, SqlCheck } from '../../core/drill.ts';
 import { DATABASE_NAME_RULE, isDatabaseName, isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
+import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
 import { toolchain } from '../../core/toolchain.ts';
 import { BackupVault } from './backup-vault.ts';
 import { pascalCase } from './construct-id.ts';
@@ -96,7 +96,7 @@ export interface RestoreDrillProps {
    * @default ['node', '/app/pg-restore.mjs']
    */
   readonly command?: string[];
-  /** Where drill results and failures are sent (and where the drill alarms go). */
+  /** Where drill results and failures are sent (the stack routes the drill's alarms). */
   readonly topic: sns.ITopic;
   /** The databases the drill may restore. */
   readonly databases: readonly DrillDatabaseProps[];
@@ -211,9 +211,45 @@ export class RestoreDrill extends Construct {
     });
 
     this.schedules = addDrillSchedules(this, this.stateMachine, props.databases);
-    const alarms = addDrillAlarms(this, this.stateMachine, props.databases, props.topic);
+    const alarms = addDrillAlarms(
+      this,
+      {
+        failedDrills: this.metricFailedDrills(),
+        drillPassed: (database) => this.metricDrillPassed(database),
+      },
+      props.databases,
+    );
     this.failedAlarm = alarms.failedAlarm;
     this.overdueAlarms = alarms.overdueAlarms;
+  }
+
+  /** Executions that failed, timed out or were aborted, summed per 5 minutes. */
+  metricFailedDrills(): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: 'failed + timedOut + aborted',
+      usingMetrics: {
+        failed: this.stateMachine.metricFailed({ statistic: 'Sum' }),
+        timedOut: this.stateMachine.metricTimedOut({ statistic: 'Sum' }),
+        aborted: this.stateMachine.metricAborted({ statistic: 'Sum' }),
+      },
+      period: Duration.minutes(5),
+      label: 'failed drills',
+    });
+  }
+
+  /**
+   * `DrillPassed` of one database (EvaluateReport publishes 1 for a passed drill, 0 for a failed one).
+   * @default - daily maximum: 1 on a day a drill of it passed
+   */
+  metricDrillPassed(database: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName: METRICS.drillPassed,
+      dimensionsMap: databaseMetricDimensions(database),
+      statistic: 'Maximum',
+      period: Duration.days(1),
+      ...options,
+    });
   }
 }
 

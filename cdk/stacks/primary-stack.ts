@@ -243,9 +243,9 @@ export class PrimaryStack extends Stack {
       this.launcher.deadLetterAlarm,
       ...(this.vault.replicationFailedAlarm ? [this.vault.replicationFailedAlarm] : []),
     ];
-    this.alerts.notifyOn(...alarms);
     const drillAlarms = [this.restoreDrill.failedAlarm, ...this.restoreDrill.overdueAlarms.values()];
-    this.alerts.notifyOnRecovery(...drillAlarms);
+    // The one place alarms are routed: every alarm's ALARM and OK go to the alerts topic.
+    this.alerts.notifyOn(...alarms, ...drillAlarms);
     this.dashboard = new BackupDashboard(this, 'Dashboard', {
       databases: this.backups.map((backup, index) => ({
         name: props.databases[index]?.name ?? '',
