@@ -1,12 +1,12 @@
 import { join } from 'node:path';
-import { Annotations, CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import {
   type DatabaseConfig,
   type DeploymentConfig,
@@ -21,8 +21,15 @@ import { BackupDashboard } from '../constructs/backup-dashboard.ts';
 import { BackupLauncher } from '../constructs/backup-launcher.ts';
 import { BackupNetwork } from '../constructs/backup-network.ts';
 import { BackupVault, type ObjectLockMode } from '../constructs/backup-vault.ts';
+import { pascalCase } from '../constructs/construct-id.ts';
 import { DatabaseBackup } from '../constructs/database-backup.ts';
-import { type DrillDatabaseProps, RestoreDrill } from '../constructs/restore-drill.ts';
+import { RestoreDrill } from '../constructs/restore-drill.ts';
+import {
+  databaseBackupSettings,
+  drillDatabaseProps,
+  networkProps,
+  taskArchitecture,
+} from './config-props.ts';
 
 /** The repository root: the runner image is built from it with containers/pg-dump/Dockerfile. */
 const REPOSITORY_ROOT = join(import.meta.dirname, '../..');
@@ -160,55 +167,42 @@ export class PrimaryStack extends Stack {
       return image;
     };
 
-    const ids = new Map<string, string>();
+    const names = new Map<string, string>();
     this.backups = props.databases.map((db) => {
-      const id = `Database${pascalCase(db.name)}`;
-      const other = ids.get(id);
+      const name = pascalCase(db.name);
+      const other = names.get(name);
       if (other !== undefined) {
         throw new Error(
           `'databases' names "${other}" and "${db.name}" differ only in "_" or "-" or case of the first letter; rename one`,
         );
       }
-      ids.set(id, db.name);
-      const architecture =
-        db.task.architecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64;
+      names.set(name, db.name);
+      // A namespace per database for its imports (no resources, so no logical ids depend on it).
+      const imports = new Construct(this, name);
+      // `Database<Name>` rather than `Databases/<Name>`: logical ids hash the construct path, and the
+      // deployed backups' retained log groups (and the ingress rule below) must keep theirs.
+      const id = `Database${name}`;
       return new DatabaseBackup(this, id, {
-        name: db.name,
-        host: db.host,
-        port: db.port,
-        database: db.database,
-        credentials: secretsmanager.Secret.fromSecretAttributes(this, `${id}Credentials`, {
+        ...databaseBackupSettings(db),
+        credentials: secretsmanager.Secret.fromSecretAttributes(imports, 'Credentials', {
           secretCompleteArn: db.secretArn,
           ...(db.secretKeyArn && {
-            encryptionKey: kms.Key.fromKeyArn(this, `${id}CredentialsKey`, db.secretKeyArn),
+            encryptionKey: kms.Key.fromKeyArn(imports, 'CredentialsKey', db.secretKeyArn),
           }),
         }),
         vault: this.vault,
         prefix,
         cluster: this.cluster,
         vpc: this.network.vpc,
-        image: imageFor(architecture),
+        image: imageFor(taskArchitecture(db)),
         launcher: this.launcher,
-        schedule: db.schedule,
-        timeZone: db.timeZone,
-        retentionDays: retentionDays(db),
-        rpo: Duration.hours(db.rpoHours),
         objectLockMode: props.objectLockMode,
-        includeTables: db.includeTables,
-        excludeTables: db.excludeTables,
-        includeSchemas: db.includeSchemas,
-        excludeSchemas: db.excludeSchemas,
-        dumpGlobals: db.dumpGlobals,
-        verify: db.verify,
-        cpu: db.task.cpu,
-        memoryMiB: db.task.memoryMiB,
-        ephemeralStorageGiB: db.task.ephemeralStorageGiB,
-        architecture,
         additionalSecurityGroups: [this.network.taskSecurityGroup],
         databaseSecurityGroup:
           db.databaseSecurityGroupId === undefined
             ? undefined
-            : ec2.SecurityGroup.fromSecurityGroupId(
+            : // The ingress rule to the backup task is made under this import: its id stays as deployed.
+              ec2.SecurityGroup.fromSecurityGroupId(
                 this,
                 `${id}DatabaseSecurityGroup`,
                 db.databaseSecurityGroupId,
@@ -228,7 +222,7 @@ export class PrimaryStack extends Stack {
       image: imageFor(ecs.CpuArchitecture.ARM64),
       architecture: ecs.CpuArchitecture.ARM64,
       topic: this.alerts.topic,
-      databases: props.databases.map(drillDatabase),
+      databases: props.databases.map(drillDatabaseProps),
       postgresMajors: props.drill?.postgresMajors,
     });
     for (const db of props.databases.filter((d) => d.drill === undefined)) {
@@ -272,50 +266,4 @@ export class PrimaryStack extends Stack {
       ),
     });
   }
-}
-
-/**
- * A database's drill from its config. Without `drill` it is still drillable on demand, judged by
- * verification alone (no RTO), with no schedule and no overdue alarm (nothing would keep it quiet).
- */
-function drillDatabase(db: DatabaseConfig): DrillDatabaseProps {
-  if (!db.drill) return { name: db.name, alarmWhenOverdue: false };
-  return {
-    name: db.name,
-    rto: Duration.minutes(db.drill.rtoMinutes),
-    schedule: db.drill.schedule,
-    timeZone: db.drill.timeZone,
-    maxDaysWithoutSuccess: db.drill.maxDaysWithoutSuccess,
-    checks: db.drill.checks,
-  };
-}
-
-/** `orders_eu-2` → `OrdersEu2`: construct ids stay stable and readable per database. */
-function pascalCase(name: string): string {
-  return name
-    .split(/[^A-Za-z0-9]+/)
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('');
-}
-
-/** The network construct's props from the config: a new VPC, or the configured subnets of an existing one. */
-function networkProps(scope: Construct, network: NetworkConfig) {
-  if (network.type === 'create') return { cidr: network.cidr, maxAzs: network.maxAzs };
-  const vpc = ec2.Vpc.fromVpcAttributes(scope, 'ExistingVpc', {
-    vpcId: network.vpcId,
-    availabilityZones: [...new Set(network.subnets.map((s) => s.availabilityZone))],
-  });
-  const subnets = network.subnets.map((s) =>
-    ec2.Subnet.fromSubnetAttributes(scope, `Subnet-${s.subnetId}`, {
-      subnetId: s.subnetId,
-      availabilityZone: s.availabilityZone,
-      routeTableId: s.routeTableId,
-    }),
-  );
-  return {
-    vpc,
-    subnets: { subnets },
-    s3GatewayEndpoint: network.s3GatewayEndpoint,
-    interfaceEndpoints: network.interfaceEndpoints,
-  };
 }

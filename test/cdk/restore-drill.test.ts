@@ -255,7 +255,7 @@ describe('RestoreDrill construct', () => {
         Threshold: 1,
         ComparisonOperator: 'LessThanThreshold',
         TreatMissingData: 'breaching',
-        });
+      });
     }
   });
 
