@@ -1,7 +1,9 @@
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { z } from 'zod';
 import { ConfigError, PgproofError } from '../core/errors.ts';
 import { STACK_OUTPUTS } from '../core/stack-outputs.ts';
 import type { AwsClients } from './aws.ts';
+import { parseJsonResponse } from './aws-response.ts';
 
 /**
  * Where a deployment's pieces are: read from the primary stack's outputs (`cdk deploy` prints the
@@ -15,6 +17,12 @@ export interface DatabaseSchedule {
   readonly schedule: string;
   readonly group: string;
 }
+
+/** The stack's `BackupSchedules` output: `{ "<database>": { "schedule": "<name>", "group": "<group>" } }`. */
+const databaseSchedulesSchema = z.record(
+  z.string(),
+  z.object({ schedule: z.string().min(1), group: z.string().min(1) }),
+) satisfies z.ZodType<Record<string, DatabaseSchedule>>;
 
 /** What the commands need to find. */
 export interface Deployment {
@@ -50,7 +58,7 @@ function stackNotDeployed(stack: string, region: string, options?: ErrorOptions)
 
 /** Turns an SDK error of a stack lookup into advice. */
 function describeLookupError(error: unknown, stack: string, region: string): PgproofError {
-  const e = error as { name?: string; message?: string };
+  const e = error instanceof Error ? error : { name: undefined, message: String(error) };
   if (e.name === 'CredentialsProviderError' || /credential/i.test(e.message ?? '')) {
     return new DeploymentNotFoundError(
       'no AWS credentials found: set AWS_PROFILE (or pass --profile), run `aws sso login`, or export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY',
@@ -106,18 +114,15 @@ export async function resolveDeployment(
       `stack ${flags.stack} has no ${STACK_OUTPUTS.bucket} output: is it a pgproof primary stack? Pass --stack or --bucket`,
     );
   }
-  let databases: Record<string, DatabaseSchedule> | undefined;
   const databasesJson = outputs[STACK_OUTPUTS.databases];
-  if (databasesJson) {
-    try {
-      databases = JSON.parse(databasesJson) as Record<string, DatabaseSchedule>;
-    } catch (cause) {
-      throw new DeploymentNotFoundError(
-        `stack ${flags.stack}'s ${STACK_OUTPUTS.databases} output is not JSON`,
-        { cause },
-      );
-    }
-  }
+  const databases = databasesJson
+    ? parseJsonResponse(
+        databaseSchedulesSchema,
+        databasesJson,
+        `stack ${flags.stack}'s ${STACK_OUTPUTS.databases} output`,
+        'redeploy pgproof, or pass --stack for a pgproof primary stack',
+      )
+    : undefined;
   return {
     stack: flags.stack,
     bucket,

@@ -2,10 +2,13 @@ import { DescribeTasksCommand, type Task } from '@aws-sdk/client-ecs';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { GetScheduleCommand } from '@aws-sdk/client-scheduler';
+import { z } from 'zod';
 import { PgproofError } from '../../core/errors.ts';
-import type { LaunchResult } from '../../core/launch.ts';
+import { type LaunchResult, startBackupEventSchema } from '../../core/launch.ts';
 import { backupKeys } from '../../core/layout.ts';
+import { tierSchema } from '../../core/tiers.ts';
 import type { AwsClients } from '../aws.ts';
+import { parseJsonResponse, UnexpectedResponseError } from '../aws-response.ts';
 import { type Deployment, DeploymentNotFoundError, requireDatabase } from '../deployment.ts';
 import type { Output } from '../output.ts';
 import { defineCommand } from './command.ts';
@@ -24,6 +27,16 @@ export class LaunchFailedError extends PgproofError {
     this.name = 'LaunchFailedError';
   }
 }
+
+/** What the launcher returns (`LaunchResult`). */
+const launchResultSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('started'), backupId: z.string(), tier: tierSchema, taskArn: z.string() }),
+  z.object({ status: z.literal('already-running'), backupId: z.string(), taskArn: z.string() }),
+  z.object({ status: z.literal('already-done'), backupId: z.string() }),
+]) satisfies z.ZodType<LaunchResult>;
+
+/** A Lambda function's error payload. */
+const functionErrorSchema = z.object({ errorMessage: z.string() });
 
 /** Options of {@link backupCommand}. */
 export interface BackupOptions {
@@ -48,11 +61,17 @@ export async function backupCommand(
   const { Target } = await clients.scheduler.send(
     new GetScheduleCommand({ Name: schedule.schedule, GroupName: schedule.group }),
   );
+  const what = `schedule ${schedule.schedule} (group ${schedule.group})`;
+  if (!Target?.Input) throw new UnexpectedResponseError(`${what} has no target input; redeploy pgproof`);
   const now = (options.now ?? (() => new Date()))();
-  const payload = (Target?.Input ?? '{}').replaceAll(
-    '<aws.scheduler.scheduled-time>',
-    now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  // The payload the schedule would send now: the launcher parses it with the same schema.
+  const event = parseJsonResponse(
+    startBackupEventSchema,
+    Target.Input.replaceAll('<aws.scheduler.scheduled-time>', now.toISOString().replace(/\.\d{3}Z$/, 'Z')),
+    `the target input of ${what}`,
+    'redeploy pgproof',
   );
+  const payload = JSON.stringify(event);
 
   const response = await clients.lambda.send(
     new InvokeCommand({
@@ -63,10 +82,15 @@ export async function backupCommand(
   );
   const body = new TextDecoder().decode(response.Payload ?? new Uint8Array());
   if (response.FunctionError) {
-    const message = (JSON.parse(body || '{}') as { errorMessage?: string }).errorMessage ?? body;
+    const message = errorMessageOf(body) ?? body;
     throw new LaunchFailedError(`the launcher refused the backup of ${options.database}: ${message}`);
   }
-  const result = JSON.parse(body) as LaunchResult;
+  const result = parseJsonResponse(
+    launchResultSchema,
+    body,
+    `the launcher's answer (${deployment.launcherFunction})`,
+    'redeploy pgproof so the CLI and the launcher match',
+  );
   if (result.status === 'already-done') {
     report(
       output,
@@ -108,6 +132,16 @@ export async function backupCommand(
   return EXIT.failed;
 }
 
+/** The `errorMessage` of a Lambda error payload, if it has one. */
+function errorMessageOf(body: string): string | undefined {
+  try {
+    const parsed = functionErrorSchema.safeParse(JSON.parse(body));
+    return parsed.success ? parsed.data.errorMessage : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function report(output: Output, data: object, text: string): void {
   output.out(output.json ? JSON.stringify(data) : text);
 }
@@ -147,9 +181,11 @@ export async function waitForTask(
         `task ${taskArn} not found (${failures?.[0]?.reason ?? 'no detail'}); it may have stopped over an hour ago`,
       );
     }
+    if (!task.lastStatus)
+      throw new UnexpectedResponseError(`ECS described task ${taskArn} without a lastStatus; try again`);
     if (task.lastStatus !== lastStatus) {
       lastStatus = task.lastStatus;
-      if (!output.json) output.err(`task ${lastStatus?.toLowerCase()}`);
+      if (!output.json) output.err(`task ${task.lastStatus.toLowerCase()}`);
     }
     if (task.lastStatus === 'STOPPED') return task;
     await new Promise((resolve) => setTimeout(resolve, pollMilliseconds));

@@ -1,11 +1,13 @@
 import {
   DescribeExecutionCommand,
-  type DescribeExecutionCommandOutput,
+  type ExecutionStatus,
   GetExecutionHistoryCommand,
   type HistoryEvent,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { z } from 'zod';
 import type { AwsClients } from '../aws.ts';
+import { UnexpectedResponseError } from '../aws-response.ts';
 import { type Deployment, DeploymentNotFoundError, requireDatabase } from '../deployment.ts';
 import type { Output } from '../output.ts';
 import { backupIdFlag, defineCommand } from './command.ts';
@@ -61,7 +63,8 @@ export async function drillCommand(
       input: drillInput(options.database, options.backupId),
     }),
   );
-  if (!executionArn) throw new DeploymentNotFoundError('Step Functions returned no execution ARN');
+  if (!executionArn)
+    throw new UnexpectedResponseError('Step Functions started no execution (no ARN returned); try again');
   if (!output.json) output.err(`drill of ${options.database} started: ${executionArn}`);
   if (!options.wait) {
     output.out(output.json ? JSON.stringify({ executionArn, status: 'RUNNING' }) : executionArn);
@@ -88,14 +91,32 @@ export async function drillCommand(
   return final.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed;
 }
 
+/** The fields a drill's output or cause may carry (EvaluateReport's result, a Lambda error). */
+const drillMessageSchema = z.object({
+  subject: z.string().optional(),
+  message: z.string().optional(),
+  errorMessage: z.string().optional(),
+});
+
 function summarize(text: string | undefined): string {
   if (!text) return '';
+  let json: unknown;
   try {
-    const value = JSON.parse(text) as { message?: string; subject?: string; errorMessage?: string };
-    return value.subject ?? value.message ?? value.errorMessage ?? text;
+    json = JSON.parse(text);
   } catch {
     return text;
   }
+  const parsed = drillMessageSchema.safeParse(json);
+  if (!parsed.success) return text;
+  return parsed.data.subject ?? parsed.data.message ?? parsed.data.errorMessage ?? text;
+}
+
+/** How an execution ended. */
+export interface ExecutionOutcome {
+  readonly status: ExecutionStatus;
+  readonly error: string | undefined;
+  readonly cause: string | undefined;
+  readonly output: string | undefined;
 }
 
 /** Polls an execution to its end, printing every state it enters. */
@@ -104,7 +125,7 @@ export async function followExecution(
   executionArn: string,
   pollMilliseconds: number,
   output: Output,
-): Promise<DescribeExecutionCommandOutput> {
+): Promise<ExecutionOutcome> {
   let seen = 0;
   for (;;) {
     const events: HistoryEvent[] = [];
@@ -120,8 +141,17 @@ export async function followExecution(
         output.err(`  ${event.timestamp?.toISOString().slice(11, 19) ?? ''} ${entered}`);
     }
     seen = events.length;
-    const execution = await clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (execution.status !== 'RUNNING' && execution.status !== 'PENDING_REDRIVE') return execution;
+    const {
+      status,
+      error,
+      cause,
+      output: result,
+    } = await clients.sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (!status)
+      throw new UnexpectedResponseError(
+        `Step Functions described execution ${executionArn} without a status; try again`,
+      );
+    if (status !== 'RUNNING' && status !== 'PENDING_REDRIVE') return { status, error, cause, output: result };
     await new Promise((resolve) => setTimeout(resolve, pollMilliseconds));
   }
 }

@@ -1,8 +1,9 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { RestoreReport } from '../../core/drill-report.ts';
+import { restoreReportSchema } from '../../core/drill-report.ts';
 import { listBackupIds, readManifest } from '../../core/find-backup.ts';
 import { backupKeys, databasePrefix, drillReportsPrefix, parseBackupId } from '../../core/layout.ts';
 import { listKeys } from '../../core/s3-client.ts';
+import { parseJsonResponse } from '../aws-response.ts';
 import type { Deployment } from '../deployment.ts';
 import { formatAge, formatBytes, formatTable, type Output } from '../output.ts';
 import { defineCommand, positiveInteger } from './command.ts';
@@ -45,12 +46,16 @@ export async function listBackups(
       let lastDrill: ListedBackup['lastDrill'] = null;
       if (newest) {
         const response = await s3.send(new GetObjectCommand({ Bucket: deployment.bucket, Key: newest }));
-        const report = JSON.parse(
-          (await response.Body?.transformToString()) ?? '{}',
-        ) as Partial<RestoreReport>;
+        // Only the verdict is shown, so only the verdict must be readable.
+        const report = parseJsonResponse(
+          restoreReportSchema.pick({ passed: true }),
+          (await response.Body?.transformToString()) ?? '',
+          `drill report s3://${deployment.bucket}/${newest}`,
+          'it was not written by a pgproof drill; remove or replace it',
+        );
         const at = newest.slice(newest.lastIndexOf('/') + 1, -'.json'.length);
         lastDrill = {
-          passed: report.passed === true,
+          passed: report.passed,
           at: parseBackupId(at)?.toISOString() ?? at,
           key: newest,
         };

@@ -220,6 +220,29 @@ describe('pgproof list, verify and restore', () => {
     expect(output.stderr).toEqual(['pgproof: bucket "no-such-bucket" does not exist; check the bucket name']);
   });
 
+  it('rejects a drill report without a verdict, naming its key', async () => {
+    const manifest = JSON.parse((await s3.get(backupKeys('', 'shop', GOOD).manifest)).toString());
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: backupKeys('', 'odd', GOOD).manifest,
+        Body: JSON.stringify(manifest),
+      }),
+    );
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: `drills/odd/${GOOD}/20261121T100000Z.json`,
+        Body: '{"verdict":"ok"}',
+      }),
+    );
+    const { code, stderr } = await cli('list', 'odd');
+    expect(code).toBe(1);
+    expect(stderr).toEqual([
+      `pgproof: drill report s3://${s3.bucket}/drills/odd/${GOOD}/20261121T100000Z.json is not what pgproof expects at passed: Invalid input: expected boolean, received undefined; it was not written by a pgproof drill; remove or replace it`,
+    ]);
+  });
+
   it('says when there is no backup yet', async () => {
     const { code, stderr } = await cli('verify', 'nothing');
     expect(code).toBe(1);
