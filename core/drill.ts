@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { DrillEvaluation, StateError } from './drill-evaluation.ts';
 import { PgproofError } from './errors.ts';
 import { BACKUP_ID_PATTERN, DATABASE_NAME_PATTERN, drillReportKey } from './layout.ts';
 import type { Manifest } from './manifest.ts';
@@ -201,4 +202,30 @@ export function planDrill(options: {
     dumpBytes: manifest.dump.bytes,
     environment,
   };
+}
+
+/**
+ * Where the drill workflow keeps each state's result in an execution's state (JSONPath): ResolveBackup's
+ * {@link DrillPlan}, EvaluateReport's evaluation, a caught error, RunRestore's caught failure.
+ */
+export const DRILL_STATE_PATHS = {
+  plan: '$.drill',
+  evaluation: '$.evaluation',
+  error: '$.error',
+  restoreError: '$.restoreError',
+} as const;
+
+/** The JSONPath of a field of the {@link DrillPlan} in the workflow's state: a renamed field fails `tsc`. */
+export function drillPlanPath<K extends keyof DrillPlan & string>(field: K): `$.drill.${K}` {
+  return `${DRILL_STATE_PATHS.plan}.${field}`;
+}
+
+/** The JSONPath of a field of the {@link DrillEvaluation} in the workflow's state. */
+export function drillEvaluationPath<K extends keyof DrillEvaluation & string>(field: K): `$.evaluation.${K}` {
+  return `${DRILL_STATE_PATHS.evaluation}.${field}`;
+}
+
+/** The JSONPath of a field of a caught {@link StateError} in the workflow's state. */
+export function drillErrorPath<K extends keyof StateError & string>(field: K): `$.error.${K}` {
+  return `${DRILL_STATE_PATHS.error}.${field}`;
 }

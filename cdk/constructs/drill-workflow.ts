@@ -7,6 +7,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
+import { DRILL_STATE_PATHS, drillErrorPath, drillEvaluationPath, drillPlanPath } from '../../core/drill.ts';
 import { RESTORE_CONTAINER_NAME } from './drill-tasks.ts';
 
 /** `startedBy` of drill tasks (not `pgproof-...`: the backup-failure rule matches that prefix). */
@@ -60,18 +61,21 @@ export function addDrillWorkflow(scope: Construct, options: DrillWorkflowOptions
   return { stateMachine, executionLogGroup };
 }
 
-/** The workflow (JSONPath: the local test runner and the console both read it as it is). */
+/**
+ * The workflow (JSONPath: the local test runner and the console both read it as it is). Its paths come
+ * from core/drill.ts, built from the plan's and the evaluation's field names.
+ */
 function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.IChainable {
   const notifyFailure = new tasks.SnsPublish(scope, 'NotifyFailure', {
     comment: 'Tells a person that the drill failed before it could be judged, and why',
     topic: options.topic,
-    subject: sfn.JsonPath.format('pgproof drill FAILED: {}', sfn.JsonPath.stringAt('$.error.Error')),
+    subject: sfn.JsonPath.format('pgproof drill FAILED: {}', sfn.JsonPath.stringAt(drillErrorPath('Error'))),
     message: sfn.TaskInput.fromText(
       sfn.JsonPath.format(
         'pgproof restore drill FAILED before it could be judged.\nInput: {}\nError: {}\nCause: {}\nWhat to do: fix the cause above and start the drill again; the execution {} in the Step Functions console shows every step.',
         sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$$.Execution.Input')),
-        sfn.JsonPath.stringAt('$.error.Error'),
-        sfn.JsonPath.stringAt('$.error.Cause'),
+        sfn.JsonPath.stringAt(drillErrorPath('Error')),
+        sfn.JsonPath.stringAt(drillErrorPath('Cause')),
         sfn.JsonPath.executionId,
       ),
     ),
@@ -79,17 +83,17 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
   }).next(
     new sfn.Fail(scope, 'Failed', {
       comment: 'The drill could not run: the error of the state that failed',
-      errorPath: '$.error.Error',
-      causePath: '$.error.Cause',
+      errorPath: drillErrorPath('Error'),
+      causePath: drillErrorPath('Cause'),
     }),
   );
-  const catchInto = { resultPath: '$.error' };
+  const catchInto = { resultPath: DRILL_STATE_PATHS.error };
 
   const resolve = new tasks.LambdaInvoke(scope, 'ResolveBackup', {
     comment: 'Validates the input and finds the backup (latest, or the one named)',
     lambdaFunction: options.resolveFunction,
     payloadResponseOnly: true,
-    resultPath: '$.drill',
+    resultPath: DRILL_STATE_PATHS.plan,
   });
   resolve.addCatch(notifyFailure, catchInto);
 
@@ -104,7 +108,7 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
       Resource: `arn:${Stack.of(scope).partition}:states:::ecs:runTask.sync`,
       Parameters: {
         Cluster: options.cluster.clusterArn,
-        'TaskDefinition.$': '$.drill.taskDefinitionArn',
+        'TaskDefinition.$': drillPlanPath('taskDefinitionArn'),
         LaunchType: 'FARGATE',
         StartedBy: DRILL_STARTED_BY,
         PropagateTags: 'TASK_DEFINITION',
@@ -116,13 +120,15 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
           },
         },
         Overrides: {
-          'Cpu.$': '$.drill.cpu',
-          'Memory.$': '$.drill.memory',
-          EphemeralStorage: { 'SizeInGiB.$': '$.drill.ephemeralStorageGiB' },
-          ContainerOverrides: [{ Name: RESTORE_CONTAINER_NAME, 'Environment.$': '$.drill.environment' }],
+          'Cpu.$': drillPlanPath('cpu'),
+          'Memory.$': drillPlanPath('memory'),
+          EphemeralStorage: { 'SizeInGiB.$': drillPlanPath('ephemeralStorageGiB') },
+          ContainerOverrides: [
+            { Name: RESTORE_CONTAINER_NAME, 'Environment.$': drillPlanPath('environment') },
+          ],
         },
       },
-      TimeoutSecondsPath: '$.drill.timeoutSeconds',
+      TimeoutSecondsPath: drillPlanPath('timeoutSeconds'),
       ResultPath: null,
     },
   });
@@ -130,29 +136,32 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
     comment: 'Reads the report, publishes the metrics, compares the restore time with the RTO',
     lambdaFunction: options.evaluateFunction,
     payloadResponseOnly: true,
-    resultPath: '$.evaluation',
+    resultPath: DRILL_STATE_PATHS.evaluation,
   });
   // The runner exits 2 when the backup does not verify, which fails the task state: the report
   // still says what failed, so a failed task is evaluated too.
-  runRestore.addCatch(evaluate, { resultPath: '$.restoreError' });
+  runRestore.addCatch(evaluate, { resultPath: DRILL_STATE_PATHS.restoreError });
   evaluate.addCatch(notifyFailure, catchInto);
 
   const notify = new tasks.SnsPublish(scope, 'Notify', {
     comment: 'Sends the verdict a person reads',
     topic: options.topic,
-    subject: sfn.JsonPath.stringAt('$.evaluation.subject'),
-    message: sfn.TaskInput.fromJsonPathAt('$.evaluation.message'),
+    subject: sfn.JsonPath.stringAt(drillEvaluationPath('subject')),
+    message: sfn.TaskInput.fromJsonPathAt(drillEvaluationPath('message')),
     resultPath: sfn.JsonPath.DISCARD,
   });
   notify.addCatch(notifyFailure, catchInto);
 
   const verdict = new sfn.Choice(scope, 'Passed?')
-    .when(sfn.Condition.booleanEquals('$.evaluation.passed', true), new sfn.Succeed(scope, 'DrillSucceeded'))
+    .when(
+      sfn.Condition.booleanEquals(drillEvaluationPath('passed'), true),
+      new sfn.Succeed(scope, 'DrillSucceeded'),
+    )
     .otherwise(
       new sfn.Fail(scope, 'DrillFailed', {
         comment: 'The backup did not verify, or it restored slower than the RTO',
         error: 'DrillFailed',
-        causePath: '$.evaluation.subject',
+        causePath: drillEvaluationPath('subject'),
       }),
     );
   return resolve.next(runRestore).next(evaluate).next(notify).next(verdict);
