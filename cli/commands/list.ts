@@ -3,7 +3,7 @@ import { restoreReportSchema } from '../../core/drill-report.ts';
 import { listBackupIds, readManifest } from '../../core/find-backup.ts';
 import { backupKeys, databasePrefix, drillReportsPrefix, parseBackupId } from '../../core/layout.ts';
 import { listKeys } from '../../core/s3-client.ts';
-import { parseJsonResponse } from '../aws-response.ts';
+import { parseJsonResponse, UnexpectedResponseError } from '../aws-response.ts';
 import type { Deployment } from '../deployment.ts';
 import { formatAge, formatBytes, formatTable, type Output } from '../output.ts';
 import { defineCommand, positiveInteger } from './command.ts';
@@ -17,8 +17,16 @@ export interface ListedBackup {
   readonly tier: string;
   readonly bytes: number;
   readonly finishedAt: string;
-  /** The newest drill report of this backup, if any. */
-  readonly lastDrill: { readonly passed: boolean; readonly at: string; readonly key: string } | null;
+  /**
+   * The newest drill report of this backup, if any. `passed` is null when that report cannot be read:
+   * `problem` says why. One damaged object never stops the listing of the backups themselves.
+   */
+  readonly lastDrill: {
+    readonly passed: boolean | null;
+    readonly at: string;
+    readonly key: string;
+    readonly problem?: string;
+  } | null;
 }
 
 /** The backups of a database (those with a manifest), newest first, at most `limit`. */
@@ -46,19 +54,21 @@ export async function listBackups(
       let lastDrill: ListedBackup['lastDrill'] = null;
       if (newest) {
         const response = await s3.send(new GetObjectCommand({ Bucket: deployment.bucket, Key: newest }));
-        // Only the verdict is shown, so only the verdict must be readable.
-        const report = parseJsonResponse(
-          restoreReportSchema.pick({ passed: true }),
-          (await response.Body?.transformToString()) ?? '',
-          `drill report s3://${deployment.bucket}/${newest}`,
-          'it was not written by a pgproof drill; remove or replace it',
-        );
         const at = newest.slice(newest.lastIndexOf('/') + 1, -'.json'.length);
-        lastDrill = {
-          passed: report.passed,
-          at: parseBackupId(at)?.toISOString() ?? at,
-          key: newest,
-        };
+        const drill = { at: parseBackupId(at)?.toISOString() ?? at, key: newest };
+        try {
+          // Only the verdict is shown, so only the verdict must be readable.
+          const report = parseJsonResponse(
+            restoreReportSchema.pick({ passed: true }),
+            (await response.Body?.transformToString()) ?? '',
+            `drill report s3://${deployment.bucket}/${newest}`,
+            'it was not written by a pgproof drill; remove or replace it',
+          );
+          lastDrill = { ...drill, passed: report.passed };
+        } catch (error) {
+          if (!(error instanceof UnexpectedResponseError)) throw error;
+          lastDrill = { ...drill, passed: null, problem: error.message };
+        }
       }
       return {
         backupId,
@@ -69,6 +79,12 @@ export async function listBackups(
       };
     }),
   );
+}
+
+/** The LAST DRILL column's verdict. */
+function drillVerdict(passed: boolean | null): string {
+  if (passed === null) return 'UNREADABLE report';
+  return passed ? 'passed' : 'FAILED';
 }
 
 /** Prints the backups of a database. */
@@ -96,10 +112,11 @@ export async function listCommand(
     formatBytes(b.bytes),
     formatAge(now - new Date(b.finishedAt).getTime()),
     b.lastDrill
-      ? `${b.lastDrill.passed ? 'passed' : 'FAILED'} ${formatAge(now - new Date(b.lastDrill.at).getTime())} ago`
+      ? `${drillVerdict(b.lastDrill.passed)} ${formatAge(now - new Date(b.lastDrill.at).getTime())} ago`
       : 'never drilled',
   ]);
   for (const line of formatTable(['BACKUP', 'TIER', 'SIZE', 'AGE', 'LAST DRILL'], rows)) output.out(line);
+  for (const b of backups) if (b.lastDrill?.problem) output.err(`pgproof: ${b.lastDrill.problem}`);
   return EXIT.ok;
 }
 

@@ -220,7 +220,7 @@ describe('pgproof list, verify and restore', () => {
     expect(output.stderr).toEqual(['pgproof: bucket "no-such-bucket" does not exist; check the bucket name']);
   });
 
-  it('rejects a drill report without a verdict, naming its key', async () => {
+  it('lists the backups even when a drill report has no verdict, naming the report and the fix', async () => {
     const manifest = JSON.parse((await s3.get(backupKeys('', 'shop', GOOD).manifest)).toString());
     await s3.client.send(
       new PutObjectCommand({
@@ -236,8 +236,9 @@ describe('pgproof list, verify and restore', () => {
         Body: '{"verdict":"ok"}',
       }),
     );
-    const { code, stderr } = await cli('list', 'odd');
-    expect(code).toBe(1);
+    const { code, stdout, stderr } = await cli('list', 'odd');
+    expect(code).toBe(0);
+    expect(stdout[1]).toMatch(new RegExp(`^${GOOD}\\s+daily\\s+.*UNREADABLE report .* ago$`));
     expect(stderr).toEqual([
       `pgproof: drill report s3://${s3.bucket}/drills/odd/${GOOD}/20261121T100000Z.json is not what pgproof expects at passed: Invalid input: expected boolean, received undefined; it was not written by a pgproof drill; remove or replace it`,
     ]);

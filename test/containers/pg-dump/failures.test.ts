@@ -151,7 +151,7 @@ describe('backup runner failures', () => {
     await expectCleanFailure(
       s3,
       result,
-      /bucket "missing-bucket" does not exist; check BACKUP_BUCKET/,
+      /bucket "missing-bucket" does not exist; check the bucket name/,
       'shop/',
     );
   });
