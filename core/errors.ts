@@ -57,6 +57,11 @@ export interface ServerAddress {
   readonly port: number;
   readonly user: string;
   readonly database: string;
+  /**
+   * How the person named this server, for the fix a message gives, e.g. `--to`.
+   * @default - libpq's variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE), as the runners take them
+   */
+  readonly namedBy?: string;
 }
 
 /** Server shutdown or crash (57P0x) and dropped sockets: the connection is gone. */
@@ -75,12 +80,12 @@ export function describePgError(error: unknown, server: ServerAddress, during: s
     case '28P01':
     case '28000':
       return new DatabaseError(
-        `cannot log in to PostgreSQL at ${where} as "${server.user}": ${detail}; check the user and password (PGUSER/PGPASSWORD, or the database's secret)`,
+        `cannot log in to PostgreSQL at ${where} as "${server.user}": ${detail}; ${server.namedBy ? `check the user in ${server.namedBy} and the password (PGPASSWORD or ~/.pgpass)` : "check the user and password (PGUSER/PGPASSWORD, or the database's secret)"}`,
         { cause: error },
       );
     case '3D000':
       return new DatabaseError(
-        `database "${server.database}" does not exist on ${where}; check PGDATABASE (the config's database name)`,
+        `database "${server.database}" does not exist on ${where}; ${server.namedBy ? `check the database in ${server.namedBy}` : "check PGDATABASE (the config's database name)"}`,
         { cause: error },
       );
     case 'ECONNREFUSED':
@@ -88,7 +93,7 @@ export function describePgError(error: unknown, server: ServerAddress, during: s
     case 'EHOSTUNREACH':
     case 'ETIMEDOUT':
       return new DatabaseError(
-        `cannot reach PostgreSQL at ${where} (${e.code}); check PGHOST/PGPORT and that the network and security groups let this task in`,
+        `cannot reach PostgreSQL at ${where} (${e.code}); ${server.namedBy ? `check the host and port in ${server.namedBy} and that this machine can reach them` : 'check PGHOST/PGPORT and that the network and security groups let this task in'}`,
         { cause: error },
       );
     default:

@@ -92,6 +92,7 @@ export async function restoreCommand(
       jobs: options.jobs,
       pgBinDir: options.pgBinDir,
       cleanHint: 'pass --clean',
+      targetNamedBy: '--to',
     },
     new Date(),
   );

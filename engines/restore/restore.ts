@@ -255,6 +255,7 @@ export async function runRestore(
     port: settings.port,
     user: settings.user,
     database: settings.database ?? manifest.database,
+    ...(settings.targetNamedBy ? { namedBy: settings.targetNamedBy } : {}),
   };
   log('backup found', { manifestKey, backupId: manifest.backupId, bytes: manifest.dump.bytes });
 

@@ -158,6 +158,8 @@ export interface RestoreSettings {
   readonly forcePathStyle: boolean;
   /** How the person asked for a clean restore would say it: in the runner's words or the CLI's. */
   readonly cleanHint: string;
+  /** How the person named the target (e.g. `--to`); undefined: libpq's variables. */
+  readonly targetNamedBy: string | undefined;
   readonly startedAt: Date;
 }
 
@@ -207,8 +209,10 @@ export interface RestoreRequest {
   readonly pgBinDir?: string;
   /** @default false */
   readonly forcePathStyle?: boolean;
-  /** @default - "set RESTORE_CLEAN=true" */
+  /** How the person asks for a clean restore, for messages. @default - "set RESTORE_CLEAN=true" */
   readonly cleanHint?: string;
+  /** How the person named the target, for messages (e.g. `--to`). @default - libpq's variables */
+  readonly targetNamedBy?: string;
 }
 
 /** The settings of one restore from a typed request, with every default applied. */
@@ -237,6 +241,7 @@ export function restoreSettings(request: RestoreRequest, now: Date): RestoreSett
     pgBinDir: request.pgBinDir,
     forcePathStyle: request.forcePathStyle ?? false,
     cleanHint: request.cleanHint ?? 'set RESTORE_CLEAN=true',
+    targetNamedBy: request.targetNamedBy,
     startedAt: now,
   };
 }

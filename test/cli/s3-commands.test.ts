@@ -190,6 +190,16 @@ describe('pgproof list, verify and restore', () => {
     expect(verify.stderr.join('\n')).toMatch(fix);
   });
 
+  it('fails a wrong login in --to naming --to, not the variables behind it', async () => {
+    const url = cluster.url('shop_login').replace(`:${cluster.password}@`, ':wrong-password@');
+    const { code, stdout } = await cli('restore', 'shop', '--backup', GOOD, '--to', url);
+    expect(code).toBe(1);
+    expect(stdout.join('\n')).toMatch(
+      /cannot log in to PostgreSQL at 127\.0\.0\.1:\d+ as "postgres": .*; check the user in --to and the password \(PGPASSWORD or ~\/\.pgpass\)/,
+    );
+    expect(stdout.join('\n')).not.toMatch(/PGUSER|wrong-password/);
+  });
+
   it('rejects a tampered backup in restore before restoring anything', async () => {
     await cluster.createDatabase('shop_bad');
     const { code, stdout } = await cli('restore', 'shop', '--to', cluster.url('shop_bad'));
