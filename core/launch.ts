@@ -7,7 +7,7 @@ import { PgproofError } from './errors.ts';
 import { listBackupIds } from './find-backup.ts';
 import { DATABASE_NAME_PATTERN, formatBackupId, parseBackupId } from './layout.ts';
 import { classifyTier } from './tier.ts';
-import { TIERS, type Tier } from './tiers.ts';
+import { TIERS, type Tier, tierSchema } from './tiers.ts';
 
 /**
  * Starting one scheduled backup: decide its tier from the backups already in the bucket, refuse
@@ -74,13 +74,19 @@ export interface LaunchClients {
   readonly s3: S3Client;
 }
 
+/**
+ * What became of a scheduled backup: the launcher's answer, which `pgproof backup` reads back.
+ * `already-running`: a retried invocation whose backup's task already runs; `already-done`: a retried
+ * invocation after the backup finished (its manifest exists).
+ */
+export const launchResultSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('started'), backupId: z.string(), tier: tierSchema, taskArn: z.string() }),
+  z.object({ status: z.literal('already-running'), backupId: z.string(), taskArn: z.string() }),
+  z.object({ status: z.literal('already-done'), backupId: z.string() }),
+]);
+
 /** What became of a scheduled backup. */
-export type LaunchResult =
-  | { readonly status: 'started'; readonly backupId: string; readonly tier: Tier; readonly taskArn: string }
-  /** A retried invocation: the task of this very backup already runs. */
-  | { readonly status: 'already-running'; readonly backupId: string; readonly taskArn: string }
-  /** A retried invocation after the backup finished: its manifest exists. */
-  | { readonly status: 'already-done'; readonly backupId: string };
+export type LaunchResult = z.infer<typeof launchResultSchema>;
 
 /** The previous backup of the database still runs, so this one was not started. */
 export class BackupAlreadyRunningError extends PgproofError {

@@ -6,6 +6,7 @@ import {
   BackupAlreadyRunningError,
   type LaunchResult,
   type LaunchSettings,
+  launchResultSchema,
   startBackup,
   startBackupEventSchema,
 } from '../core/launch.ts';
@@ -58,7 +59,8 @@ export const handler = pgproofHandler({ logger, metrics }, async (payload): Prom
     logger.appendKeys({ backupId: result.backupId });
     if (result.status === 'started') metrics.addMetric(METRICS.backupLaunched, MetricUnit.Count, 1);
     logger.info(`backup ${result.status}`, { result });
-    return result;
+    // The answer `pgproof backup` parses with the same schema.
+    return launchResultSchema.parse(result);
   } catch (error) {
     if (error instanceof BackupAlreadyRunningError) {
       metrics.addMetric(METRICS.backupLaunchRefused, MetricUnit.Count, 1);

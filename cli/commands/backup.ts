@@ -4,9 +4,8 @@ import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { GetScheduleCommand } from '@aws-sdk/client-scheduler';
 import { z } from 'zod';
 import { PgproofError } from '../../core/errors.ts';
-import { type LaunchResult, startBackupEventSchema } from '../../core/launch.ts';
+import { launchResultSchema, startBackupEventSchema } from '../../core/launch.ts';
 import { backupKeys } from '../../core/layout.ts';
-import { tierSchema } from '../../core/tiers.ts';
 import type { AwsClients } from '../aws.ts';
 import { parseJsonResponse, UnexpectedResponseError } from '../aws-response.ts';
 import { type Deployment, DeploymentNotFoundError, requireDatabase } from '../deployment.ts';
@@ -28,14 +27,6 @@ export class LaunchFailedError extends PgproofError {
   }
 }
 
-/** What the launcher returns (`LaunchResult`). */
-const launchResultSchema = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('started'), backupId: z.string(), tier: tierSchema, taskArn: z.string() }),
-  z.object({ status: z.literal('already-running'), backupId: z.string(), taskArn: z.string() }),
-  z.object({ status: z.literal('already-done'), backupId: z.string() }),
-]) satisfies z.ZodType<LaunchResult>;
-
-/** A Lambda function's error payload. */
 const functionErrorSchema = z.object({ errorMessage: z.string() });
 
 /** Options of {@link backupCommand}. */
