@@ -9,7 +9,7 @@ import {
   KEY_PREFIX_PATTERN,
 } from './layout.ts';
 import { verifyLevelSchema } from './manifest.ts';
-import { TIERS, type Tier } from './tiers.ts';
+import { TIERS, type Tier } from './retention-tiers.ts';
 
 /**
  * The deployment config (DESIGN.md "Deployment config"): one JSON file describing the AWS account,

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import { DescribeTasksCommand, type ECSClient, ListTasksCommand, RunTaskCommand } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { classifyTier } from './classify-tier.ts';
 import { isTimeZone } from './environment.ts';
 import { PgproofError } from './errors.ts';
 import { listBackupIds } from './find-backup.ts';
 import { DATABASE_NAME_PATTERN, formatBackupId, parseBackupId } from './layout.ts';
-import { classifyTier } from './tier.ts';
-import { TIERS, type Tier, tierSchema } from './tiers.ts';
+import { TIERS, type Tier, tierSchema } from './retention-tiers.ts';
 
 /**
  * Starting one scheduled backup: decide its tier from the backups already in the bucket, refuse

@@ -1,4 +1,4 @@
-import type { Tier } from './tiers.ts';
+import type { Tier } from './retention-tiers.ts';
 
 /**
  * The S3 object layout of DESIGN.md, the one place every part of pgproof derives keys from:

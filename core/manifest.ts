@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { tierSchema } from './tiers.ts';
+import { tierSchema } from './retention-tiers.ts';
 
 /**
  * The manifest contract of DESIGN.md. A backup exists only when its manifest exists: it is written

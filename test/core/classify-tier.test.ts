@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyTier } from '../../core/tier.ts';
+import { classifyTier } from '../../core/classify-tier.ts';
 
 const at = (iso: string) => new Date(iso);
 

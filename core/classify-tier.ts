@@ -1,4 +1,4 @@
-import type { Tier } from './tiers.ts';
+import type { Tier } from './retention-tiers.ts';
 
 /**
  * Grandfather-father-son rotation decided from what is already in the bucket rather than from the
