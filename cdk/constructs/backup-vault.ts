@@ -5,7 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { drillReportsPrefix, TIER_TAG } from '../../core/layout.ts';
-import { TIERS, type Tier } from '../../core/tiers.ts';
+import { TIERS, type Tier } from '../../core/retention-tiers.ts';
 import { addErrorCountAlarm } from './alarms.ts';
 import { acknowledgeWildcards } from './nag.ts';
 

@@ -10,7 +10,7 @@ import {
   KEY_PREFIX_RULE,
 } from '../../core/layout.ts';
 import { verifyLevelSchema } from '../../core/manifest.ts';
-import { TIERS, type tierSchema } from '../../core/tiers.ts';
+import { TIERS, type tierSchema } from '../../core/retention-tiers.ts';
 
 /**
  * The backup runner's settings: its environment (DESIGN.md "Backup runner"), read once at start
