@@ -1,7 +1,6 @@
 import { DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { z } from 'zod';
 import { ConfigError, PgproofError } from '../core/errors.ts';
-import { STACK_OUTPUTS } from '../core/stack-outputs.ts';
+import { type DatabaseSchedule, databaseSchedulesSchema, STACK_OUTPUTS } from '../core/stack-outputs.ts';
 import type { AwsClients } from './aws.ts';
 import { parseJsonResponse } from './aws-response.ts';
 
@@ -10,19 +9,7 @@ import { parseJsonResponse } from './aws-response.ts';
  * same), or given as flags. The output keys are the contract between the stack and the CLI.
  */
 
-export { STACK_OUTPUTS };
-
-/** A database's backup schedule (its target input is the launcher payload). */
-export interface DatabaseSchedule {
-  readonly schedule: string;
-  readonly group: string;
-}
-
-/** The stack's `BackupSchedules` output: `{ "<database>": { "schedule": "<name>", "group": "<group>" } }`. */
-const databaseSchedulesSchema = z.record(
-  z.string(),
-  z.object({ schedule: z.string().min(1), group: z.string().min(1) }),
-) satisfies z.ZodType<Record<string, DatabaseSchedule>>;
+export { type DatabaseSchedule, STACK_OUTPUTS };
 
 /** What the commands need to find. */
 export interface Deployment {

@@ -14,7 +14,7 @@ import {
   retentionDays,
 } from '../../core/config.ts';
 import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
-import { STACK_OUTPUTS } from '../../core/stack-outputs.ts';
+import { type DatabaseSchedules, STACK_OUTPUTS } from '../../core/stack-outputs.ts';
 import { toolchain } from '../../core/toolchain.ts';
 import { BackupAlerts } from '../constructs/backup-alerts.ts';
 import { BackupDashboard } from '../constructs/backup-dashboard.ts';
@@ -255,15 +255,12 @@ export class PrimaryStack extends Stack {
     new CfnOutput(this, STACK_OUTPUTS.stateMachine, {
       value: this.restoreDrill.stateMachine.stateMachineArn,
     });
-    new CfnOutput(this, STACK_OUTPUTS.databases, {
-      value: this.toJsonString(
-        Object.fromEntries(
-          this.backups.map((backup, index) => [
-            props.databases[index]?.name ?? '',
-            { schedule: backup.schedule.scheduleName, group: 'default' },
-          ]),
-        ),
-      ),
-    });
+    const schedules: DatabaseSchedules = Object.fromEntries(
+      this.backups.map((backup, index) => [
+        props.databases[index]?.name ?? '',
+        { schedule: backup.schedule.scheduleName, group: 'default' },
+      ]),
+    );
+    new CfnOutput(this, STACK_OUTPUTS.databases, { value: this.toJsonString(schedules) });
   }
 }
