@@ -200,6 +200,40 @@ describe('parseDeploymentConfig', () => {
     ]);
   });
 
+  it('rejects resource ids that are not AWS ids, and missing ones, naming an example of each', () => {
+    const network = {
+      type: 'existing',
+      vpcId: 'vpc-123',
+      subnets: [
+        { subnetId: 'subnet-xyz', availabilityZone: 'eu-west-1a', routeTableId: 'rtb-0123456789abcdef0' },
+      ],
+    };
+    expect(problemsOf({ ...valid, network })).toEqual([
+      'network.vpcId: is not a VPC id; use one like "vpc-0123456789abcdef0"',
+      'network.subnets[0].subnetId: is not a subnet id; use one like "subnet-0123456789abcdef0"',
+    ]);
+    expect(
+      problemsOf({
+        ...valid,
+        network: {
+          ...network,
+          vpcId: 'vpc-0123456789abcdef0',
+          subnets: [
+            { subnetId: 'subnet-0123456789abcdef0', availabilityZone: 'eu-west-1a', routeTableId: 'rt-1' },
+          ],
+        },
+      }),
+    ).toEqual([
+      'network.subnets[0].routeTableId: is not a route table id; use one like "rtb-0123456789abcdef0"',
+    ]);
+    expect(problemsOf(withDatabase({ databaseSecurityGroupId: 'sg-12' }))).toEqual([
+      'databases[0].databaseSecurityGroupId: is not a security group id; use one like "sg-0123456789abcdef0"',
+    ]);
+    expect(problemsOf({ ...valid, network: { type: 'existing', subnets: network.subnets } })).toContain(
+      'network.vpcId: is missing; give the VPC id, e.g. "vpc-0123456789abcdef0"',
+    );
+  });
+
   it('rejects an unknown network type', () => {
     expect(problemsOf({ ...valid, network: { type: 'default' } })).toEqual([
       'network.type: must say { "type": "create" } or { "type": "existing", "vpcId": ..., "subnets": [...] }',

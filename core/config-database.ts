@@ -1,0 +1,122 @@
+import { z } from 'zod';
+import { drillSchema } from './config-drill.ts';
+import { arnOf, cron, flag, list, resourceId, text, timeZone, wholeNumber } from './config-fields.ts';
+import { retentionSchema } from './config-retention.ts';
+import { DATABASE_NAME_PATTERN, DATABASE_NAME_RULE } from './layout.ts';
+import { verifyLevelSchema } from './manifest.ts';
+
+/**
+ * One entry of the config's `databases`: where the database is, when and what to dump, how long to
+ * keep it, the Fargate task that dumps it and how it is drilled.
+ */
+
+/** Fargate's valid memory sizes (MiB) per CPU size (units). */
+const FARGATE_MEMORY: Record<number, { min: number; max: number; step: number }> = {
+  256: { min: 512, max: 2048, step: 512 },
+  512: { min: 1024, max: 4096, step: 1024 },
+  1024: { min: 2048, max: 8192, step: 1024 },
+  2048: { min: 4096, max: 16384, step: 1024 },
+  4096: { min: 8192, max: 30720, step: 1024 },
+  8192: { min: 16384, max: 61440, step: 4096 },
+  16384: { min: 32768, max: 122880, step: 8192 },
+};
+
+const taskSchema = z
+  .object(
+    {
+      cpu: wholeNumber(
+        256,
+        16_384,
+        'use a Fargate CPU size: 256, 512, 1024, 2048, 4096, 8192 or 16384',
+      ).default(1024),
+      memoryMiB: wholeNumber(512, 122_880, 'use a Fargate memory size valid for the CPU size').default(2048),
+      ephemeralStorageGiB: wholeNumber(
+        21,
+        200,
+        'use 21 to 200 GiB, or leave it out for the default 20 GiB',
+      ).optional(),
+      architecture: z
+        .enum(['ARM64', 'X86_64'], { error: 'must be "ARM64" or "X86_64"; ARM64 is cheaper for pg_dump' })
+        .default('ARM64'),
+    },
+    { error: 'must be an object like { "cpu": 1024, "memoryMiB": 2048 }' },
+  )
+  .strict()
+  .superRefine((task, ctx) => {
+    const memory = FARGATE_MEMORY[task.cpu];
+    if (!memory) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cpu'],
+        message: `${task.cpu} is not a Fargate CPU size; use 256, 512, 1024, 2048, 4096, 8192 or 16384`,
+      });
+    } else if (
+      task.memoryMiB < memory.min ||
+      task.memoryMiB > memory.max ||
+      task.memoryMiB % memory.step !== 0
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['memoryMiB'],
+        message: `${task.memoryMiB} MiB does not fit ${task.cpu} CPU units; use ${memory.min} to ${memory.max} in steps of ${memory.step}`,
+      });
+    }
+  });
+
+/** One database to back up; its drill's time zone defaults to the database's. */
+export const databaseSchema = z
+  .object(
+    {
+      name: text('name the database as its backups are filed, e.g. "orders"').regex(
+        DATABASE_NAME_PATTERN,
+        `${DATABASE_NAME_RULE}; e.g. "orders"`,
+      ),
+      host: text('set it to the database endpoint, e.g. "orders.cluster-abc.eu-west-1.rds.amazonaws.com"'),
+      port: wholeNumber(1, 65_535, 'use the database port, usually 5432').default(5432),
+      database: text('set it to the PostgreSQL database to dump, e.g. "orders"'),
+      secretArn: arnOf(
+        'Secrets Manager secret',
+        'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf',
+      ).regex(
+        // Only ARNs are checked for the suffix; anything else already has its own message.
+        /^(?!arn:)|-[A-Za-z0-9]{6}$/,
+        "must be the secret's complete ARN, ending in its 6-character suffix; copy it from the Secrets Manager console",
+      ),
+      secretKeyArn: arnOf('KMS key', 'arn:aws:kms:eu-west-1:123456789012:key/<id>').optional(),
+      schedule: cron('cron(0 2 * * ? *)'),
+      timeZone: timeZone(),
+      retention: retentionSchema.default({}),
+      rpoHours: wholeNumber(
+        1,
+        168,
+        'give the hours after which a missing backup alarms, e.g. 26 for a daily backup',
+      ),
+      includeTables: list('give pg_dump table patterns, e.g. ["public.orders"]').default([]),
+      excludeTables: list('give pg_dump table patterns, e.g. ["public.audit_log"]').default([]),
+      includeSchemas: list('give pg_dump schema patterns, e.g. ["public"]').default([]),
+      excludeSchemas: list('give pg_dump schema patterns, e.g. ["scratch"]').default([]),
+      dumpGlobals: flag('true also saves roles and tablespaces (without passwords)').default(true),
+      verify: z
+        .enum(verifyLevelSchema.options, {
+          error: 'must be "counts", "checksums" or "none"; counts is exact row counts per table',
+        })
+        .default('counts'),
+      task: taskSchema.default({ cpu: 1024, memoryMiB: 2048, architecture: 'ARM64' }),
+      databaseSecurityGroupId: resourceId(
+        'sg',
+        'security group',
+        'give the id of the database security group',
+      ).optional(),
+      drill: drillSchema.optional(),
+    },
+    { error: 'must be an object describing one database' },
+  )
+  .strict()
+  // The drill's schedule runs in the database's time zone unless it names its own.
+  .transform((db) => ({
+    ...db,
+    drill: db.drill && { ...db.drill, timeZone: db.drill.timeZone ?? db.timeZone },
+  }));
+
+/** One database's validated settings. */
+export type DatabaseConfig = z.infer<typeof databaseSchema>;
