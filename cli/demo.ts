@@ -7,7 +7,10 @@ import { parseManifest } from '../core/manifest.ts';
 import { clientVersion } from '../engines/backup/pg-tools.ts';
 import {
   type DrillTaskHandlers,
+  notificationSchema,
+  restoreRunnerEnvironment,
   runDrillWorkflow,
+  runRestoreRequestSchema,
   synthesizeDrillWorkflow,
 } from '../local/drill-workflow.ts';
 import { type PgCluster, startPostgres, systemBinDir } from '../local/postgres.ts';
@@ -165,25 +168,18 @@ async function runDrill(
   ]);
   let report: RestoreReport | undefined;
   const notify = (input: unknown) => {
-    const { Subject } = input as { Subject: string };
+    const { Subject } = notificationSchema.parse(input);
     step(`Notify: "${Subject}"`);
     return { MessageId: 'local' };
   };
   const handlers: DrillTaskHandlers = {
     ResolveBackup: async (input) => {
       const plan = await resolveBackup(input);
-      step(
-        `ResolveBackup: ${JSON.stringify(input)} -> ${(plan as { backupId?: string }).backupId ?? 'backup found'}`,
-      );
+      step(`ResolveBackup: ${JSON.stringify(input)} -> ${plan.backupId}`);
       return plan;
     },
     RunRestore: async (input) => {
-      const request = input as {
-        Overrides: { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] };
-      };
-      const environment = Object.fromEntries(
-        (request.Overrides.ContainerOverrides[0]?.Environment ?? []).map((v) => [v.Name, v.Value]),
-      );
+      const environment = restoreRunnerEnvironment(runRestoreRequestSchema.parse(input));
       step('RunRestore: the restore runner downloads, checks SHA-256, restores with pg_restore -j, verifies');
       const result = await startProcess(
         process.execPath,

@@ -118,32 +118,35 @@ export function sizeDrillTask(dumpBytes: number): DrillTaskSize {
 }
 
 /** One environment variable of an ECS container override. */
-export interface TaskEnvironmentVariable {
-  readonly Name: string;
-  readonly Value: string;
-}
+export const taskEnvironmentVariableSchema = z.object({ Name: z.string(), Value: z.string() });
+export type TaskEnvironmentVariable = z.infer<typeof taskEnvironmentVariableSchema>;
 
-/** Everything RunRestore and EvaluateReport need, as ResolveBackup returns it into the execution's state. */
-export interface DrillPlan {
-  readonly database: string;
-  readonly backupId: string;
-  readonly manifestKey: string;
+/**
+ * Everything RunRestore and EvaluateReport need, as ResolveBackup returns it into the execution's state
+ * (at `$.drill`): one schema for the writer (ResolveBackup), the workflow's paths
+ * ({@link drillPlanPath}) and the reader (EvaluateReport).
+ */
+export const drillPlanSchema = z.object({
+  database: z.string(),
+  backupId: z.string(),
+  manifestKey: z.string(),
   /** Where the runner writes its report (and EvaluateReport reads it). */
-  readonly reportKey: string;
+  reportKey: z.string(),
   /** The major of the server that was backed up: the sidecar runs this one. */
-  readonly postgresMajor: number;
-  readonly taskDefinitionArn: string;
+  postgresMajor: z.number().int(),
+  taskDefinitionArn: z.string(),
   /** Strings, as ECS task overrides take them. */
-  readonly cpu: string;
-  readonly memory: string;
-  readonly ephemeralStorageGiB: number;
-  readonly timeoutSeconds: number;
+  cpu: z.string(),
+  memory: z.string(),
+  ephemeralStorageGiB: z.number().int(),
+  timeoutSeconds: z.number().int(),
   /** Absent when the database has no RTO: the drill is judged by verification alone. */
-  readonly rtoSeconds?: number;
-  readonly dumpBytes: number;
+  rtoSeconds: z.number().positive().optional(),
+  dumpBytes: z.number().int().nonnegative(),
   /** The restore runner's container override. */
-  readonly environment: readonly TaskEnvironmentVariable[];
-}
+  environment: z.array(taskEnvironmentVariableSchema),
+});
+export type DrillPlan = z.infer<typeof drillPlanSchema>;
 
 /** ECS refuses container overrides above 8 KiB in total. */
 const MAX_OVERRIDE_BYTES = 8192;

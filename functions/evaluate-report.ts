@@ -1,6 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { drillPlanSchema } from '../core/drill.ts';
 import { type DrillEvaluation, evaluateDrill } from '../core/drill-evaluation.ts';
 import { parseRestoreReport, type RestoreReport } from '../core/drill-report.ts';
 import { describeS3Error } from '../core/errors.ts';
@@ -21,13 +22,8 @@ const s3 = createS3Client();
 
 /** The state EvaluateReport receives: the execution's state after ResolveBackup and RunRestore. */
 export const evaluateInputSchema = z.object({
-  drill: z.object({
-    database: z.string(),
-    backupId: z.string(),
-    reportKey: z.string(),
-    /** Absent for a database without an RTO in the config. */
-    rtoSeconds: z.number().positive().optional(),
-  }),
+  /** The part of ResolveBackup's plan this state reads. */
+  drill: drillPlanSchema.pick({ database: true, backupId: true, reportKey: true, rtoSeconds: true }),
   /** Present when RunRestore failed (the runner exits 2 when the backup does not verify). */
   restoreError: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
 });

@@ -4,6 +4,7 @@ import {
   type DrillPlan,
   drillDatabaseSchema,
   drillInputSchema,
+  drillPlanSchema,
   planDrill,
   UnknownDatabaseError,
 } from '../core/drill.ts';
@@ -74,5 +75,6 @@ export const handler = pgproofHandler({ logger }, async (event): Promise<DrillPl
     now: new Date(),
   });
   logger.info('drill planned', { plan: { ...plan, environment: undefined } });
-  return plan;
+  // Written through the schema EvaluateReport and the workflow's paths are made from.
+  return drillPlanSchema.parse(plan);
 });

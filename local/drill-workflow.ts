@@ -8,7 +8,9 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { z } from 'zod';
 import { type DrillDatabaseProps, RestoreDrill } from '../cdk/constructs/restore-drill.ts';
+import { taskEnvironmentVariableSchema } from '../core/drill.ts';
 
 /**
  * The restore drill's real state machine definition, synthesized from the {@link RestoreDrill}
@@ -120,6 +122,30 @@ export function localDefinition(
   }
   return copy as unknown as StateMachineDefinition;
 }
+
+/** The ecs:RunTask request RunRestore builds, as far as the local stand-ins read it. */
+export const runRestoreRequestSchema = z.object({
+  TaskDefinition: z.string(),
+  Overrides: z.object({
+    ContainerOverrides: z
+      .array(z.object({ Name: z.string(), Environment: z.array(taskEnvironmentVariableSchema) }))
+      .min(1),
+  }),
+});
+export type RunRestoreRequest = z.infer<typeof runRestoreRequestSchema>;
+
+/** The restore runner's environment from RunRestore's request: its container override's variables. */
+export function restoreRunnerEnvironment(request: RunRestoreRequest): Record<string, string> {
+  const [override] = request.Overrides.ContainerOverrides;
+  return Object.fromEntries((override?.Environment ?? []).map((v) => [v.Name, v.Value]));
+}
+
+/** A message the workflow publishes (Notify, NotifyFailure: sns:Publish). */
+export const notificationSchema = z.object({
+  TopicArn: z.string(),
+  Subject: z.string(),
+  Message: z.string(),
+});
 
 /** Local stand-ins for the workflow's task states, by state name. */
 export type DrillTaskHandlers = Record<

@@ -1,10 +1,15 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { TaskEnvironmentVariable } from '../../core/drill.ts';
 import { parseRestoreReport } from '../../core/drill-report.ts';
 import { backupKeys } from '../../core/layout.ts';
 import { type Manifest, parseManifest } from '../../core/manifest.ts';
-import { type DrillWorkflow, runDrillWorkflow, synthesizeDrillWorkflow } from '../../local/drill-workflow.ts';
+import {
+  type DrillWorkflow,
+  restoreRunnerEnvironment,
+  runDrillWorkflow,
+  runRestoreRequestSchema,
+  synthesizeDrillWorkflow,
+} from '../../local/drill-workflow.ts';
 import { type PgCluster, startPostgres } from '../support/postgres.ts';
 import { lastLine, runScript } from '../support/processes.ts';
 import { type S3Server, startS3 } from '../support/s3.ts';
@@ -14,14 +19,6 @@ import { TEST_DATABASES } from './drill-stack.ts';
 const BACKUP_ID = '20261121T020000Z';
 const TAMPERED_ID = '20261101T020000Z';
 const ACCOUNT = '123456789012';
-
-/** The ecs:RunTask request RunRestore builds. */
-interface RunTaskRequest {
-  readonly TaskDefinition: string;
-  readonly Overrides: {
-    readonly ContainerOverrides: { Name: string; Environment: TaskEnvironmentVariable[] }[];
-  };
-}
 
 /** A message the workflow published (the SNS task states run locally). */
 interface Notification {
@@ -87,13 +84,13 @@ describe('restore drill workflow, run locally from the synthesized template', ()
    * non-zero exit fails the state as runTask.sync does.
    */
   async function runRestoreTask(input: unknown): Promise<unknown> {
-    const request = input as RunTaskRequest;
-    expect(request).toMatchObject({
+    expect(input).toMatchObject({
       TaskDefinition: `arn:aws:ecs:eu-west-1:${ACCOUNT}:task-definition/Drill:1`,
       LaunchType: 'FARGATE',
       StartedBy: 'restore-drill',
       Overrides: { Cpu: '1024', Memory: '4096', EphemeralStorage: { SizeInGiB: 21 } },
     });
+    const request = runRestoreRequestSchema.parse(input);
     const [override] = request.Overrides.ContainerOverrides;
     expect(override?.Name).toBe('restore-runner');
     await scratch.query('postgres', `DROP DATABASE IF EXISTS "${manifest.database}" WITH (FORCE)`);
@@ -101,7 +98,7 @@ describe('restore drill workflow, run locally from the synthesized template', ()
       ...s3.env,
       BACKUP_PREFIX: 'pg/',
       RESTORE_MODE: 'drill',
-      ...Object.fromEntries((override?.Environment ?? []).map((v) => [v.Name, v.Value])),
+      ...restoreRunnerEnvironment(request),
       ...scratch.env(manifest.database),
     });
     restoreRuns.push({ code: result.code, report: lastLine(result.stdout) });
