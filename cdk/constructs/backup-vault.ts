@@ -1,38 +1,31 @@
-import { Duration, FeatureFlags, Lazy, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, FeatureFlags, Lazy, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { drillReportsPrefix, TIER_TAG } from '../../core/layout.ts';
-import { TIERS, type Tier } from '../../core/retention-tiers.ts';
 import { addErrorCountAlarm } from './alarms.ts';
+import {
+  type DrillReportRotation,
+  type PrefixRotation,
+  rotationRules,
+  validateDrillReports,
+  validateRotation,
+} from './backup-rotation.ts';
+import { BackupVaultGrants, type IBackupVault } from './backup-vault-grants.ts';
 import { acknowledgeWildcards } from './nag.ts';
+
+// What callers import from here: the vault's rotation (backup-rotation.ts) and grants (backup-vault-grants.ts).
+export {
+  DEFAULT_DRILL_REPORT_DAYS,
+  type DrillReportRotation,
+  type PrefixRotation,
+  rotationRules,
+} from './backup-rotation.ts';
+export type { IBackupVault } from './backup-vault-grants.ts';
 
 /** Object Lock modes of a backup bucket. */
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
-
-/** How long the backups under one key prefix are kept, per tier. */
-export interface PrefixRotation {
-  /** Key prefix of one database's backups: `<BACKUP_PREFIX><name>/`. */
-  readonly prefix: string;
-  /** Days each tier is kept before its objects expire. */
-  readonly retentionDays: Readonly<Record<Tier, number>>;
-}
-
-/** Where the restore drill keeps its reports in a vault, and how long. */
-export interface DrillReportRotation {
-  /** Key prefix of the reports: `<BACKUP_PREFIX>drills/`. */
-  readonly prefix: string;
-  /**
-   * Days a report is kept (reports are a few KiB each).
-   * @default 400 - more than a year of drill history, for audits that look back a year
-   */
-  readonly expirationDays?: number;
-}
-
-/** Days a drill report is kept when {@link DrillReportRotation.expirationDays} says nothing. */
-export const DEFAULT_DRILL_REPORT_DAYS = 400;
 
 /** Where a vault replicates every object to. */
 export interface ReplicaDestination {
@@ -85,217 +78,6 @@ const S3_LOGS_BY_BUCKET_POLICY = '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolic
 /** The id of the one replication rule, a dimension of its metrics. */
 const REPLICATION_RULE_ID = 'replicate-backups';
 
-/** Days after which a tier moves to Glacier Instant Retrieval (still readable at once by a restore). */
-const INSTANT_ARCHIVE_AFTER_DAYS = 30;
-/** Days after which yearly backups move to Deep Archive (hours to read back; only for old yearlies). */
-const DEEP_ARCHIVE_AFTER_DAYS = 365;
-/** Minimum storage charged by Glacier Instant Retrieval and Deep Archive: moving shorter-lived objects costs more. */
-const GLACIER_IR_MINIMUM_DAYS = 90;
-const DEEP_ARCHIVE_MINIMUM_DAYS = 180;
-
-/**
- * The lifecycle rules that rotate backups: per database prefix and tier tag, expiry after the tier's
- * retention; monthly and yearly backups move to cheaper storage first when they live long enough to
- * pay for it. Drill reports, when given, expire after their own days (they carry no tier tag). One
- * rule for the whole bucket aborts incomplete multipart uploads after a day and expires noncurrent
- * versions.
- */
-export function rotationRules(
-  rotation: readonly PrefixRotation[],
-  noncurrentVersionDays: number,
-  drillReports?: DrillReportRotation,
-): s3.LifecycleRule[] {
-  const tierRules = rotation.flatMap(({ prefix, retentionDays }) =>
-    TIERS.map((tier): s3.LifecycleRule => {
-      const days = retentionDays[tier];
-      const transitions: s3.Transition[] = [];
-      if (
-        (tier === 'monthly' || tier === 'yearly') &&
-        days >= INSTANT_ARCHIVE_AFTER_DAYS + GLACIER_IR_MINIMUM_DAYS
-      ) {
-        transitions.push({
-          storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-          transitionAfter: Duration.days(INSTANT_ARCHIVE_AFTER_DAYS),
-        });
-      }
-      if (tier === 'yearly' && days >= DEEP_ARCHIVE_AFTER_DAYS + DEEP_ARCHIVE_MINIMUM_DAYS) {
-        transitions.push({
-          storageClass: s3.StorageClass.DEEP_ARCHIVE,
-          transitionAfter: Duration.days(DEEP_ARCHIVE_AFTER_DAYS),
-        });
-      }
-      return {
-        id: `${prefix}${tier}`.slice(-255),
-        prefix,
-        tagFilters: { [TIER_TAG]: tier },
-        expiration: Duration.days(days),
-        transitions,
-      };
-    }),
-  );
-  const drillReportRules: s3.LifecycleRule[] = drillReports
-    ? [
-        {
-          id: 'drill-reports',
-          prefix: drillReports.prefix,
-          expiration: Duration.days(drillReports.expirationDays ?? DEFAULT_DRILL_REPORT_DAYS),
-        },
-      ]
-    : [];
-  return [
-    ...tierRules,
-    ...drillReportRules,
-    {
-      id: 'incomplete-uploads-and-old-versions',
-      abortIncompleteMultipartUploadAfter: Duration.days(1),
-      noncurrentVersionExpiration: Duration.days(noncurrentVersionDays),
-      expiredObjectDeleteMarker: true,
-    },
-  ];
-}
-
-/**
- * A backup bucket and its key, and what each pgproof principal may do with them: every grant reads or
- * writes under one key prefix only and uses the key only through S3 (`kms:ViaService`).
- */
-export interface IBackupVault {
-  /** The backups. */
-  readonly bucket: s3.IBucket;
-  /** Encrypts every backup object. */
-  readonly key: kms.IKey;
-  /**
-   * What the backup runner of one database does: write objects (single and multipart), their tags and
-   * Object Lock retention, and read them back, under `databasePrefix` only; list the bucket, because S3
-   * answers a HeadObject of a missing manifest with 404 only to a caller allowed to list (403
-   * otherwise); encrypt through S3. No delete, no read of other prefixes.
-   */
-  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string): iam.Grant;
-  /** Read (and decrypt) every backup under `prefix` (`BACKUP_PREFIX`): what a restore downloads. */
-  grantRestoreRead(grantee: iam.IGrantable, prefix: string): iam.Grant;
-  /** Write drill reports under `<prefix>drills/`, encrypted under the bucket's default key. */
-  grantReportWrite(grantee: iam.IGrantable, prefix: string): iam.Grant;
-  /**
-   * What a restore drill task does: {@link grantRestoreRead} and {@link grantReportWrite}, with one KMS
-   * statement for both.
-   */
-  grantDrillTask(grantee: iam.IGrantable, prefix: string): iam.Grant;
-  /** Read (and decrypt) drill reports under `<prefix>drills/`. */
-  grantReportRead(grantee: iam.IGrantable, prefix: string): iam.Grant;
-  /** List the backups under `prefix` and read (and decrypt) their manifests, to find a backup. */
-  grantManifestRead(grantee: iam.IGrantable, prefix: string): iam.Grant;
-  /** List the whole bucket (`s3:ListBucket` with no prefix condition). */
-  grantList(grantee: iam.IGrantable): iam.Grant;
-}
-
-/** Object actions under one key pattern, and what they need of the key. */
-interface ObjectAccess {
-  readonly actions: string[];
-  readonly keyPattern: string;
-  readonly keyActions: readonly string[];
-}
-
-const restoreRead = (prefix: string): ObjectAccess => ({
-  actions: ['s3:GetObject'],
-  keyPattern: `${prefix}*`,
-  keyActions: ['kms:Decrypt'],
-});
-// GenerateDataKey: a report is written under the bucket's default key.
-const reportWrite = (prefix: string): ObjectAccess => ({
-  actions: ['s3:PutObject'],
-  keyPattern: `${drillReportsPrefix(prefix)}*`,
-  keyActions: ['kms:GenerateDataKey'],
-});
-const reportRead = (prefix: string): ObjectAccess => ({
-  actions: ['s3:GetObject'],
-  keyPattern: `${drillReportsPrefix(prefix)}*`,
-  keyActions: ['kms:Decrypt'],
-});
-
-/** The grants of {@link IBackupVault} over any bucket and key. */
-class BackupVaultGrants implements IBackupVault {
-  constructor(
-    public readonly bucket: s3.IBucket,
-    public readonly key: kms.IKey,
-  ) {}
-
-  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string): iam.Grant {
-    return this.grantObjects(
-      grantee,
-      [
-        's3:PutObject',
-        's3:PutObjectTagging',
-        's3:PutObjectRetention',
-        's3:AbortMultipartUpload',
-        's3:GetObject',
-      ],
-      `${databasePrefix}*`,
-    )
-      .combine(this.grantList(grantee))
-      .combine(this.grantKeyViaS3(grantee, ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt']));
-  }
-
-  grantRestoreRead(grantee: iam.IGrantable, prefix: string): iam.Grant {
-    return this.grantObjectsAndKey(grantee, [restoreRead(prefix)]);
-  }
-
-  grantReportWrite(grantee: iam.IGrantable, prefix: string): iam.Grant {
-    return this.grantObjectsAndKey(grantee, [reportWrite(prefix)]);
-  }
-
-  grantDrillTask(grantee: iam.IGrantable, prefix: string): iam.Grant {
-    return this.grantObjectsAndKey(grantee, [restoreRead(prefix), reportWrite(prefix)]);
-  }
-
-  grantReportRead(grantee: iam.IGrantable, prefix: string): iam.Grant {
-    return this.grantObjectsAndKey(grantee, [reportRead(prefix)]);
-  }
-
-  grantManifestRead(grantee: iam.IGrantable, prefix: string): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:ListBucket'],
-      resourceArns: [this.bucket.bucketArn],
-      ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
-    })
-      .combine(this.grantObjects(grantee, ['s3:GetObject'], `${prefix}*/manifest.json`))
-      .combine(this.grantKeyViaS3(grantee, ['kms:Decrypt']));
-  }
-
-  grantList(grantee: iam.IGrantable): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:ListBucket'],
-      resourceArns: [this.bucket.bucketArn],
-    });
-  }
-
-  /** Each access's object statement, in order, then one KMS statement with all their key actions. */
-  private grantObjectsAndKey(grantee: iam.IGrantable, accesses: readonly ObjectAccess[]): iam.Grant {
-    return accesses
-      .map((access) => this.grantObjects(grantee, access.actions, access.keyPattern))
-      .reduce((all, grant) => all.combine(grant))
-      .combine(this.grantKeyViaS3(grantee, [...new Set(accesses.flatMap((access) => access.keyActions))]));
-  }
-
-  private grantObjects(grantee: iam.IGrantable, actions: string[], keyPattern: string): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions,
-      resourceArns: [this.bucket.arnForObjects(keyPattern)],
-    });
-  }
-
-  /** The key, only through S3 in the bucket's region: the one KMS statement every grant shares. */
-  private grantKeyViaS3(grantee: iam.IGrantable, actions: string[]): iam.Grant {
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions,
-      resourceArns: [this.key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this.bucket).region}.amazonaws.com` } },
-    });
-  }
-}
-
 /**
  * A customer-managed KMS key and a bucket for backups under it: SSE-KMS with an S3 Bucket Key, no
  * public access, TLS only, versioning, Object Lock, server access logs to a bucket of their own,
@@ -325,16 +107,7 @@ export class BackupVault extends Construct implements IBackupVault {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const objectLockMode = props.objectLockMode ?? 'GOVERNANCE';
     const noncurrentVersionDays = props.noncurrentVersionDays ?? 7;
-    for (const { prefix, retentionDays } of props.rotation) {
-      for (const tier of TIERS) {
-        const days = retentionDays[tier];
-        if (!Token.isUnresolved(days) && (!Number.isInteger(days) || days < 1)) {
-          throw new Error(
-            `'rotation[${prefix}].retentionDays.${tier}' must be a whole number of at least 1, got ${days}`,
-          );
-        }
-      }
-    }
+    validateRotation(props.rotation);
 
     if (props.drillReports) validateDrillReports(props.drillReports, props.rotation);
 
@@ -521,25 +294,5 @@ export class BackupVault extends Construct implements IBackupVault {
       }),
     );
     return role;
-  }
-}
-
-/** Throws on drill report settings that would expire too soon or reach into a database's backups. */
-function validateDrillReports(drillReports: DrillReportRotation, rotation: readonly PrefixRotation[]): void {
-  const days = drillReports.expirationDays ?? DEFAULT_DRILL_REPORT_DAYS;
-  if (!Token.isUnresolved(days) && (!Number.isInteger(days) || days < 1)) {
-    throw new Error(`'drillReports.expirationDays' must be a whole number of at least 1, got ${days}`);
-  }
-  if (!drillReports.prefix.endsWith('/')) {
-    throw new Error(`'drillReports.prefix' must end with "/", got "${drillReports.prefix}"; e.g. "drills/"`);
-  }
-  // The reports' rule has no tier filter: over a database's folder it would expire every tier at once.
-  const clash = rotation.find(
-    (r) => r.prefix.startsWith(drillReports.prefix) || drillReports.prefix.startsWith(r.prefix),
-  );
-  if (clash) {
-    throw new Error(
-      `'drillReports.prefix' "${drillReports.prefix}" overlaps the backups under "${clash.prefix}"; rename that database so its backups and the drill reports stay apart`,
-    );
   }
 }

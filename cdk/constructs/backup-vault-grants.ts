@@ -1,0 +1,150 @@
+import { Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { drillReportsPrefix } from '../../core/layout.ts';
+
+/**
+ * A backup bucket and its key, and what each pgproof principal may do with them: every grant reads or
+ * writes under one key prefix only and uses the key only through S3 (`kms:ViaService`).
+ */
+export interface IBackupVault {
+  /** The backups. */
+  readonly bucket: s3.IBucket;
+  /** Encrypts every backup object. */
+  readonly key: kms.IKey;
+  /**
+   * What the backup runner of one database does: write objects (single and multipart), their tags and
+   * Object Lock retention, and read them back, under `databasePrefix` only; list the bucket, because S3
+   * answers a HeadObject of a missing manifest with 404 only to a caller allowed to list (403
+   * otherwise); encrypt through S3. No delete, no read of other prefixes.
+   */
+  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string): iam.Grant;
+  /** Read (and decrypt) every backup under `prefix` (`BACKUP_PREFIX`): what a restore downloads. */
+  grantRestoreRead(grantee: iam.IGrantable, prefix: string): iam.Grant;
+  /** Write drill reports under `<prefix>drills/`, encrypted under the bucket's default key. */
+  grantReportWrite(grantee: iam.IGrantable, prefix: string): iam.Grant;
+  /**
+   * What a restore drill task does: {@link grantRestoreRead} and {@link grantReportWrite}, with one KMS
+   * statement for both.
+   */
+  grantDrillTask(grantee: iam.IGrantable, prefix: string): iam.Grant;
+  /** Read (and decrypt) drill reports under `<prefix>drills/`. */
+  grantReportRead(grantee: iam.IGrantable, prefix: string): iam.Grant;
+  /** List the backups under `prefix` and read (and decrypt) their manifests, to find a backup. */
+  grantManifestRead(grantee: iam.IGrantable, prefix: string): iam.Grant;
+  /** List the whole bucket (`s3:ListBucket` with no prefix condition). */
+  grantList(grantee: iam.IGrantable): iam.Grant;
+}
+
+/** Object actions under one key pattern, and what they need of the key. */
+interface ObjectAccess {
+  readonly actions: string[];
+  readonly keyPattern: string;
+  readonly keyActions: readonly string[];
+}
+
+const restoreRead = (prefix: string): ObjectAccess => ({
+  actions: ['s3:GetObject'],
+  keyPattern: `${prefix}*`,
+  keyActions: ['kms:Decrypt'],
+});
+// GenerateDataKey: a report is written under the bucket's default key.
+const reportWrite = (prefix: string): ObjectAccess => ({
+  actions: ['s3:PutObject'],
+  keyPattern: `${drillReportsPrefix(prefix)}*`,
+  keyActions: ['kms:GenerateDataKey'],
+});
+const reportRead = (prefix: string): ObjectAccess => ({
+  actions: ['s3:GetObject'],
+  keyPattern: `${drillReportsPrefix(prefix)}*`,
+  keyActions: ['kms:Decrypt'],
+});
+
+/**
+ * The grants of {@link IBackupVault} over any bucket and key: what `BackupVault` grants on its own
+ * bucket, and what `BackupVault.fromBucketAndKey` grants on a bucket and key given as props.
+ */
+export class BackupVaultGrants implements IBackupVault {
+  constructor(
+    public readonly bucket: s3.IBucket,
+    public readonly key: kms.IKey,
+  ) {}
+
+  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string): iam.Grant {
+    return this.grantObjects(
+      grantee,
+      [
+        's3:PutObject',
+        's3:PutObjectTagging',
+        's3:PutObjectRetention',
+        's3:AbortMultipartUpload',
+        's3:GetObject',
+      ],
+      `${databasePrefix}*`,
+    )
+      .combine(this.grantList(grantee))
+      .combine(this.grantKeyViaS3(grantee, ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt']));
+  }
+
+  grantRestoreRead(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return this.grantObjectsAndKey(grantee, [restoreRead(prefix)]);
+  }
+
+  grantReportWrite(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return this.grantObjectsAndKey(grantee, [reportWrite(prefix)]);
+  }
+
+  grantDrillTask(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return this.grantObjectsAndKey(grantee, [restoreRead(prefix), reportWrite(prefix)]);
+  }
+
+  grantReportRead(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return this.grantObjectsAndKey(grantee, [reportRead(prefix)]);
+  }
+
+  grantManifestRead(grantee: iam.IGrantable, prefix: string): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      ...(prefix ? { conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } } } : {}),
+    })
+      .combine(this.grantObjects(grantee, ['s3:GetObject'], `${prefix}*/manifest.json`))
+      .combine(this.grantKeyViaS3(grantee, ['kms:Decrypt']));
+  }
+
+  grantList(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+    });
+  }
+
+  /** Each access's object statement, in order, then one KMS statement with all their key actions. */
+  private grantObjectsAndKey(grantee: iam.IGrantable, accesses: readonly ObjectAccess[]): iam.Grant {
+    return accesses
+      .map((access) => this.grantObjects(grantee, access.actions, access.keyPattern))
+      .reduce((all, grant) => all.combine(grant))
+      .combine(this.grantKeyViaS3(grantee, [...new Set(accesses.flatMap((access) => access.keyActions))]));
+  }
+
+  private grantObjects(grantee: iam.IGrantable, actions: string[], keyPattern: string): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions,
+      resourceArns: [this.bucket.arnForObjects(keyPattern)],
+    });
+  }
+
+  /** The key, only through S3 in the bucket's region: the one KMS statement every grant shares. */
+  private grantKeyViaS3(grantee: iam.IGrantable, actions: string[]): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions,
+      resourceArns: [this.key.keyArn],
+      conditions: { StringEquals: { 'kms:ViaService': `s3.${Stack.of(this.bucket).region}.amazonaws.com` } },
+    });
+  }
+}
