@@ -1,0 +1,46 @@
+/**
+ * Every message that crosses a process boundary, in one index: each has one zod schema (or, for messages
+ * only pgproof's own code builds, one type), written through by its writer and parsed with by its reader.
+ * To change a field, change it in the schema named here; the compiler then shows every writer and reader.
+ *
+ * | message | schema | written by | read by |
+ * | --- | --- | --- | --- |
+ * | schedule payload | `startBackupEventSchema` | the stack (DatabaseBackup's schedule), `pgproof backup` | launcher Lambda |
+ * | launcher's answer | `launchResultSchema` | launcher Lambda | `pgproof backup` |
+ * | backup runner settings | `BackupSettings` (engines/backup/settings.ts) | the launcher's RunTask overrides, the task definition | backup runner |
+ * | manifest | `manifestSchema` (`serializeManifest`) | backup runner | restore runner, launcher (tier history), CLI |
+ * | drill input | `drillInputSchema` | the console, the drill schedule, `pgproof drill` | ResolveBackup |
+ * | per-database drill settings | `drillDatabaseSchema` | the stack (ResolveBackup's environment) | ResolveBackup |
+ * | drill plan (`$.drill`) | `drillPlanSchema`, paths by `drillPlanPath` | ResolveBackup | the workflow's RunRestore, EvaluateReport |
+ * | drill evaluation (`$.evaluation`) | `DrillEvaluation`, paths by `drillEvaluationPath` | EvaluateReport | the workflow's Notify and Fail |
+ * | restore runner settings | `RestoreRequest` / `RestoreSettings` (engines/restore/settings.ts) | the plan's container override, `pgproof restore` | restore engine |
+ * | restore report | `restoreReportSchema` (`serializeRestoreReport`) | restore runner | EvaluateReport, `pgproof restore`/`list` |
+ * | stack outputs | `STACK_OUTPUTS`, `databaseSchedulesSchema` | the primary stack | the CLI |
+ */
+
+export type { BackupSettings } from '../engines/backup/settings.ts';
+export type { RestoreRequest, RestoreSettings } from '../engines/restore/settings.ts';
+export {
+  type DrillDatabase,
+  type DrillInput,
+  type DrillPlan,
+  drillDatabaseSchema,
+  drillEvaluationPath,
+  drillInputSchema,
+  drillPlanPath,
+  drillPlanSchema,
+} from './drill.ts';
+export type { DrillEvaluation } from './drill-evaluation.ts';
+export {
+  type RestoreReport,
+  restoreReportSchema,
+  serializeRestoreReport,
+} from './drill-report.ts';
+export {
+  type LaunchResult,
+  launchResultSchema,
+  type StartBackupEvent,
+  startBackupEventSchema,
+} from './launch.ts';
+export { type Manifest, manifestSchema, serializeManifest } from './manifest.ts';
+export { type DatabaseSchedules, databaseSchedulesSchema, STACK_OUTPUTS } from './stack-outputs.ts';
