@@ -11,35 +11,24 @@ import type {
 import { InterruptedError, oneLine, type ServerAddress } from '../../core/errors.ts';
 import { findBackup } from '../../core/find-backup.ts';
 import { drillReportKey } from '../../core/layout.ts';
-import type { Manifest } from '../../core/manifest.ts';
-import type { ClientVersion } from '../backup/pg-tools.ts';
-import { downloadObject, verifyChecksum } from './download.ts';
+import { downloadBackup } from './download-backup.ts';
 import { buildReport } from './report.ts';
-import {
-  type ArchiveRestoreOptions,
-  assertCanRead,
-  listArchive,
-  restoreArchive,
-  restoreGlobals,
-  restoreTools,
-} from './restore-tools.ts';
-import type { RestoreSettings, SqlCheck } from './settings.ts';
-import {
-  analyzeDatabase,
-  assertRestorableTarget,
-  connectTarget,
-  createSchemas,
-  openTargetDatabase,
-  serverMajor,
-  serverVersion,
-} from './target.ts';
-import { isSelected, runSqlChecks, verifyTables } from './verify.ts';
+import { restoreBackup } from './restore-backup.ts';
+import { assertCanRead, restoreTools } from './restore-tools.ts';
+import type { RestoreSettings } from './settings.ts';
+import { analyzeDatabase, assertRestorableTarget, openTargetDatabase, serverVersion } from './target.ts';
+import { verifyRestore } from './verify-restore.ts';
+
+export { type DownloadedBackup, downloadBackup } from './download-backup.ts';
+export { type RestoreOptions, type RestoreOutcome, restoreBackup } from './restore-backup.ts';
+export { checkArchive, type Verification, verifyRestore } from './verify-restore.ts';
 
 /**
- * A restore, phase by phase: download (and SHA-256 check), restore (globals, pg_restore -j N),
- * verify (tables and SQL checks, with ANALYZE alongside). Each phase is its own exported function so that the CLI
- * (`pgproof restore`, `pgproof verify`) and the benchmark call them directly; {@link runRestore}
- * chains them for the runner and turns the outcome into a report.
+ * A restore, phase by phase: download (and SHA-256 check, download-backup.ts), restore (globals,
+ * pg_restore -j N, restore-backup.ts), verify (tables and SQL checks, with ANALYZE alongside,
+ * verify-restore.ts). Each phase is its own exported function so that the CLI (`pgproof restore`,
+ * `pgproof verify`) and the benchmark call them directly; {@link runRestore} chains them for the
+ * runner and turns the outcome into a report.
  */
 
 /** What the core needs from the outside world. */
@@ -51,189 +40,6 @@ export interface RestoreDependencies {
   readonly log: (message: string, fields?: Record<string, unknown>) => void;
   /** Progress of the dump's download, for a person watching (the CLI's progress bar). */
   readonly onDownloadProgress?: (doneBytes: number, totalBytes: number) => void;
-}
-
-/** A backup's files on local disk, and whether they match the manifest. */
-export interface DownloadedBackup {
-  readonly dumpPath: string;
-  /** Absent when the backup has no globals or they are not wanted. */
-  readonly globalsPath: string | undefined;
-  /** One `checksum` check covering the dump and the globals. */
-  readonly check: RestoreCheck;
-}
-
-/**
- * Downloads the dump (parallel ranged GETs) and the globals into `directory` and checks both against
- * the manifest's sizes and SHA-256 before anything is restored.
- */
-export async function downloadBackup(
-  s3: S3Client,
-  bucket: string,
-  manifest: Manifest,
-  directory: string,
-  options: {
-    partBytes: number;
-    concurrency: number;
-    withGlobals: boolean;
-    signal?: AbortSignal;
-    /** Progress of the dump's download. */
-    onProgress?: (doneBytes: number, totalBytes: number) => void;
-  },
-): Promise<DownloadedBackup> {
-  const dumpPath = join(directory, 'dump.pgdump');
-  const globals = options.withGlobals ? manifest.globals : null;
-  const globalsPath = globals ? join(directory, 'globals.sql') : undefined;
-  await Promise.all([
-    downloadObject(s3, bucket, manifest.dump.key, dumpPath, options),
-    globals && globalsPath
-      ? downloadObject(s3, bucket, globals.key, globalsPath, {
-          ...options,
-          concurrency: 1,
-          onProgress: undefined,
-        })
-      : undefined,
-  ]);
-  const results = await Promise.all([
-    verifyChecksum(dumpPath, manifest.dump),
-    globals && globalsPath ? verifyChecksum(globalsPath, globals) : undefined,
-  ]);
-  const failed = results.filter((r) => r && !r.passed);
-  const check: RestoreCheck = {
-    name: 'checksum',
-    kind: 'checksum',
-    passed: failed.length === 0,
-    detail: (failed.length ? failed : results)
-      .filter((r) => r !== undefined)
-      .map((r) => r.detail)
-      .join('; '),
-  };
-  return { dumpPath, globalsPath, check };
-}
-
-/** How to restore: pg_restore's options, where the client programs are, and their versions. */
-export interface RestoreOptions extends Omit<ArchiveRestoreOptions, 'context'> {
-  readonly pgBinDir: string | undefined;
-  /** The versions {@link assertCanRead} read: the benign-error rules look at them. */
-  readonly clientVersions: { readonly pgRestore: ClientVersion; readonly psql: ClientVersion };
-}
-
-/** The `globals` and `restore` checks, and the errors benign rules accepted on the way. */
-export interface RestoreOutcome {
-  readonly checks: RestoreCheck[];
-  readonly ignoredErrors: IgnoredRestoreError[];
-}
-
-/** A step's ignored errors, for a check's detail: `transaction-timeout-before-17 (4)`. */
-function ignoredSummary(ignored: readonly IgnoredRestoreError[]): string {
-  if (ignored.length === 0) return '';
-  const counts = new Map<string, number>();
-  for (const e of ignored) counts.set(e.rule, (counts.get(e.rule) ?? 0) + e.count);
-  return `; ignored as benign: ${[...counts].map(([rule, n]) => `${rule} (${n})`).join(', ')}`;
-}
-
-/**
- * Restores downloaded files into the target database: globals first, then the archive with
- * `pg_restore -j N` (optionally some tables or schemas). Errors either program reports are decided by
- * the benign rules (restore-errors.ts): accepted ones are returned as ignored, any other fails its check.
- * ANALYZE is the caller's to run ({@link analyzeDatabase}; {@link runRestore} runs it alongside the
- * verification). The archive's own errors fail a check, they do not throw.
- */
-export async function restoreBackup(
-  files: { readonly dumpPath: string; readonly globalsPath: string | undefined },
-  target: ServerAddress,
-  client: pg.Client,
-  options: RestoreOptions,
-): Promise<RestoreOutcome> {
-  const tools = restoreTools(options.pgBinDir);
-  const targetMajor = await serverMajor(client);
-  const checks: RestoreCheck[] = [];
-  const ignoredErrors: IgnoredRestoreError[] = [];
-  if (files.globalsPath) {
-    const globals = await restoreGlobals(tools.psql, files.globalsPath, target, {
-      ...options,
-      context: { targetMajor, clientMajor: options.clientVersions.psql.major },
-    });
-    ignoredErrors.push(...globals.ignored);
-    const existing = globals.ignored.filter((e) => e.rule === 'role-already-exists');
-    checks.push({
-      name: 'globals',
-      kind: 'globals',
-      passed: globals.passed,
-      detail: globals.passed
-        ? `roles restored${existing.length ? `; already there: ${existing.map((e) => /"(.+)"/.exec(e.message)?.[1] ?? e.message).join(', ')}` : ''}`
-        : `globals.sql failed: ${globals.errors.slice(0, 5).join(' | ')}`,
-    });
-  }
-  const schemas = new Set([
-    ...options.schemas,
-    ...options.tables.filter((t) => t.indexOf('.') > 0).map((t) => t.slice(0, t.indexOf('.'))),
-  ]);
-  await createSchemas(client, schemas);
-  const restored = await restoreArchive(tools.pgRestore, files.dumpPath, target, {
-    ...options,
-    context: { targetMajor, clientMajor: options.clientVersions.pgRestore.major },
-  });
-  ignoredErrors.push(...restored.ignored);
-  checks.push({
-    name: 'restore',
-    kind: 'restore',
-    passed: restored.passed,
-    detail: restored.passed
-      ? `pg_restore ${restored.args.slice(0, -1).join(' ')} finished without errors${ignoredSummary(restored.ignored)}`
-      : `pg_restore reported ${restored.errors.length} error(s): ${restored.errors.slice(0, 5).join(' | ')}${ignoredSummary(restored.ignored)}`,
-  });
-  return { checks, ignoredErrors };
-}
-
-/** The table and SQL checks of a restored database. */
-export interface Verification {
-  readonly checks: RestoreCheck[];
-  readonly tables: RestoredTable[];
-}
-
-/**
- * Verifies a restored database against the manifest (the selected tables) and runs the SQL checks.
- * Uses up to `parallel` connections to count tables.
- */
-export async function verifyRestore(
-  target: ServerAddress,
-  manifest: Manifest,
-  options: {
-    readonly tables: readonly string[];
-    readonly schemas: readonly string[];
-    readonly checks: readonly SqlCheck[];
-    readonly parallel: number;
-  },
-): Promise<Verification> {
-  const expected = manifest.tables.filter((t) => isSelected(t, options));
-  const count = Math.max(1, Math.min(options.parallel, expected.length));
-  const clients = await Promise.all(Array.from({ length: count }, () => connectTarget(target)));
-  try {
-    const tables = await verifyTables(clients, expected, manifest.hashSettings);
-    const sql = await runSqlChecks(clients[0] as pg.Client, options.checks);
-    return { checks: [...tables.checks, ...sql], tables: tables.tables };
-  } finally {
-    await Promise.all(clients.map((c) => c.end().catch(() => {})));
-  }
-}
-
-/**
- * Checks that a downloaded archive is readable (`pg_restore --list`) without restoring it: the
- * `pgproof verify` path, after {@link downloadBackup}.
- */
-export async function checkArchive(pgBinDir: string | undefined, dumpPath: string): Promise<RestoreCheck> {
-  try {
-    const entries = await listArchive(restoreTools(pgBinDir).pgRestore, dumpPath);
-    const data = entries.filter((e) => e.description.startsWith('TABLE DATA ')).length;
-    return {
-      name: 'archive',
-      kind: 'restore',
-      passed: true,
-      detail: `readable: ${entries.length} entries, ${data} with table data`,
-    };
-  } catch (error) {
-    return { name: 'archive', kind: 'restore', passed: false, detail: oneLine(error) };
-  }
 }
 
 /**

@@ -1,0 +1,64 @@
+import type pg from 'pg';
+import type { RestoreCheck, RestoredTable } from '../../core/drill-report.ts';
+import { oneLine, type ServerAddress } from '../../core/errors.ts';
+import type { Manifest } from '../../core/manifest.ts';
+import { listArchive, restoreTools } from './restore-tools.ts';
+import type { SqlCheck } from './settings.ts';
+import { connectTarget } from './target.ts';
+import { isSelected, runSqlChecks, verifyTables } from './verify.ts';
+
+/**
+ * The verification phase: a restored database checked against its manifest and the SQL checks, or
+ * (for `pgproof verify`, which restores nothing) a downloaded archive checked to be readable.
+ */
+
+/** The table and SQL checks of a restored database. */
+export interface Verification {
+  readonly checks: RestoreCheck[];
+  readonly tables: RestoredTable[];
+}
+
+/**
+ * Verifies a restored database against the manifest (the selected tables) and runs the SQL checks.
+ * Uses up to `parallel` connections to count tables.
+ */
+export async function verifyRestore(
+  target: ServerAddress,
+  manifest: Manifest,
+  options: {
+    readonly tables: readonly string[];
+    readonly schemas: readonly string[];
+    readonly checks: readonly SqlCheck[];
+    readonly parallel: number;
+  },
+): Promise<Verification> {
+  const expected = manifest.tables.filter((t) => isSelected(t, options));
+  const count = Math.max(1, Math.min(options.parallel, expected.length));
+  const clients = await Promise.all(Array.from({ length: count }, () => connectTarget(target)));
+  try {
+    const tables = await verifyTables(clients, expected, manifest.hashSettings);
+    const sql = await runSqlChecks(clients[0] as pg.Client, options.checks);
+    return { checks: [...tables.checks, ...sql], tables: tables.tables };
+  } finally {
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+  }
+}
+
+/**
+ * Checks that a downloaded archive is readable (`pg_restore --list`) without restoring it: the
+ * `pgproof verify` path, after `downloadBackup` (download-backup.ts).
+ */
+export async function checkArchive(pgBinDir: string | undefined, dumpPath: string): Promise<RestoreCheck> {
+  try {
+    const entries = await listArchive(restoreTools(pgBinDir).pgRestore, dumpPath);
+    const data = entries.filter((e) => e.description.startsWith('TABLE DATA ')).length;
+    return {
+      name: 'archive',
+      kind: 'restore',
+      passed: true,
+      detail: `readable: ${entries.length} entries, ${data} with table data`,
+    };
+  } catch (error) {
+    return { name: 'archive', kind: 'restore', passed: false, detail: oneLine(error) };
+  }
+}

@@ -1,0 +1,89 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { downloadBackup } from '../../../engines/restore/restore.ts';
+import { fakeManifest } from '../../support/manifests.ts';
+import { type S3Server, startS3 } from '../../support/s3.ts';
+
+const KiB = 1024;
+const sha256 = (body: Buffer) => createHash('sha256').update(body).digest('hex');
+
+describe('downloadBackup', () => {
+  let s3: S3Server;
+  let work: string;
+  const dump = randomBytes(600 * KiB);
+  const globals = Buffer.from('CREATE ROLE app;\n');
+  const manifest = fakeManifest('orders', '20261121T020000Z', {
+    dump: {
+      key: 'orders/dump.pgdump',
+      bytes: dump.length,
+      sha256: sha256(dump),
+      format: 'custom',
+      compression: 'zstd:1',
+    },
+    globals: { key: 'orders/globals.sql', bytes: globals.length, sha256: sha256(globals) },
+  });
+  const options = { partBytes: 256 * KiB, concurrency: 2, withGlobals: true };
+
+  beforeAll(async () => {
+    s3 = await startS3();
+    work = mkdtempSync(join(tmpdir(), 'pgproof-download-backup-'));
+    for (const [key, body] of [
+      [manifest.dump.key, dump],
+      ['orders/globals.sql', globals],
+    ] as const) {
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body }));
+    }
+  });
+  afterAll(async () => {
+    await s3?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('downloads the dump and the globals and passes one checksum check naming both', async () => {
+    const progress: number[] = [];
+    const files = await downloadBackup(s3.client, s3.bucket, manifest, mkdtempSync(join(work, 'both-')), {
+      ...options,
+      onProgress: (_done, total) => progress.push(total),
+    });
+    expect(readFileSync(files.dumpPath).equals(dump)).toBe(true);
+    expect(files.globalsPath && readFileSync(files.globalsPath).equals(globals)).toBe(true);
+    expect(files.check).toMatchObject({ name: 'checksum', kind: 'checksum', passed: true });
+    expect(files.check.detail).toBe(
+      `orders/dump.pgdump: ${dump.length} bytes, SHA-256 ${manifest.dump.sha256} as in the manifest; ` +
+        `orders/globals.sql: ${globals.length} bytes, SHA-256 ${manifest.globals?.sha256} as in the manifest`,
+    );
+    // Only the dump's download reports progress.
+    expect(new Set(progress)).toEqual(new Set([dump.length]));
+  });
+
+  it('leaves the globals out when they are not wanted', async () => {
+    const files = await downloadBackup(s3.client, s3.bucket, manifest, mkdtempSync(join(work, 'dump-')), {
+      ...options,
+      withGlobals: false,
+    });
+    expect(files.globalsPath).toBeUndefined();
+    expect(files.check.detail).toMatch(/^orders\/dump\.pgdump: .* as in the manifest$/);
+  });
+
+  it('fails the check with only the file that does not match the manifest', async () => {
+    const changed = {
+      ...manifest,
+      globals: { key: 'orders/globals.sql', bytes: globals.length, sha256: '0'.repeat(64) },
+    };
+    const files = await downloadBackup(
+      s3.client,
+      s3.bucket,
+      changed,
+      mkdtempSync(join(work, 'bad-')),
+      options,
+    );
+    expect(files.check.passed).toBe(false);
+    expect(files.check.detail).toBe(
+      `orders/globals.sql has SHA-256 ${sha256(globals)}, the manifest says ${'0'.repeat(64)}: the object was changed; restore another backup`,
+    );
+  });
+});
