@@ -1,7 +1,7 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { describeS3Error, PgproofError } from './errors.ts';
 import { backupKeys, databasePrefix, parseManifestKey } from './layout.ts';
-import { type Manifest, parseManifest } from './manifest.ts';
+import { assertManifestBelongs, type Manifest, parseManifest } from './manifest.ts';
 import { isNotFound, listKeys } from './s3-client.ts';
 
 /**
@@ -61,7 +61,7 @@ export async function latestManifestKey(
   return newest === undefined ? undefined : backupKeys(prefix, name, newest).manifest;
 }
 
-/** Reads and validates the manifest at `key`. */
+/** Reads and validates the manifest at `key`, believing it only about itself ({@link assertManifestBelongs}). */
 export async function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest> {
   let text: string;
   try {
@@ -75,7 +75,9 @@ export async function readManifest(s3: S3Client, bucket: string, key: string): P
     }
     throw describeS3Error(error, 'GetObject', bucket, key);
   }
-  return parseManifest(text, key);
+  const manifest = parseManifest(text, key);
+  assertManifestBelongs(manifest, key);
+  return manifest;
 }
 
 /** Finds the selected backup and reads its manifest; throws {@link BackupNotFoundError} when there is none. */

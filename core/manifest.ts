@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { PgproofError } from './errors.ts';
+import { backupKeys, parseManifestKey } from './layout.ts';
 import { tierSchema } from './retention-tiers.ts';
 
 /**
@@ -74,4 +76,46 @@ export function parseManifest(text: string, key: string): Manifest {
     );
   }
   return parsed.data;
+}
+
+/**
+ * Refuses a manifest that speaks for anything but itself: its name, backup id and object keys must be
+ * those of the place it was read from (`key`), and its database a plain name. A manifest copied into
+ * another database's folder, or naming another database's dump, would otherwise have a drill restore
+ * objects it was never meant to read; and pg_restore --dbname expands a name holding "=" or a URI into a
+ * connection string.
+ */
+export function assertManifestBelongs(manifest: Manifest, key: string): void {
+  const problem = placeProblem(manifest, key);
+  if (problem) {
+    throw new ManifestMismatchError(
+      `manifest ${key} does not belong where it is: ${problem}; it was not written there by pgproof: restore another backup, and find out who wrote it`,
+    );
+  }
+}
+
+/** What in the manifest contradicts its place, if anything. */
+function placeProblem(manifest: Manifest, key: string): string | undefined {
+  const place = parseManifestKey(key);
+  if (!place) return "it is not at a manifest's place (<prefix><name>/<backup id>/manifest.json)";
+  const keys = backupKeys(place.prefix, place.name, place.backupId);
+  if (manifest.name !== place.name) return `it names database "${manifest.name}", its place "${place.name}"`;
+  if (manifest.backupId !== place.backupId)
+    return `it names backup ${manifest.backupId}, its place ${place.backupId}`;
+  if (manifest.dump.key !== keys.dump) return `its dump.key is "${manifest.dump.key}", not "${keys.dump}"`;
+  if (manifest.globals && manifest.globals.key !== keys.globals) {
+    return `its globals.key is "${manifest.globals.key}", not "${keys.globals}"`;
+  }
+  if (/=|^postgres(ql)?:\/\//i.test(manifest.database)) {
+    return `its database "${manifest.database}" is not a plain name (libpq would read it as a connection string)`;
+  }
+  return undefined;
+}
+
+/** A manifest claims objects or a place other than its own. */
+export class ManifestMismatchError extends PgproofError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestMismatchError';
+  }
 }

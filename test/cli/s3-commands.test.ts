@@ -236,7 +236,13 @@ describe('pgproof list, verify and restore', () => {
       new PutObjectCommand({
         Bucket: s3.bucket,
         Key: backupKeys('', 'odd', GOOD).manifest,
-        Body: JSON.stringify(manifest),
+        // A manifest believed only about its own place: its name and keys are odd's.
+        Body: JSON.stringify({
+          ...manifest,
+          name: 'odd',
+          dump: { ...manifest.dump, key: backupKeys('', 'odd', GOOD).dump },
+          globals: manifest.globals && { ...manifest.globals, key: backupKeys('', 'odd', GOOD).globals },
+        }),
       }),
     );
     await s3.client.send(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseManifest, serializeManifest } from '../../core/manifest.ts';
+import { assertManifestBelongs, parseManifest, serializeManifest } from '../../core/manifest.ts';
 import { fakeManifest } from '../support/manifests.ts';
 
 describe('manifest contract', () => {
@@ -21,5 +21,56 @@ describe('manifest contract', () => {
       },
     });
     expect(() => serializeManifest(broken)).toThrow(/sha256|bytes/);
+  });
+});
+
+describe('a manifest is believed only about itself', () => {
+  const key = 'pg/orders/20261121T020000Z/manifest.json';
+  const own = () =>
+    fakeManifest('orders', '20261121T020000Z', {
+      dump: {
+        key: 'pg/orders/20261121T020000Z/dump.pgdump',
+        bytes: 1,
+        sha256: 'a'.repeat(64),
+        format: 'custom',
+        compression: 'zstd:1',
+      },
+    });
+
+  it('accepts a manifest whose name, id and keys are its place', () => {
+    expect(() => assertManifestBelongs(own(), key)).not.toThrow();
+  });
+
+  it.each([
+    ['another name', { name: 'billing' }, 'it names database "billing", its place "orders"'],
+    [
+      'another backup id',
+      { backupId: '20261120T020000Z' },
+      'it names backup 20261120T020000Z, its place 20261121T020000Z',
+    ],
+    [
+      'a connection string for a database',
+      { database: 'host=evil.example dbname=orders' },
+      'its database "host=evil.example dbname=orders" is not a plain name (libpq would read it as a connection string)',
+    ],
+    [
+      'a URI for a database',
+      { database: 'postgresql://evil.example/orders' },
+      'its database "postgresql://evil.example/orders" is not a plain name (libpq would read it as a connection string)',
+    ],
+  ])('rejects a manifest with %s', (_what, change, problem) => {
+    expect(() => assertManifestBelongs({ ...own(), ...change }, key)).toThrow(
+      `manifest ${key} does not belong where it is: ${problem}; it was not written there by pgproof`,
+    );
+  });
+
+  it('rejects globals kept elsewhere, and a manifest read from no manifest place', () => {
+    const globals = { key: 'pg/billing/20261121T020000Z/globals.sql', bytes: 1, sha256: 'b'.repeat(64) };
+    expect(() => assertManifestBelongs({ ...own(), globals }, key)).toThrow(
+      'its globals.key is "pg/billing/20261121T020000Z/globals.sql", not "pg/orders/20261121T020000Z/globals.sql"',
+    );
+    expect(() => assertManifestBelongs(own(), 'pg/orders/latest.json')).toThrow(
+      "it is not at a manifest's place (<prefix><name>/<backup id>/manifest.json)",
+    );
   });
 });

@@ -27,9 +27,19 @@ export function fakeManifest(name: string, backupId: string, change: Partial<Man
   };
 }
 
-/** Stores a manifest where the layout says (under `prefix`). */
+/**
+ * Stores a manifest where the layout says (under `prefix`), its object keys under the same prefix as the
+ * backup runner writes them: readers believe a manifest only about its own place.
+ */
 export async function putManifest(s3: S3Server, manifest: Manifest, prefix = ''): Promise<string> {
-  const key = backupKeys(prefix, manifest.name, manifest.backupId).manifest;
-  await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: JSON.stringify(manifest) }));
-  return key;
+  const keys = backupKeys(prefix, manifest.name, manifest.backupId);
+  const placed: Manifest = {
+    ...manifest,
+    dump: { ...manifest.dump, key: keys.dump },
+    globals: manifest.globals && { ...manifest.globals, key: keys.globals },
+  };
+  await s3.client.send(
+    new PutObjectCommand({ Bucket: s3.bucket, Key: keys.manifest, Body: JSON.stringify(placed) }),
+  );
+  return keys.manifest;
 }

@@ -280,6 +280,22 @@ describe('restore runner', () => {
     expect((await reportOf(cleaned)).mode).toBe('restore');
   });
 
+  it('refuses a manifest whose dump.key points at another database, before downloading a byte', async () => {
+    // Another database's dump, named by a manifest in shop's folder: a drill must never read it.
+    const manifestKey = await copyBackup('20261103T020000Z', {
+      manifest: (m) => {
+        m.dump.key = 'billing/20261103T020000Z/dump.pgdump';
+      },
+    });
+    const requestsBefore = s3.requests.length;
+    const result = await restore({ MANIFEST_KEY: manifestKey, PGDATABASE: 'drill_foreign' });
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toBe(
+      `pgproof restore failed: manifest ${manifestKey} does not belong where it is: its dump.key is "billing/20261103T020000Z/dump.pgdump", not "shop/20261103T020000Z/dump.pgdump"; it was not written there by pgproof: restore another backup, and find out who wrote it`,
+    );
+    expect(s3.requests.slice(requestsBefore).filter((r) => r.path.includes('dump.pgdump'))).toEqual([]);
+  });
+
   it('fails with exit 1 and a clear message when the database has no backup', async () => {
     const result = await restore({ BACKUP_NAME: 'nothing', PGDATABASE: 'drill_none' });
     expect(result.code).toBe(1);
