@@ -2,9 +2,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
-import { afterAll, describe, expect, it } from 'vitest';
-import { BackupVault, rotationRules } from '../../cdk/constructs/backup-vault.ts';
-import { cdkJsonContext } from './synth.ts';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackupVault } from '../../cdk/constructs/backup-vault.ts';
+import { retentionDays } from '../../core/config.ts';
+import { databasePrefix } from '../../core/layout.ts';
+import { cdkJsonContext, logicalIdsOf } from './synth.ts';
+import { testDatabases } from './test-config.ts';
 
 // An App makes its outdir when constructed, even if nothing is synthesized: keep them all in one temp dir.
 const outdirs = mkdtempSync(join(tmpdir(), 'pgproof-constructs-'));
@@ -14,47 +20,257 @@ const stack = () =>
     env: { account: '123456789012', region: 'eu-west-1' },
   });
 const retention = { daily: 7, weekly: 35, monthly: 372, yearly: 2562 };
+const REPLICA_BUCKET = 'pgproof-replica-123456789012-eu-central-1';
+const REPLICA_KEY_ARN = 'arn:aws:kms:eu-central-1:123456789012:key/replica';
 
-describe('rotationRules', () => {
-  it('moves a tier to cheaper storage only when it lives long enough to pay for it', () => {
-    const rules = rotationRules(
-      [{ prefix: 'a/', retentionDays: { daily: 3, weekly: 14, monthly: 100, yearly: 400 } }],
-      7,
-    );
-    expect(
-      rules.map((rule) => [
-        rule.id,
-        rule.expiration?.toDays(),
-        rule.transitions?.map((t) => t.storageClass.value),
-      ]),
-    ).toEqual([
-      ['a/daily', 3, []],
-      ['a/weekly', 14, []],
-      ['a/monthly', 100, []],
-      ['a/yearly', 400, ['GLACIER_IR']],
-      ['incomplete-uploads-and-old-versions', undefined, undefined],
-    ]);
+/** A vault as the primary stack makes it: the test databases under `pg/`, drill reports, a replica. */
+let vault: BackupVault;
+let template: Template;
+beforeAll(() => {
+  const scope = stack();
+  vault = new BackupVault(scope, 'Vault', {
+    objectLockMode: 'COMPLIANCE',
+    rotation: testDatabases().map((db) => ({
+      prefix: databasePrefix('pg/', db.name),
+      retentionDays: retentionDays(db),
+    })),
+    drillReports: { prefix: 'pg/drills/' },
+    replica: {
+      bucket: s3.Bucket.fromBucketAttributes(scope, 'ReplicaBucket', {
+        bucketName: REPLICA_BUCKET,
+        region: 'eu-central-1',
+      }),
+      key: kms.Key.fromKeyArn(scope, 'ReplicaKey', REPLICA_KEY_ARN),
+    },
   });
+  template = Template.fromStack(scope);
 });
-
-describe('rotationRules with drill reports', () => {
-  it('expires drill reports by prefix alone, after 400 days unless told otherwise', () => {
-    const rules = (days?: number) =>
-      rotationRules([], 7, { prefix: 'pg/drills/', expirationDays: days }).map((rule) => [
-        rule.id,
-        rule.prefix,
-        rule.tagFilters,
-        rule.expiration?.toDays(),
-      ]);
-    expect(rules()).toEqual([
-      ['drill-reports', 'pg/drills/', undefined, 400],
-      ['incomplete-uploads-and-old-versions', undefined, undefined, undefined],
-    ]);
-    expect(rules(30)[0]).toEqual(['drill-reports', 'pg/drills/', undefined, 30]);
-  });
-});
+const bucketId = () =>
+  logicalIdsOf(template, 'AWS::S3::Bucket').find((id) => id.startsWith('VaultBucket')) ?? '';
+const keyId = () => logicalIdsOf(template, 'AWS::KMS::Key').find((id) => id.startsWith('VaultKey')) ?? '';
+/** The one resource of `type` whose logical id contains `fragment`. */
+function resource(type: string, fragment: string): { Properties: Record<string, unknown> } {
+  const matches = Object.entries(template.findResources(type)).filter(([id]) => id.includes(fragment));
+  expect(matches.map(([id]) => id)).toHaveLength(1);
+  return matches[0]?.[1] as { Properties: Record<string, unknown> };
+}
 
 describe('BackupVault', () => {
+  describe('key and backup bucket', () => {
+    it('creates a customer-managed key with rotation, kept when the stack is deleted', () => {
+      template.hasResource('AWS::KMS::Key', {
+        Properties: { EnableKeyRotation: true, Description: 'pgproof: encrypts PostgreSQL backups' },
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+      });
+    });
+
+    it('encrypts with that key and an S3 Bucket Key, blocks public access, versions, locks and logs access', () => {
+      template.hasResource('AWS::S3::Bucket', {
+        Properties: Match.objectLike({
+          BucketEncryption: {
+            ServerSideEncryptionConfiguration: [
+              {
+                BucketKeyEnabled: true,
+                ServerSideEncryptionByDefault: {
+                  SSEAlgorithm: 'aws:kms',
+                  KMSMasterKeyID: { 'Fn::GetAtt': [keyId(), 'Arn'] },
+                },
+              },
+            ],
+          },
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
+          VersioningConfiguration: { Status: 'Enabled' },
+          ObjectLockEnabled: true,
+          ObjectLockConfiguration: {
+            ObjectLockEnabled: 'Enabled',
+            Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 1 } },
+          },
+          LoggingConfiguration: {
+            DestinationBucketName: { Ref: Match.stringLikeRegexp('^VaultAccessLogs') },
+            LogFilePrefix: 'backup-bucket/',
+          },
+        }),
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+      });
+    });
+
+    it('denies every request without TLS', () => {
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: bucketId() },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Action: 's3:*',
+              Principal: { AWS: '*' },
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it('keeps server access logs in a retained, encrypted, private bucket of their own', () => {
+      template.hasResource('AWS::S3::Bucket', {
+        Properties: Match.objectLike({
+          BucketEncryption: {
+            ServerSideEncryptionConfiguration: [
+              { ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } },
+            ],
+          },
+          PublicAccessBlockConfiguration: Match.objectLike({
+            BlockPublicAcls: true,
+            RestrictPublicBuckets: true,
+          }),
+        }),
+        DeletionPolicy: 'Retain',
+      });
+    });
+  });
+
+  describe('rotation', () => {
+    const rules = () =>
+      (resource('AWS::S3::Bucket', 'VaultBucket').Properties.LifecycleConfiguration as { Rules: unknown[] })
+        .Rules;
+
+    it('expires each tier of each database after its retention, by prefix and tier tag', () => {
+      expect(rules()).toEqual(
+        expect.arrayContaining([
+          {
+            Id: 'pg/orders/daily',
+            Prefix: 'pg/orders/',
+            TagFilters: [{ Key: 'pgproof:tier', Value: 'daily' }],
+            ExpirationInDays: 7,
+            Status: 'Enabled',
+          },
+          {
+            Id: 'pg/orders/weekly',
+            Prefix: 'pg/orders/',
+            TagFilters: [{ Key: 'pgproof:tier', Value: 'weekly' }],
+            ExpirationInDays: 35,
+            Status: 'Enabled',
+          },
+          {
+            Id: 'pg/billing/daily',
+            Prefix: 'pg/billing/',
+            TagFilters: [{ Key: 'pgproof:tier', Value: 'daily' }],
+            ExpirationInDays: 14,
+            Status: 'Enabled',
+          },
+        ]),
+      );
+      // Four tiers per database, the drill reports, and the bucket-wide rule.
+      expect(rules()).toHaveLength(2 * 4 + 2);
+    });
+
+    it('moves monthly and yearly backups to cheaper storage first', () => {
+      expect(rules()).toEqual(
+        expect.arrayContaining([
+          {
+            Id: 'pg/orders/monthly',
+            Prefix: 'pg/orders/',
+            TagFilters: [{ Key: 'pgproof:tier', Value: 'monthly' }],
+            ExpirationInDays: 372,
+            Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 30 }],
+            Status: 'Enabled',
+          },
+          {
+            Id: 'pg/billing/yearly',
+            Prefix: 'pg/billing/',
+            TagFilters: [{ Key: 'pgproof:tier', Value: 'yearly' }],
+            ExpirationInDays: 3653,
+            Transitions: [
+              { StorageClass: 'GLACIER_IR', TransitionInDays: 30 },
+              { StorageClass: 'DEEP_ARCHIVE', TransitionInDays: 365 },
+            ],
+            Status: 'Enabled',
+          },
+        ]),
+      );
+    });
+
+    it('expires drill reports under drills/ after 400 days, whatever their tags', () => {
+      expect(rules()).toContainEqual({
+        Id: 'drill-reports',
+        Prefix: 'pg/drills/',
+        ExpirationInDays: 400,
+        Status: 'Enabled',
+      });
+    });
+
+    it('aborts incomplete multipart uploads after a day and expires noncurrent versions', () => {
+      expect(rules()).toContainEqual({
+        Id: 'incomplete-uploads-and-old-versions',
+        AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+        NoncurrentVersionExpiration: { NoncurrentDays: 7 },
+        ExpiredObjectDeleteMarker: true,
+        Status: 'Enabled',
+      });
+    });
+  });
+
+  describe('replication', () => {
+    it('replicates every SSE-KMS object to the replica bucket under the replica key, without delete markers', () => {
+      const replication = resource('AWS::S3::Bucket', 'VaultBucket').Properties.ReplicationConfiguration;
+      expect(replication).toMatchObject({
+        Rules: [
+          {
+            Id: 'replicate-backups',
+            Status: 'Enabled',
+            Priority: 0,
+            Filter: { Prefix: '' },
+            DeleteMarkerReplication: { Status: 'Disabled' },
+            SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } },
+            Destination: {
+              Bucket: 'arn:aws:s3:::pgproof-replica-123456789012-eu-central-1',
+              EncryptionConfiguration: {
+                ReplicaKmsKeyID: REPLICA_KEY_ARN,
+              },
+              Metrics: { Status: 'Enabled' },
+            },
+          },
+        ],
+      });
+    });
+
+    it('lets the replication role read object locks and write only to the replica', () => {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp('^VaultReplicationRole') }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Action: Match.arrayWith(['s3:GetObjectLegalHold', 's3:GetObjectRetention']),
+            }),
+            {
+              Action: ['s3:ReplicateObject', 's3:ReplicateTags'],
+              Effect: 'Allow',
+              Resource: 'arn:aws:s3:::pgproof-replica-123456789012-eu-central-1/*',
+            },
+          ]),
+        },
+      });
+    });
+
+    it('alarms on failed replication', () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/S3',
+        MetricName: 'OperationsFailedReplication',
+        Dimensions: Match.arrayWith([{ Name: 'RuleId', Value: 'replicate-backups' }]),
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+      });
+      // The stack routes it to the alerts topic (primary-stack.test.ts).
+      expect(vault.replicationFailedAlarm).toBeDefined();
+    });
+  });
+
   it('rejects drill reports in the folder of a database, whose tiers their rule would expire', () => {
     expect(
       () =>

@@ -1,25 +1,24 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { Duration, type Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { afterAll, describe, expect, it } from 'vitest';
-import type { BackupLauncher } from '../../cdk/constructs/backup-launcher.ts';
+import { Construct } from 'constructs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BackupLauncher } from '../../cdk/constructs/backup-launcher.ts';
+import { BackupNetwork } from '../../cdk/constructs/backup-network.ts';
 import { BackupVault } from '../../cdk/constructs/backup-vault.ts';
+import { pascalCase } from '../../cdk/constructs/construct-id.ts';
 import { DatabaseBackup, type DatabaseBackupProps } from '../../cdk/constructs/database-backup.ts';
-import { cdkJsonContext } from './synth.ts';
+import { databaseBackupSettings } from '../../cdk/stacks/config-props.ts';
+import { startBackupEventSchema } from '../../core/launch.ts';
+import { bareStacks } from './bare-stack.ts';
+import { joinToText, logicalIdsOf } from './synth.ts';
+import { testDatabases } from './test-config.ts';
 
-// An App makes its outdir when constructed, even if nothing is synthesized: keep them all in one temp dir.
-const outdirs = mkdtempSync(join(tmpdir(), 'pgproof-constructs-'));
-afterAll(() => rmSync(outdirs, { recursive: true, force: true }));
-const stack = () =>
-  new Stack(new App({ outdir: mkdtempSync(join(outdirs, 'app-')), context: cdkJsonContext() }), 'Test', {
-    env: { account: '123456789012', region: 'eu-west-1' },
-  });
+const stack = bareStacks();
 const retention = { daily: 7, weekly: 35, monthly: 372, yearly: 2562 };
 
 describe('DatabaseBackup', () => {
@@ -65,5 +64,280 @@ describe('DatabaseBackup', () => {
     expect(() => new DatabaseBackup(scope, 'Orders', props(scope, { name: 'orders/eu' }))).toThrow(
       `'name' may hold only letters, digits, "_" and "-" (at most 63, starting with a letter or digit), got "orders/eu"`,
     );
+  });
+
+  /**
+   * The two test databases as the primary stack backs them up: under `pg/`, COMPLIANCE locks, one
+   * launcher, the network's shared task group, and orders' database security group opened to its task.
+   */
+  describe('the test databases, with one launcher', () => {
+    let template: Template;
+    let bucketId: () => string;
+    let keyId: () => string;
+    beforeAll(() => {
+      const scope = stack();
+      const network = new BackupNetwork(scope, 'Network');
+      const cluster = new ecs.Cluster(scope, 'Cluster', { vpc: network.vpc });
+      const vault = BackupVault.fromBucketAndKey(new s3.Bucket(scope, 'Bucket'), new kms.Key(scope, 'Key'));
+      const launcher = new BackupLauncher(scope, 'Launcher', {
+        cluster,
+        vpc: network.vpc,
+        subnets: network.subnets,
+        vault,
+        prefix: 'pg/',
+      });
+      for (const db of testDatabases()) {
+        const id = `Database${pascalCase(db.name)}`;
+        new DatabaseBackup(scope, id, {
+          ...databaseBackupSettings(db),
+          credentials: secretsmanager.Secret.fromSecretAttributes(
+            new Construct(scope, pascalCase(db.name)),
+            'Credentials',
+            { secretCompleteArn: db.secretArn },
+          ),
+          vault,
+          prefix: 'pg/',
+          cluster,
+          vpc: network.vpc,
+          image: ecs.ContainerImage.fromRegistry('runner'),
+          launcher,
+          objectLockMode: 'COMPLIANCE',
+          additionalSecurityGroups: [network.taskSecurityGroup],
+          databaseSecurityGroup:
+            db.databaseSecurityGroupId === undefined
+              ? undefined
+              : ec2.SecurityGroup.fromSecurityGroupId(
+                  scope,
+                  `${id}DatabaseSecurityGroup`,
+                  db.databaseSecurityGroupId,
+                ),
+        });
+      }
+      template = Template.fromStack(scope);
+      bucketId = () => logicalIdsOf(template, 'AWS::S3::Bucket')[0] ?? '';
+      keyId = () => logicalIdsOf(template, 'AWS::KMS::Key')[0] ?? '';
+    });
+    /** The one resource of `type` whose logical id contains `fragment`. */
+    const resource = (type: string, fragment: string) => {
+      const matches = Object.entries(template.findResources(type)).filter(([id]) => id.includes(fragment));
+      expect(matches.map(([id]) => id)).toHaveLength(1);
+      return matches[0]?.[1] as { Properties: Record<string, unknown> };
+    };
+
+    it('defines one ARM64 Fargate task per database with its size', () => {
+      // The restore drill's, one per PostgreSQL major, are counted in primary-stack.test.ts.
+      template.resourceCountIs('AWS::ECS::TaskDefinition', 2);
+      expect(logicalIdsOf(template, 'AWS::ECS::TaskDefinition')).toEqual([
+        expect.stringMatching(/^DatabaseOrdersTask/),
+        expect.stringMatching(/^DatabaseBillingTask/),
+      ]);
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        Cpu: '1024',
+        Memory: '2048',
+        EphemeralStorage: { SizeInGiB: 50 },
+        RequiresCompatibilities: ['FARGATE'],
+        RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
+      });
+      template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '2048', Memory: '4096' });
+    });
+
+    it('configures the runner by the environment contract, with credentials only as secrets', () => {
+      const [container] = resource('AWS::ECS::TaskDefinition', 'DatabaseOrders').Properties
+        .ContainerDefinitions as [
+        {
+          Environment: { Name: string; Value: unknown }[];
+          Secrets: unknown;
+          Name: string;
+          LogConfiguration: unknown;
+        },
+      ];
+      const environment = Object.fromEntries(container.Environment.map((e) => [e.Name, e.Value]));
+      expect(environment).toEqual({
+        PGHOST: 'orders.cluster-abc123.eu-west-1.rds.amazonaws.com',
+        PGPORT: '5432',
+        PGSSLMODE: 'verify-full',
+        PGDATABASE: 'orders',
+        BACKUP_BUCKET: { Ref: bucketId() },
+        BACKUP_PREFIX: 'pg/',
+        BACKUP_NAME: 'orders',
+        KMS_KEY_ID: { 'Fn::GetAtt': [keyId(), 'Arn'] },
+        BACKUP_TIER: 'daily',
+        RETENTION_DAYS: '7',
+        OBJECT_LOCK_MODE: 'COMPLIANCE',
+        EXCLUDE_TABLES: 'public.audit_log',
+        DUMP_GLOBALS: 'true',
+        VERIFY: 'counts',
+      });
+      expect(container.Name).toBe('pg-dump');
+      expect(container.Secrets).toEqual([
+        {
+          Name: 'PGUSER',
+          ValueFrom: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf:username::',
+        },
+        {
+          Name: 'PGPASSWORD',
+          ValueFrom: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf:password::',
+        },
+      ]);
+      expect(container.LogConfiguration).toMatchObject({
+        LogDriver: 'awslogs',
+        Options: { 'awslogs-group': { Ref: expect.stringMatching(/^DatabaseOrdersLogs/) } },
+      });
+    });
+
+    it('passes the selections and verify level of the second database', () => {
+      const [container] = resource('AWS::ECS::TaskDefinition', 'DatabaseBilling').Properties
+        .ContainerDefinitions as [{ Environment: { Name: string; Value: unknown }[] }];
+      expect(container.Environment).toEqual(
+        expect.arrayContaining([
+          { Name: 'INCLUDE_SCHEMAS', Value: 'public,ledger' },
+          { Name: 'VERIFY', Value: 'checksums' },
+          { Name: 'RETENTION_DAYS', Value: '14' },
+        ]),
+      );
+    });
+
+    it('keeps task logs for three months', () => {
+      template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+      template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: Match.anyValue() });
+    });
+
+    it('lets the task write and read only its own prefix, use the key through S3, and delete nothing', () => {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp('^DatabaseOrdersTaskTaskRole') }],
+        PolicyDocument: {
+          Statement: [
+            {
+              Action: [
+                's3:AbortMultipartUpload',
+                's3:GetObject',
+                's3:PutObject',
+                's3:PutObjectRetention',
+                's3:PutObjectTagging',
+              ],
+              Effect: 'Allow',
+              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId(), 'Arn'] }, '/pg/orders/*']] },
+            },
+            { Action: 's3:ListBucket', Effect: 'Allow', Resource: { 'Fn::GetAtt': [bucketId(), 'Arn'] } },
+            {
+              Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+              Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+              Effect: 'Allow',
+              Resource: { 'Fn::GetAtt': [keyId(), 'Arn'] },
+            },
+          ],
+        },
+      });
+      const actions = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+      expect(actions).not.toMatch(/s3:Delete|s3:\*|s3:BypassGovernanceRetention/);
+    });
+
+    it('lets the launcher start exactly the backup task definitions and see the cluster tasks', () => {
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp('^LauncherRole') }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Action: ['ecs:DescribeTasks', 'ecs:ListTasks'],
+              Condition: {
+                ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cluster'), 'Arn'] } },
+              },
+              Effect: 'Allow',
+              Resource: '*',
+            },
+            {
+              Action: 'ecs:RunTask',
+              Effect: 'Allow',
+              Resource: [
+                { Ref: Match.stringLikeRegexp('^DatabaseBillingTask') },
+                { Ref: Match.stringLikeRegexp('^DatabaseOrdersTask') },
+              ],
+            },
+          ]),
+        },
+      });
+    });
+
+    it('schedules each database with its cron, time zone, retries and dead-letter queue', () => {
+      // The drill schedule of orders is counted in primary-stack.test.ts.
+      template.resourceCountIs('AWS::Scheduler::Schedule', 2);
+      expect(
+        logicalIdsOf(template, 'AWS::Scheduler::Schedule', {
+          Properties: {
+            Target: { Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LauncherFunction'), 'Arn'] } },
+          },
+        }),
+      ).toHaveLength(2);
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'cron(30 */6 * * ? *)',
+        ScheduleExpressionTimezone: 'America/New_York',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: Match.objectLike({
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LauncherFunction'), 'Arn'] },
+          RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 },
+          DeadLetterConfig: {
+            Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^LauncherDeadLetterQueue'), 'Arn'] },
+          },
+        }),
+      });
+    });
+
+    it('sends a payload the launcher accepts, with the scheduled time filled in by the Scheduler', () => {
+      const target = resource('AWS::Scheduler::Schedule', 'DatabaseOrders').Properties.Target as {
+        Input: unknown;
+      };
+      const text = joinToText(target.Input, (reference) => {
+        const id = String(reference.Ref ?? (reference['Fn::GetAtt'] as string[] | undefined)?.[0]);
+        return id.includes('SecurityGroup')
+          ? `sg-${id.includes('Network') ? 'shared' : 'own'}`
+          : `arn:aws:ecs:eu-west-1:123456789012:task-definition/${id}:1`;
+      });
+      const payload = JSON.parse(text) as Record<string, unknown>;
+      expect(payload.scheduledTime).toBe('<aws.scheduler.scheduled-time>');
+      const parsed = startBackupEventSchema.parse({ ...payload, scheduledTime: '2026-03-10T01:00:00Z' });
+      expect(parsed).toMatchObject({
+        database: 'orders',
+        timeZone: 'Europe/Berlin',
+        containerName: 'pg-dump',
+        securityGroupIds: ['sg-own', 'sg-shared'],
+        retentionDays: { daily: 7, weekly: 35, monthly: 372, yearly: 2562 },
+      });
+    });
+
+    it('alarms per database when no backup succeeded within its RPO, missing data included', () => {
+      for (const [database, hours] of [
+        ['orders', 26],
+        ['billing', 7],
+      ] as const) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          Namespace: 'pgproof',
+          MetricName: 'BackupSucceeded',
+          Dimensions: [
+            { Name: 'Database', Value: database },
+            { Name: 'service', Value: 'pgproof' },
+          ],
+          Statistic: 'Sum',
+          Period: 3600,
+          EvaluationPeriods: hours,
+          DatapointsToAlarm: hours,
+          Threshold: 1,
+          ComparisonOperator: 'LessThanThreshold',
+          TreatMissingData: 'breaching',
+        });
+      }
+    });
+
+    it('opens the database security group to the backup task on the database port', () => {
+      template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+        GroupId: 'sg-0123456789abcdef0',
+        IpProtocol: 'tcp',
+        FromPort: 5432,
+        ToPort: 5432,
+        SourceSecurityGroupId: {
+          'Fn::GetAtt': [Match.stringLikeRegexp('^DatabaseOrdersSecurityGroup'), 'GroupId'],
+        },
+      });
+      template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 2);
+    });
   });
 });
