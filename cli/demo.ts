@@ -61,7 +61,7 @@ async function chooseClient(): Promise<DemoClient> {
   const binDir = productionClientBinDir({ build: false });
   const at = (program: string) => (binDir ? join(binDir, program) : program);
   let version = '';
-  for (const program of ['pg_dump', 'pg_restore', 'psql']) {
+  for (const program of ['pg_dump', 'pg_restore']) {
     try {
       version = (await clientVersion(at(program))).version;
     } catch {

@@ -61,6 +61,8 @@ export interface RestoreCommandOptions {
   readonly tables: readonly string[];
   readonly schemas: readonly string[];
   readonly clean: boolean;
+  /** Also create the backup's roles that the target lacks (existing roles are never changed). */
+  readonly globals?: boolean;
   readonly jobs: number | undefined;
   readonly pgBinDir?: string | undefined;
 }
@@ -73,7 +75,7 @@ export async function restoreCommand(
   output: Output,
 ): Promise<ExitCode> {
   const target = parseTargetUrl(options.to);
-  // pg_restore and psql take the password and TLS mode from libpq's environment, never from argv.
+  // pg_restore takes the password and TLS mode from libpq's environment, never from argv.
   if (target.password !== undefined) process.env.PGPASSWORD = target.password;
   if (target.sslmode) process.env.PGSSLMODE = target.sslmode;
   const settings = restoreSettings(
@@ -87,12 +89,12 @@ export async function restoreCommand(
       user: target.user,
       database: target.database,
       clean: options.clean,
+      restoreGlobals: options.globals ?? false,
       tables: options.tables,
       schemas: options.schemas,
       jobs: options.jobs,
       pgBinDir: options.pgBinDir,
-      cleanHint: 'pass --clean',
-      targetNamedBy: '--to',
+      wording: { clean: 'pass --clean', globals: 'pass --globals', target: '--to' },
     },
     new Date(),
   );
@@ -121,7 +123,7 @@ export const restore = defineCommand({
   name: 'restore',
   synopsis: [
     'pgproof restore <database> --to <postgres-url> [--backup ID] [--table T]... [--schema S]...',
-    '                [--clean] [--jobs N] [--pg-bin-dir DIR]',
+    '                [--clean] [--globals] [--jobs N] [--pg-bin-dir DIR]',
   ],
   summary: 'restore into any PostgreSQL, verified like a drill',
   takesDatabase: true,
@@ -131,6 +133,7 @@ export const restore = defineCommand({
     table: { type: 'string', multiple: true, default: [] as string[] },
     schema: { type: 'string', multiple: true, default: [] as string[] },
     clean: { type: 'boolean', default: false },
+    globals: { type: 'boolean', default: false },
     jobs: { type: 'string' },
     'pg-bin-dir': { type: 'string' },
   },
@@ -143,10 +146,14 @@ export const restore = defineCommand({
       '--clean',
       'drop what the target already holds before restoring (else a non-empty target is refused)',
     ],
+    globals: [
+      '--globals',
+      "also create the backup's roles the target lacks (never changes a role it has; default: no roles)",
+    ],
     jobs: ['--jobs N', "pg_restore's parallel jobs (default: this machine's CPUs)"],
     'pg-bin-dir': [
       '--pg-bin-dir DIR',
-      "the folder of pg_restore and psql (default: PATH); at least the major of the backup's pg_dump",
+      "the folder of pg_restore (default: PATH); at least the major of the backup's pg_dump",
     ],
   },
   async run({ database, values, output, clients, deployment }) {
@@ -159,6 +166,7 @@ export const restore = defineCommand({
       tables: values.table,
       schemas: values.schema,
       clean: values.clean,
+      globals: values.globals,
       jobs: positiveInteger(values.jobs, '--jobs'),
       pgBinDir: values['pg-bin-dir'],
     };

@@ -1,23 +1,46 @@
+import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import type { IgnoredRestoreError, RestoreCheck } from '../../core/drill-report.ts';
 import type { ServerAddress } from '../../core/errors.ts';
 import type { ClientVersion } from '../backup/pg-tools.ts';
-import { type ArchiveRestoreOptions, restoreArchive, restoreGlobals, restoreTools } from './restore-tools.ts';
+import { applyGlobals, type GlobalsResult } from './globals.ts';
+import { type ArchiveRestoreOptions, restoreArchive, restoreTools } from './restore-tools.ts';
 import { createSchemas, serverMajor } from './target.ts';
 
 /** The restore phase of a restore: downloaded files into the target database. */
 
 /** How to restore: pg_restore's options, where the client programs are, and their versions. */
 export interface RestoreOptions extends Omit<ArchiveRestoreOptions, 'context'> {
+  /** How the person asks for the backup's roles (the fix when owners are missing), e.g. "pass --globals". */
+  readonly globalsHint: string;
   readonly pgBinDir: string | undefined;
-  /** The versions `assertCanRead` (restore-tools.ts) read: the benign-error rules look at them. */
-  readonly clientVersions: { readonly pgRestore: ClientVersion; readonly psql: ClientVersion };
+  /** The pg_restore version `assertCanRead` (restore-tools.ts) read: the benign-error rules look at it. */
+  readonly pgRestoreVersion: ClientVersion;
 }
 
 /** The `globals` and `restore` checks, and the errors benign rules accepted on the way. */
 export interface RestoreOutcome {
   readonly checks: RestoreCheck[];
   readonly ignoredErrors: IgnoredRestoreError[];
+}
+
+/** The globals check's detail: what was applied, which roles were kept as they were, what failed. */
+function globalsDetail(globals: GlobalsResult): string {
+  if (!globals.passed) return `globals.sql failed: ${globals.errors.slice(0, 5).join(' | ')}`;
+  const kept = globals.keptRoles.length
+    ? `; already there, kept as they were: ${globals.keptRoles.join(', ')} (${globals.skipped.length} statement(s) about them skipped)`
+    : '';
+  return `roles restored as SQL statements${kept}`;
+}
+
+/** The fix when the archive's owners are missing because the backup's roles were not created. */
+function missingRolesHint(
+  errors: readonly string[],
+  globalsPath: string | undefined,
+  globalsHint: string,
+): string {
+  if (globalsPath !== undefined || !errors.some((e) => /role ".+" does not exist/.test(e))) return '';
+  return `; the backup's roles were not created: ${globalsHint} to create those the target lacks (it never changes a role it has)`;
 }
 
 /** A step's ignored errors, for a check's detail: `transaction-timeout-before-17 (4)`. */
@@ -43,33 +66,20 @@ export async function restoreBackup(
 ): Promise<RestoreOutcome> {
   const tools = restoreTools(options.pgBinDir);
   const targetMajor = await serverMajor(client);
+  const context = { targetMajor, clientMajor: options.pgRestoreVersion.major };
   const checks: RestoreCheck[] = [];
   const ignoredErrors: IgnoredRestoreError[] = [];
   if (files.globalsPath) {
-    const globals = await restoreGlobals(tools.psql, files.globalsPath, target, {
-      ...options,
-      context: { targetMajor, clientMajor: options.clientVersions.psql.major },
-    });
+    const globals = await applyGlobals(client, await readFile(files.globalsPath, 'utf8'), context);
     ignoredErrors.push(...globals.ignored);
-    const existing = globals.ignored.filter((e) => e.rule === 'role-already-exists');
-    checks.push({
-      name: 'globals',
-      kind: 'globals',
-      passed: globals.passed,
-      detail: globals.passed
-        ? `roles restored${existing.length ? `; already there: ${existing.map((e) => /"(.+)"/.exec(e.message)?.[1] ?? e.message).join(', ')}` : ''}`
-        : `globals.sql failed: ${globals.errors.slice(0, 5).join(' | ')}`,
-    });
+    checks.push({ name: 'globals', kind: 'globals', passed: globals.passed, detail: globalsDetail(globals) });
   }
   const schemas = new Set([
     ...options.schemas,
     ...options.tables.filter((t) => t.indexOf('.') > 0).map((t) => t.slice(0, t.indexOf('.'))),
   ]);
   await createSchemas(client, schemas);
-  const restored = await restoreArchive(tools.pgRestore, files.dumpPath, target, {
-    ...options,
-    context: { targetMajor, clientMajor: options.clientVersions.pgRestore.major },
-  });
+  const restored = await restoreArchive(tools.pgRestore, files.dumpPath, target, { ...options, context });
   ignoredErrors.push(...restored.ignored);
   checks.push({
     name: 'restore',
@@ -77,7 +87,7 @@ export async function restoreBackup(
     passed: restored.passed,
     detail: restored.passed
       ? `pg_restore ${restored.args.slice(0, -1).join(' ')} finished without errors${ignoredSummary(restored.ignored)}`
-      : `pg_restore reported ${restored.errors.length} error(s): ${restored.errors.slice(0, 5).join(' | ')}${ignoredSummary(restored.ignored)}`,
+      : `pg_restore reported ${restored.errors.length} error(s): ${restored.errors.slice(0, 5).join(' | ')}${ignoredSummary(restored.ignored)}${missingRolesHint(restored.errors, files.globalsPath, options.globalsHint)}`,
   });
   return { checks, ignoredErrors };
 }

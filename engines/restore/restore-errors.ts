@@ -1,23 +1,23 @@
 import type { IgnoredRestoreError } from '../../core/drill-report.ts';
 
 /**
- * Which errors of a restore are benign: the one place that decides. pg_restore and psql go on after
- * an error and report it; most such errors mean data or objects were lost and must fail the drill.
+ * Which errors of a restore are benign: the one place that decides. pg_restore goes on after an error
+ * and reports it, and globals.sql is applied statement by statement (globals.ts); most such errors mean data or objects were lost and must fail the drill.
  * A few are expected consequences of running a newer client against an older server, or of restoring
  * into a server that has its own roles. Each such case is a rule below with its reason and an exact
  * condition; an error no rule accepts fails the restore, and every accepted one is listed in the report
  * as ignored, with the rule's reason. The README's "Benign restore errors" table mirrors these rules.
  */
 
-/** One error pg_restore or psql reported. */
+/** One error pg_restore reported, or one statement of globals.sql failed with. */
 export interface ReportedError {
-  /** `globals` (psql applying globals.sql) or `restore` (pg_restore). */
+  /** `globals` (globals.sql's statements) or `restore` (pg_restore). */
   readonly step: 'globals' | 'restore';
   /** The server's message, e.g. `unrecognized configuration parameter "transaction_timeout"`. */
   readonly message: string;
-  /** The SQLSTATE, when the program printed it (psql does, in verbose mode; pg_restore cannot). */
+  /** The SQLSTATE, when known (a globals statement's error has it; pg_restore does not print it). */
   readonly sqlState: string | undefined;
-  /** The SQL that failed: pg_restore's "Command was:", or the globals.sql line psql names. */
+  /** The SQL that failed: pg_restore's "Command was:", or the globals.sql statement. */
   readonly command: string | undefined;
   /** Where it came from: pg_restore's TOC entry (`214; 1259 16385 TABLE t app`) or `globals.sql:12`. */
   readonly entry: string | undefined;
@@ -27,7 +27,7 @@ export interface ReportedError {
 export interface RestoreContext {
   /** The target server's major version. */
   readonly targetMajor: number;
-  /** The major version of the client that restored (pg_restore, psql). */
+  /** The major version of pg_restore. */
   readonly clientMajor: number;
 }
 
@@ -55,7 +55,7 @@ export const BENIGN_RULES: readonly BenignRule[] = [
   {
     id: 'role-already-exists',
     reason:
-      'globals.sql creates every role of the source; a role the target already has (its own superuser at least) is kept, and the ALTER ROLE after it still applies',
+      "globals.sql creates every role of the source; a role the target already has (its own superuser at least) is kept as it is, and the backup's ALTER ROLE and COMMENT ON ROLE for it are skipped",
     applies: (error) =>
       error.step === 'globals' &&
       (error.sqlState === undefined || error.sqlState === '42710') &&
@@ -153,29 +153,6 @@ export function parsePgRestoreErrors(stderr: string): ReportedError[] {
   for (const line of leftover.replace(new RegExp(PREFIX_PIECES.source, 'g'), '').split('\n')) {
     if (!line.trim()) continue;
     errors.push({ step: 'restore', message: line.trim(), sqlState: undefined, command: undefined, entry });
-  }
-  return errors;
-}
-
-/**
- * The errors in psql's stderr when it ran `file` with VERBOSITY=verbose:
- * `psql:<file>:<line>: ERROR:  <SQLSTATE>: <message>`. The failing statement is read from that line
- * of the file (`lines`), so a rule can see what was run.
- */
-export function parsePsqlErrors(stderr: string, file: string, lines: readonly string[]): ReportedError[] {
-  const errors: ReportedError[] = [];
-  const pattern = /^psql:(.*):(\d+): (?:ERROR|FATAL):\s+(?:([0-9A-Z]{5}): )?(.*)$/;
-  for (const line of stderr.split('\n')) {
-    const m = pattern.exec(line);
-    if (!m || m[1] !== file) continue;
-    const lineNumber = Number(m[2]);
-    errors.push({
-      step: 'globals',
-      message: (m[4] ?? '').trim(),
-      sqlState: m[3],
-      command: lines[lineNumber - 1],
-      entry: `globals.sql:${lineNumber}`,
-    });
   }
   return errors;
 }

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseTocListing, type TocEntry } from '../../core/archive-toc.ts';
 import type { IgnoredRestoreError } from '../../core/drill-report.ts';
@@ -8,27 +7,26 @@ import { type ClientVersion, clientVersion } from '../backup/pg-tools.ts';
 import {
   classifyErrors,
   parsePgRestoreErrors,
-  parsePsqlErrors,
   type ReportedError,
   type RestoreContext,
 } from './restore-errors.ts';
 
 /**
- * Seams around the PostgreSQL client programs a restore runs: `psql` for the globals,
- * `pg_restore` for the archive and its listing. Each returns what a report needs instead of throwing
- * on the archive's own errors: those fail a check, they do not stop the runner.
+ * Seams around the PostgreSQL client program a restore runs: `pg_restore` for the archive and its
+ * listing (globals.sql is applied as SQL statements, globals.ts, never by psql). Each returns what a
+ * report needs instead of throwing on the archive's own errors: those fail a check, they do not stop
+ * the runner.
  */
 
 /** Paths of the client programs. */
 export interface RestoreTools {
   readonly pgRestore: string;
-  readonly psql: string;
 }
 
 /** The client programs in `binDir`, or on PATH. */
 export function restoreTools(binDir: string | undefined): RestoreTools {
   const at = (program: string) => (binDir ? join(binDir, program) : program);
-  return { pgRestore: at('pg_restore'), psql: at('psql') };
+  return { pgRestore: at('pg_restore') };
 }
 
 /** What to install when the local client is older than the backup's pg_dump. */
@@ -37,27 +35,18 @@ function clientInstallHint(major: number): string {
 }
 
 /**
- * Refuses a client older than the archive's pg_dump: pg_restore cannot read a newer archive format, and
- * psql cannot run what a newer pg_dumpall writes (its `\restrict` lines): both would say so only after
- * the download. Returns pg_restore's and psql's versions, which the benign-error rules look at.
+ * Refuses a pg_restore older than the archive's pg_dump: it cannot read a newer archive format, and would
+ * say so only after the download. Returns its version, which the benign-error rules look at.
  */
-export async function assertCanRead(
-  tools: RestoreTools,
-  pgDumpVersion: string,
-): Promise<{ pgRestore: ClientVersion; psql: ClientVersion }> {
-  const [pgRestore, psql] = await Promise.all([clientVersion(tools.pgRestore), clientVersion(tools.psql)]);
+export async function assertCanRead(tools: RestoreTools, pgDumpVersion: string): Promise<ClientVersion> {
+  const pgRestore = await clientVersion(tools.pgRestore);
   const archiveMajor = Number(pgDumpVersion.split('.')[0]);
-  for (const [program, client] of [
-    ['pg_restore', pgRestore],
-    ['psql', psql],
-  ] as const) {
-    if (client.major < archiveMajor) {
-      throw new ConfigError(
-        `${program} ${client.version} is older than the pg_dump ${pgDumpVersion} that wrote this backup: ${clientInstallHint(archiveMajor)}`,
-      );
-    }
+  if (pgRestore.major < archiveMajor) {
+    throw new ConfigError(
+      `pg_restore ${pgRestore.version} is older than the pg_dump ${pgDumpVersion} that wrote this backup: ${clientInstallHint(archiveMajor)}`,
+    );
   }
-  return { pgRestore, psql };
+  return pgRestore;
 }
 
 /** Where a program connects: libpq variables added to the runner's own environment. */
@@ -127,7 +116,7 @@ function run(
   });
 }
 
-/** How a step that reports errors and goes on (psql with globals.sql, pg_restore) went. */
+/** How a step that reports errors and goes on (pg_restore) went. */
 export interface StepResult {
   readonly passed: boolean;
   /** Errors a benign rule accepted, with the rule's reason (restore-errors.ts). */
@@ -136,7 +125,7 @@ export interface StepResult {
   readonly errors: readonly string[];
 }
 
-/** What the benign rules may look at: both programs' context. */
+/** What the benign rules may look at, and how to stop the step. */
 export interface StepOptions {
   readonly context: RestoreContext;
   readonly signal?: AbortSignal;
@@ -146,35 +135,6 @@ export interface StepOptions {
 /** A failing error as one line: the message, and where it came from when known. */
 function describeError(error: ReportedError): string {
   return error.entry ? `${error.message} (${error.entry})` : error.message;
-}
-
-/**
- * Applies globals.sql (roles, tablespaces) with psql, statement after statement, then decides each
- * error it reported by the benign rules: a role the target already has is expected (its own superuser
- * at least); anything no rule accepts fails the step.
- */
-export async function restoreGlobals(
-  psql: string,
-  file: string,
-  connection: Connection,
-  options: StepOptions,
-): Promise<StepResult> {
-  const result = await run(
-    psql,
-    ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=0', '-v', 'VERBOSITY=verbose', '-f', file],
-    libpqEnv(connection),
-    options.signal,
-    (line) => options.log?.(line),
-  );
-  const lines = (await readFile(file, 'utf8')).split('\n');
-  const { ignored, failing } = classifyErrors(parsePsqlErrors(result.stderr, file, lines), options.context);
-  const errors = failing.map(describeError);
-  if (result.code !== 0 && errors.length === 0) {
-    errors.push(
-      result.stderr.trim().split('\n').at(-1) || `psql exited with ${result.signal ?? result.code}`,
-    );
-  }
-  return { passed: errors.length === 0, ignored, errors };
 }
 
 /** What `pg_restore` is asked to restore. */

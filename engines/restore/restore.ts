@@ -61,7 +61,7 @@ export async function runRestore(
     port: settings.port,
     user: settings.user,
     database: settings.database ?? manifest.database,
-    ...(settings.targetNamedBy ? { namedBy: settings.targetNamedBy } : {}),
+    ...(settings.wording.target ? { namedBy: settings.wording.target } : {}),
   };
   log('backup found', { manifestKey, backupId: manifest.backupId, bytes: manifest.dump.bytes });
 
@@ -75,7 +75,7 @@ export async function runRestore(
   const work = await mkdtemp(join(settings.workDir, 'pgproof-restore-'));
   let client: pg.Client | undefined;
   try {
-    const clientVersions = await assertCanRead(restoreTools(settings.pgBinDir), manifest.pgDump.version);
+    const pgRestoreVersion = await assertCanRead(restoreTools(settings.pgBinDir), manifest.pgDump.version);
     let phase = clock();
     const files = await downloadBackup(s3, settings.bucket, manifest, work, {
       partBytes: settings.downloadPartBytes,
@@ -92,10 +92,14 @@ export async function runRestore(
       phase = clock();
       client = await openTargetDatabase(target, settings.targetWaitSeconds);
       targetVersion = await serverVersion(client);
-      await assertRestorableTarget(client, target, settings);
+      await assertRestorableTarget(client, target, {
+        clean: settings.clean,
+        cleanHint: settings.wording.clean,
+      });
       const restored = await restoreBackup(files, target, client, {
         pgBinDir: settings.pgBinDir,
-        clientVersions,
+        pgRestoreVersion,
+        globalsHint: settings.wording.globals,
         jobs: settings.jobs,
         tables: settings.tables,
         schemas: settings.schemas,

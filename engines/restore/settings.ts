@@ -88,7 +88,8 @@ const environmentSchema = z
       .enum(['drill', 'restore'], { error: 'RESTORE_MODE must be drill or restore' })
       .default('drill'),
     RESTORE_CLEAN: flag('RESTORE_CLEAN', false),
-    RESTORE_GLOBALS: flag('RESTORE_GLOBALS', true),
+    // Unset: the mode decides (restoreSettings).
+    RESTORE_GLOBALS: flag('RESTORE_GLOBALS', false).optional(),
     RESTORE_JOBS: wholeNumber('RESTORE_JOBS', 1),
     RESTORE_TABLES: csv,
     RESTORE_SCHEMAS: csv,
@@ -156,10 +157,8 @@ export interface RestoreSettings {
   readonly workDir: string;
   readonly pgBinDir: string | undefined;
   readonly forcePathStyle: boolean;
-  /** How the person asked for a clean restore would say it: in the runner's words or the CLI's. */
-  readonly cleanHint: string;
-  /** How the person named the target (e.g. `--to`); undefined: libpq's variables. */
-  readonly targetNamedBy: string | undefined;
+  /** How the person says things: in the runner's words or the CLI's. */
+  readonly wording: RestoreWording;
   readonly startedAt: Date;
 }
 
@@ -183,7 +182,10 @@ export interface RestoreRequest {
   readonly database?: string;
   /** @default false */
   readonly clean?: boolean;
-  /** @default true */
+  /**
+   * Create the backup's roles that the target lacks (a role the target has is never changed).
+   * @default - true in drill mode (the scratch server needs the owners), false in restore mode (opt-in)
+   */
   readonly restoreGlobals?: boolean;
   /** @default - the number of CPUs */
   readonly jobs?: number;
@@ -209,11 +211,26 @@ export interface RestoreRequest {
   readonly pgBinDir?: string;
   /** @default false */
   readonly forcePathStyle?: boolean;
-  /** How the person asks for a clean restore, for messages. @default - "set RESTORE_CLEAN=true" */
-  readonly cleanHint?: string;
-  /** How the person named the target, for messages (e.g. `--to`). @default - libpq's variables */
-  readonly targetNamedBy?: string;
+  /** How the person says things, for the fixes messages give. @default - the runner's variables */
+  readonly wording?: Partial<RestoreWording>;
 }
+
+/** How the person asking for a restore says things: the runner's variables, or the CLI's flags. */
+export interface RestoreWording {
+  /** How to ask for a clean restore, e.g. "pass --clean". */
+  readonly clean: string;
+  /** How to ask for the backup's roles, e.g. "pass --globals". */
+  readonly globals: string;
+  /** How the target was named, e.g. `--to`; undefined: libpq's variables. */
+  readonly target: string | undefined;
+}
+
+/** The runner's wording: its environment variables. */
+const RUNNER_WORDING: RestoreWording = {
+  clean: 'set RESTORE_CLEAN=true',
+  globals: 'set RESTORE_GLOBALS=true',
+  target: undefined,
+};
 
 /** The settings of one restore from a typed request, with every default applied. */
 export function restoreSettings(request: RestoreRequest, now: Date): RestoreSettings {
@@ -227,7 +244,7 @@ export function restoreSettings(request: RestoreRequest, now: Date): RestoreSett
     user: request.user ?? 'postgres',
     database: request.database,
     clean: request.clean ?? false,
-    restoreGlobals: request.restoreGlobals ?? true,
+    restoreGlobals: request.restoreGlobals ?? request.mode === 'drill',
     jobs: request.jobs ?? availableParallelism(),
     tables: request.tables ?? [],
     schemas: request.schemas ?? [],
@@ -240,8 +257,7 @@ export function restoreSettings(request: RestoreRequest, now: Date): RestoreSett
     workDir: request.workDir ?? tmpdir(),
     pgBinDir: request.pgBinDir,
     forcePathStyle: request.forcePathStyle ?? false,
-    cleanHint: request.cleanHint ?? 'set RESTORE_CLEAN=true',
-    targetNamedBy: request.targetNamedBy,
+    wording: { ...RUNNER_WORDING, ...request.wording },
     startedAt: now,
   };
 }

@@ -118,6 +118,60 @@ describe('pgproof list, verify and restore', () => {
     expect(Number(row?.n)).toBe(2_000);
   });
 
+  it("creates the backup's missing roles only with --globals, naming the flag when owners are missing", async () => {
+    const fresh = await startPostgres();
+    try {
+      await fresh.createDatabase('shop');
+      const without = await cli('restore', 'shop', '--backup', GOOD, '--to', fresh.url('shop'));
+      expect(without.code).toBe(2);
+      expect(without.stdout.join('\n')).toMatch(
+        /FAIL restore: pg_restore reported \d+ error\(s\): .*role "pgproof_app_owner" does not exist.*; the backup's roles were not created: pass --globals to create those the target lacks \(it never changes a role it has\)/,
+      );
+      await fresh.createDatabase('shop');
+      const withGlobals = await cli(
+        'restore',
+        'shop',
+        '--backup',
+        GOOD,
+        '--to',
+        fresh.url('shop'),
+        '--globals',
+      );
+      expect(withGlobals.code, withGlobals.stdout.join('\n')).toBe(0);
+      const roles = await fresh.query(
+        'postgres',
+        "SELECT 1 FROM pg_roles WHERE rolname = 'pgproof_app_owner'",
+      );
+      expect(roles).toHaveLength(1);
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  it('never changes a role the target already has, even with --globals', async () => {
+    await cluster.query('postgres', 'ALTER ROLE pgproof_app_owner NOLOGIN CONNECTION LIMIT 3');
+    await cluster.createDatabase('shop_roles');
+    const { code, stdout } = await cli(
+      'restore',
+      'shop',
+      '--backup',
+      GOOD,
+      '--to',
+      cluster.url('shop_roles'),
+      '--globals',
+      '--json',
+    );
+    expect(code).toBe(0);
+    const globals = JSON.parse(stdout.join('\n')).checks.find((c: { name: string }) => c.name === 'globals');
+    expect(globals).toMatchObject({ passed: true });
+    expect(globals.detail).toMatch(/kept as they were: .*pgproof_app_owner/);
+    const [role] = await cluster.query<{ login: boolean; limit: number }>(
+      'postgres',
+      "SELECT rolcanlogin AS login, rolconnlimit AS limit FROM pg_roles WHERE rolname = 'pgproof_app_owner'",
+    );
+    expect(role).toEqual({ login: false, limit: 3 });
+  });
+
   it('restores only the tables asked for', async () => {
     await cluster.createDatabase('shop_one');
     const { code, stdout } = await cli(

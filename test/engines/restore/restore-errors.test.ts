@@ -3,7 +3,6 @@ import {
   BENIGN_RULES,
   classifyErrors,
   parsePgRestoreErrors,
-  parsePsqlErrors,
 } from '../../../engines/restore/restore-errors.ts';
 
 /** What pg_restore 18.6 printed restoring with -j 2 into a PostgreSQL 15 server (captured here). */
@@ -139,52 +138,38 @@ describe('benign restore errors', () => {
 });
 
 describe('globals errors', () => {
-  const file = '/work/globals.sql';
-  const lines = [
-    '\\restrict abc',
-    'CREATE ROLE postgres;',
-    'ALTER ROLE postgres WITH SUPERUSER;',
-    "CREATE TABLESPACE fast LOCATION '/mnt/fast';",
-  ];
-  const stderr = [
-    `psql:${file}:2: ERROR:  42710: role "postgres" already exists`,
-    'LOCATION:  CreateRole, user.c:308',
-    `psql:${file}:4: ERROR:  58P01: directory "/mnt/fast" does not exist`,
-    'LOCATION:  create_tablespace_directories, tablespace.c:600',
-  ].join('\n');
-
-  it('reads psql errors with their SQLSTATE and the statement on that line', () => {
-    expect(parsePsqlErrors(stderr, file, lines)).toEqual([
-      {
-        step: 'globals',
-        message: 'role "postgres" already exists',
-        sqlState: '42710',
-        command: 'CREATE ROLE postgres;',
-        entry: 'globals.sql:2',
-      },
-      {
-        step: 'globals',
-        message: 'directory "/mnt/fast" does not exist',
-        sqlState: '58P01',
-        command: "CREATE TABLESPACE fast LOCATION '/mnt/fast';",
-        entry: 'globals.sql:4',
-      },
-    ]);
+  /** A failed statement of globals.sql, as applyGlobals (globals.ts) reports it. */
+  const failed = (command: string, message: string, sqlState: string, line: number) => ({
+    step: 'globals' as const,
+    message,
+    sqlState,
+    command,
+    entry: `globals.sql:${line}`,
   });
 
   it('ignores a role the target already has, and fails a tablespace it cannot create', () => {
-    const { ignored, failing } = classifyErrors(parsePsqlErrors(stderr, file, lines), {
-      targetMajor: 15,
-      clientMajor: 18,
-    });
-    expect(ignored.map((e) => [e.rule, e.message])).toEqual([
-      ['role-already-exists', 'role "postgres" already exists'],
+    const { ignored, failing } = classifyErrors(
+      [
+        failed('CREATE ROLE postgres;', 'role "postgres" already exists', '42710', 2),
+        failed(
+          "CREATE TABLESPACE fast LOCATION '/mnt/fast';",
+          'directory "/mnt/fast" does not exist',
+          '58P01',
+          4,
+        ),
+      ],
+      { targetMajor: 15, clientMajor: 18 },
+    );
+    expect(ignored.map((e) => [e.rule, e.message, e.entry])).toEqual([
+      ['role-already-exists', 'role "postgres" already exists', 'globals.sql:2'],
     ]);
     expect(failing.map((e) => e.entry)).toEqual(['globals.sql:4']);
   });
 
-  it('fails "already exists" for anything but a plain CREATE ROLE', () => {
-    const odd = parsePsqlErrors(`psql:${file}:3: ERROR:  42710: role "postgres" already exists`, file, lines);
-    expect(classifyErrors(odd, { targetMajor: 15, clientMajor: 18 }).failing).toHaveLength(1);
+  it('fails "already exists" for anything but a plain CREATE ROLE, or with another SQLSTATE', () => {
+    const context = { targetMajor: 15, clientMajor: 18 };
+    const alter = failed('ALTER ROLE postgres WITH SUPERUSER;', 'role "postgres" already exists', '42710', 3);
+    const other = failed('CREATE ROLE postgres;', 'role "postgres" already exists', 'XX000', 2);
+    expect(classifyErrors([alter, other], context).failing).toHaveLength(2);
   });
 });

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { readRestoreSettings, restoreSettings } from '../../../engines/restore/settings.ts';
+
+const NOW = new Date('2026-11-21T02:00:00Z');
+const base = { BACKUP_BUCKET: 'backups', BACKUP_NAME: 'orders' };
+
+describe('restore settings', () => {
+  it("restores the backup's roles in a drill, and only when asked in restore mode", () => {
+    expect(readRestoreSettings({ ...base }, NOW).restoreGlobals).toBe(true);
+    expect(
+      readRestoreSettings({ ...base, RESTORE_MODE: 'restore', PGDATABASE: 'orders' }, NOW).restoreGlobals,
+    ).toBe(false);
+    expect(
+      readRestoreSettings(
+        { ...base, RESTORE_MODE: 'restore', PGDATABASE: 'orders', RESTORE_GLOBALS: 'true' },
+        NOW,
+      ).restoreGlobals,
+    ).toBe(true);
+    expect(readRestoreSettings({ ...base, RESTORE_GLOBALS: 'false' }, NOW).restoreGlobals).toBe(false);
+  });
+
+  it('applies every default once, from a typed request as from the environment', () => {
+    const typed = restoreSettings({ mode: 'drill', bucket: 'backups', backup: { name: 'orders' } }, NOW);
+    const fromEnvironment = readRestoreSettings({ ...base }, NOW);
+    expect({ ...typed, jobs: 0 }).toEqual({ ...fromEnvironment, backup: typed.backup, jobs: 0 });
+    expect(typed).toMatchObject({
+      prefix: '',
+      host: 'localhost',
+      port: 5432,
+      user: 'postgres',
+      clean: false,
+      restoreGlobals: true,
+      targetWaitSeconds: 120,
+      downloadConcurrency: 8,
+      downloadPartBytes: 16 * 1024 * 1024,
+      wording: { clean: 'set RESTORE_CLEAN=true', globals: 'set RESTORE_GLOBALS=true', target: undefined },
+    });
+  });
+
+  it('rejects a name the key layout cannot hold, naming the rule', () => {
+    expect(() => readRestoreSettings({ BACKUP_BUCKET: 'b', BACKUP_NAME: '../orders' }, NOW)).toThrow(
+      'BACKUP_NAME may hold only letters, digits, "_" and "-" (at most 63, starting with a letter or digit)',
+    );
+  });
+});
