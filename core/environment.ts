@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import { DATABASE_NAME_PATTERN, DATABASE_NAME_RULE, isKeyPrefix, KEY_PREFIX_RULE } from './layout.ts';
 
 /**
  * Reading a runner's environment: the zod pieces both runners use, and one parse that reports every
@@ -29,6 +30,42 @@ export const flagVariable = (name: string, fallback: boolean) =>
       ctx.addIssue({ code: 'custom', message: `${name} must be true or false, got "${value}"` });
       return z.NEVER;
     });
+
+/**
+ * A variable holding JSON that `schema` validates. Not JSON: `notJson` is the issue. Not what the
+ * schema takes: `invalid` turns the schema's error into the issue's message, or by default each of the
+ * schema's issues is kept with its path under the variable's (`DRILL_DATABASES.orders.rtoMinutes`).
+ */
+export function jsonVariable<S extends z.ZodType>(
+  schema: S,
+  messages: { readonly notJson: string; readonly invalid?: (error: z.ZodError) => string },
+) {
+  return z.string().transform((text, ctx): z.infer<S> => {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: messages.notJson });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    if (messages.invalid) ctx.addIssue({ code: 'custom', message: messages.invalid(parsed.error) });
+    else for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: 'custom' });
+    return z.NEVER;
+  });
+}
+
+/** Where both runners' objects live: `BACKUP_BUCKET`, `BACKUP_PREFIX` and `BACKUP_NAME` (DESIGN.md). */
+export const backupLocationVariables = {
+  BACKUP_BUCKET: z.string({ error: 'BACKUP_BUCKET is required: set it to the backup bucket name' }).min(1),
+  BACKUP_PREFIX: z
+    .string()
+    .optional()
+    .transform((v) => v ?? '')
+    .refine(isKeyPrefix, `BACKUP_PREFIX ${KEY_PREFIX_RULE}`),
+  BACKUP_NAME: z.string().regex(DATABASE_NAME_PATTERN, `BACKUP_NAME ${DATABASE_NAME_RULE}`).optional(),
+};
 
 /** True for an IANA time zone name this runtime knows. */
 export function isTimeZone(name: string): boolean {

@@ -8,6 +8,7 @@ import {
   planDrill,
   UnknownDatabaseError,
 } from '../core/drill.ts';
+import { jsonVariable } from '../core/environment.ts';
 import { findBackup } from '../core/find-backup.ts';
 import { createLogger } from '../core/observability.ts';
 import { createS3Client } from '../core/s3-client.ts';
@@ -22,30 +23,15 @@ import { parseInput, pgproofHandler } from './handler.ts';
 const logger = createLogger('resolve-backup');
 const s3 = createS3Client();
 
-const json = <T extends z.ZodType>(schema: T) =>
-  z.string().transform((text, ctx): z.infer<T> => {
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-      return z.NEVER;
-    }
-    const parsed = schema.safeParse(value);
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: 'custom' });
-      return z.NEVER;
-    }
-    return parsed.data;
-  });
-
 const settingsSchema = z.object({
   BACKUP_BUCKET: z.string({ error: 'set it to the backup bucket name' }).min(1),
   BACKUP_PREFIX: z.string().default(''),
   /** `{ "<name>": { "rtoMinutes": 60, "checks": [...] } }` */
-  DRILL_DATABASES: json(z.record(z.string(), drillDatabaseSchema)),
+  DRILL_DATABASES: jsonVariable(z.record(z.string(), drillDatabaseSchema), { notJson: 'is not valid JSON' }),
   /** `{ "<postgres major>": "<task definition arn>" }` */
-  DRILL_TASKS: json(z.record(z.string().regex(/^\d+$/), z.string().min(1))),
+  DRILL_TASKS: jsonVariable(z.record(z.string().regex(/^\d+$/), z.string().min(1)), {
+    notJson: 'is not valid JSON',
+  }),
 });
 
 /** Reads the function's environment once per invocation (cheap, and tests can change it). */

@@ -1,14 +1,11 @@
 import { z } from 'zod';
-import { csvVariable, flagVariable, parseEnvironment } from '../../core/environment.ts';
 import {
-  BACKUP_ID_PATTERN,
-  DATABASE_NAME_PATTERN,
-  DATABASE_NAME_RULE,
-  formatBackupId,
-  isDatabaseName,
-  isKeyPrefix,
-  KEY_PREFIX_RULE,
-} from '../../core/layout.ts';
+  backupLocationVariables,
+  csvVariable,
+  flagVariable,
+  parseEnvironment,
+} from '../../core/environment.ts';
+import { BACKUP_ID_PATTERN, DATABASE_NAME_RULE, formatBackupId, isDatabaseName } from '../../core/layout.ts';
 import { verifyLevelSchema } from '../../core/manifest.ts';
 import { TIERS, type tierSchema } from '../../core/retention-tiers.ts';
 
@@ -26,13 +23,7 @@ const environmentSchema = z
     PGPORT: z.string().regex(/^\d+$/, 'PGPORT must be a port number').optional(),
     PGUSER: z.string().optional(),
     PGDATABASE: z.string({ error: 'PGDATABASE is required: set it to the database to back up' }).min(1),
-    BACKUP_BUCKET: z.string({ error: 'BACKUP_BUCKET is required: set it to the backup bucket name' }).min(1),
-    BACKUP_PREFIX: z
-      .string()
-      .optional()
-      .transform((v) => v ?? '')
-      .refine(isKeyPrefix, `BACKUP_PREFIX ${KEY_PREFIX_RULE}`),
-    BACKUP_NAME: z.string().regex(DATABASE_NAME_PATTERN, `BACKUP_NAME ${DATABASE_NAME_RULE}`).optional(),
+    ...backupLocationVariables,
     BACKUP_ID: z
       .string()
       .regex(BACKUP_ID_PATTERN, 'BACKUP_ID must look like 20261121T020000Z (UTC start time)')

@@ -1,15 +1,15 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { z } from 'zod';
 import { type SqlCheck, sqlCheckSchema } from '../../core/drill.ts';
-import { csvVariable, flagVariable, parseEnvironment } from '../../core/environment.ts';
-import type { BackupSelector } from '../../core/find-backup.ts';
 import {
-  BACKUP_ID_PATTERN,
-  DATABASE_NAME_PATTERN,
-  DATABASE_NAME_RULE,
-  isKeyPrefix,
-  KEY_PREFIX_RULE,
-} from '../../core/layout.ts';
+  backupLocationVariables,
+  csvVariable,
+  flagVariable,
+  jsonVariable,
+  parseEnvironment,
+} from '../../core/environment.ts';
+import type { BackupSelector } from '../../core/find-backup.ts';
+import { BACKUP_ID_PATTERN } from '../../core/layout.ts';
 
 export type { SqlCheck };
 
@@ -34,37 +34,30 @@ const wholeNumber = (name: string, min: number) =>
     .refine((n) => n >= min, `${name} must be at least ${min}`)
     .optional();
 
-const checksSchema = z
-  .string()
-  .optional()
-  .transform((value, ctx): SqlCheck[] => {
-    if (value === undefined) return [];
-    let json: unknown;
-    try {
-      json = JSON.parse(value);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'CHECKS_JSON is not valid JSON' });
-      return z.NEVER;
-    }
-    const parsed = z.array(sqlCheckSchema).safeParse(json);
-    if (!parsed.success) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `CHECKS_JSON must be a list of { "name": "...", "sql": "..." } (${parsed.error.issues[0]?.message})`,
-      });
-      return z.NEVER;
-    }
-    const names = parsed.data.map((c) => c.name);
+/** The database's SQL checks: `[{ "name": "...", "sql": "..." }]`, each name once. */
+const checksSchema = jsonVariable(
+  z.array(sqlCheckSchema).superRefine((checks, ctx) => {
+    const names = checks.map((c) => c.name);
     const repeated = names.find((n, i) => names.indexOf(n) !== i);
     if (repeated) {
       ctx.addIssue({
         code: 'custom',
         message: `CHECKS_JSON names "${repeated}" twice; give each check its own name`,
       });
-      return z.NEVER;
     }
-    return parsed.data;
-  });
+  }),
+  {
+    notJson: 'CHECKS_JSON is not valid JSON',
+    invalid: (error) => {
+      const issue = error.issues[0];
+      return issue?.code === 'custom'
+        ? issue.message
+        : `CHECKS_JSON must be a list of { "name": "...", "sql": "..." } (${issue?.message})`;
+    },
+  },
+)
+  .optional()
+  .transform((checks): SqlCheck[] => checks ?? []);
 
 const environmentSchema = z
   .object({
@@ -72,17 +65,11 @@ const environmentSchema = z
     PGPORT: z.string().regex(/^\d+$/, 'PGPORT must be a port number').optional(),
     PGUSER: z.string().optional(),
     PGDATABASE: z.string().optional(),
-    BACKUP_BUCKET: z.string({ error: 'BACKUP_BUCKET is required: set it to the backup bucket name' }).min(1),
-    BACKUP_PREFIX: z
-      .string()
-      .optional()
-      .transform((v) => v ?? '')
-      .refine(isKeyPrefix, `BACKUP_PREFIX ${KEY_PREFIX_RULE}`),
+    ...backupLocationVariables,
     MANIFEST_KEY: z
       .string()
       .regex(/\/manifest\.json$/, 'MANIFEST_KEY must be the key of a manifest.json')
       .optional(),
-    BACKUP_NAME: z.string().regex(DATABASE_NAME_PATTERN, `BACKUP_NAME ${DATABASE_NAME_RULE}`).optional(),
     BACKUP_ID: z.string().regex(BACKUP_ID_PATTERN, 'BACKUP_ID must look like 20261121T020000Z').optional(),
     RESTORE_MODE: z
       .enum(['drill', 'restore'], { error: 'RESTORE_MODE must be drill or restore' })

@@ -43,3 +43,16 @@ describe('restore settings', () => {
     );
   });
 });
+
+describe('restore settings: the SQL checks', () => {
+  it('rejects checks that are not JSON, not a list of checks, or name a check twice', () => {
+    const read = (checks: string) => () => readRestoreSettings({ ...base, CHECKS_JSON: checks }, NOW);
+    expect(read('[{')).toThrow('invalid environment: CHECKS_JSON is not valid JSON');
+    expect(read('[{"name":"x"}]')).toThrow(
+      'invalid environment: CHECKS_JSON must be a list of { "name": "...", "sql": "..." } (Invalid input: expected string, received undefined)',
+    );
+    expect(read('[{"name":"x","sql":"select true"},{"name":"x","sql":"select true"}]')).toThrow(
+      'invalid environment: CHECKS_JSON names "x" twice; give each check its own name',
+    );
+  });
+});
