@@ -5,7 +5,7 @@ import { deploymentDrillSchema } from './config-drill.ts';
 import { region, text } from './config-fields.ts';
 import { networkSchema } from './config-network.ts';
 import { ConfigError } from './errors.ts';
-import { drillReportsPrefix, KEY_PREFIX_PATTERN } from './layout.ts';
+import { drillReportsPrefix, KEY_PREFIX_PATTERN, KEY_PREFIX_RULE } from './layout.ts';
 
 export type { DatabaseConfig } from './config-database.ts';
 export { DEFAULT_DRILL_SCHEDULE, DEFAULT_MAX_DAYS_WITHOUT_SUCCESS } from './config-drill.ts';
@@ -61,7 +61,7 @@ const deploymentConfigSchema = z
       replicaRegion: region('set it to a second region for the replica, e.g. "eu-central-1"'),
       backupPrefix: z
         .string({ error: 'must be a string; e.g. "" or "backups/"' })
-        .regex(KEY_PREFIX_PATTERN, 'must be empty or end with "/"; e.g. "backups/"')
+        .regex(KEY_PREFIX_PATTERN, `${KEY_PREFIX_RULE}; e.g. "backups/"`)
         .default(''),
       network: networkSchema,
       notificationEmails: z

@@ -28,10 +28,13 @@ export function isDatabaseName(name: string): boolean {
   return DATABASE_NAME_PATTERN.test(name);
 }
 
-/** A key prefix (`BACKUP_PREFIX`, the config's `backupPrefix`): empty, or key characters ending in "/". */
-export const KEY_PREFIX_PATTERN = /^$|^[A-Za-z0-9!_.*'()/-]*\/$/;
+/**
+ * A key prefix (`BACKUP_PREFIX`, the config's `backupPrefix`): empty, or key characters ending in "/".
+ * Never `*` (the prefix goes into IAM resource ARNs, where it would widen every grant) nor `..`.
+ */
+export const KEY_PREFIX_PATTERN = /^$|^(?!.*\.\.)[A-Za-z0-9!_.'()/-]*\/$/;
 /** {@link KEY_PREFIX_PATTERN} in words, for messages. */
-export const KEY_PREFIX_RULE = 'must be empty or end with "/" (letters, digits and !_.*\'()/- only)';
+export const KEY_PREFIX_RULE = 'must be empty or end with "/" (letters, digits and !_.\'()/- only, no "..")';
 
 /** Whether `prefix` may prefix the keys of a deployment. */
 export function isKeyPrefix(prefix: string): boolean {

@@ -280,7 +280,7 @@ describe('RestoreDrill construct', () => {
 
   it('rejects props a drill cannot work with, naming the prop and the fix', () => {
     expect(() => synthesizeDrill({ prefix: 'pg' })).toThrow(
-      `'prefix' must be empty or end with "/" (letters, digits and !_.*'()/- only), got "pg"`,
+      `'prefix' must be empty or end with "/" (letters, digits and !_.'()/- only, no ".."), got "pg"`,
     );
     expect(() =>
       synthesizeDrill({

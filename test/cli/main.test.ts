@@ -130,7 +130,7 @@ describe('pgproof command lines', () => {
       'pgproof: --backup must be a backup id like 20261121T020000Z (as `pgproof list` shows), got "latest"',
     ]);
     expect((await cli('list', 'orders', '--bucket', 'b', '--prefix', 'team')).stderr).toEqual([
-      'pgproof: --prefix "team" must be empty or end with "/" (letters, digits and !_.*\'()/- only)',
+      'pgproof: --prefix "team" must be empty or end with "/" (letters, digits and !_.\'()/- only, no "..")',
     ]);
   });
 

@@ -246,10 +246,12 @@ describe('parseDeploymentConfig', () => {
     ]);
   });
 
-  it('rejects a backup prefix without a trailing slash', () => {
-    expect(problemsOf({ ...valid, backupPrefix: 'backups' })).toEqual([
-      'backupPrefix: must be empty or end with "/"; e.g. "backups/"',
-    ]);
+  it('rejects a backup prefix without a trailing slash, with a wildcard, or with ".."', () => {
+    for (const backupPrefix of ['backups', 'team*/', 'team/../']) {
+      expect(problemsOf({ ...valid, backupPrefix }), backupPrefix).toEqual([
+        'backupPrefix: must be empty or end with "/" (letters, digits and !_.\'()/- only, no ".."); e.g. "backups/"',
+      ]);
+    }
   });
 
   it('reports every problem at once, one line each', () => {

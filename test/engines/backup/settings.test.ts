@@ -84,7 +84,7 @@ describe('backup runner settings', () => {
       ),
     ).toThrow(
       'invalid environment: PGPORT must be a port number; PGDATABASE is required: set it to the database to back up; ' +
-        'BACKUP_BUCKET is required: set it to the backup bucket name; BACKUP_PREFIX must be empty or end with "/" (letters, digits and !_.*\'()/- only); ' +
+        'BACKUP_BUCKET is required: set it to the backup bucket name; BACKUP_PREFIX must be empty or end with "/" (letters, digits and !_.\'()/- only, no ".."); ' +
         'BACKUP_ID must look like 20261121T020000Z (UTC start time); OBJECT_LOCK_MODE must be GOVERNANCE or COMPLIANCE; ' +
         'DUMP_GLOBALS must be true or false, got "yes"',
     );
