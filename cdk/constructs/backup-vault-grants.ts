@@ -84,7 +84,8 @@ export class BackupVaultGrants implements IBackupVault {
       `${databasePrefix}*`,
     )
       .combine(this.grantList(grantee))
-      .combine(this.grantKeyViaS3(grantee, ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt']));
+      // SSE-KMS uploads need a data key (and Decrypt for multipart); never kms:Encrypt.
+      .combine(this.grantKeyViaS3(grantee, ['kms:GenerateDataKey', 'kms:Decrypt']));
   }
 
   grantRestoreRead(grantee: iam.IGrantable, prefix: string): iam.Grant {

@@ -220,7 +220,7 @@ describe('DatabaseBackup', () => {
             },
             { Action: 's3:ListBucket', Effect: 'Allow', Resource: { 'Fn::GetAtt': [bucketId(), 'Arn'] } },
             {
-              Action: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+              Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
               Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
               Effect: 'Allow',
               Resource: { 'Fn::GetAtt': [keyId(), 'Arn'] },
