@@ -81,6 +81,15 @@ export class BackupLauncher extends Construct {
         conditions: { ArnEquals: { 'ecs:cluster': props.cluster.clusterArn } },
       }),
     );
+    // grantRun (allowToStart) names task definitions, not clusters: no backup task may start elsewhere.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        effect: iam.Effect.DENY,
+        actions: ['ecs:RunTask'],
+        resources: ['*'],
+        conditions: { ArnNotEquals: { 'ecs:cluster': props.cluster.clusterArn } },
+      }),
+    );
     props.vault.grantList(role);
     acknowledgeWildcards(
       role,
@@ -89,8 +98,18 @@ export class BackupLauncher extends Construct {
     );
 
     this.scheduleRole = new iam.Role(this, 'ScheduleRole', {
+      // Only this account's schedules (of the default group, where pgproof puts them) may assume it.
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+          ArnLike: {
+            'aws:SourceArn': Stack.of(this).formatArn({
+              service: 'scheduler',
+              resource: 'schedule',
+              resourceName: 'default/*',
+            }),
+          },
+        },
       }),
       description: 'pgproof: lets the backup schedules invoke the launcher',
     });

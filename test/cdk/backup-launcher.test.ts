@@ -68,6 +68,42 @@ describe('BackupLauncher', () => {
     });
   });
 
+  it('denies the launcher starting a task in any other cluster', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^LauncherRole') }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: 'ecs:RunTask',
+            Condition: {
+              ArnNotEquals: { 'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cluster'), 'Arn'] } },
+            },
+            Effect: 'Deny',
+            Resource: '*',
+          },
+        ]),
+      },
+    });
+  });
+
+  it("lets only this account's schedules assume the schedule role", () => {
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          {
+            Action: 'sts:AssumeRole',
+            Effect: 'Allow',
+            Principal: { Service: 'scheduler.amazonaws.com' },
+            Condition: {
+              StringEquals: { 'aws:SourceAccount': '123456789012' },
+              ArnLike: { 'aws:SourceArn': 'arn:aws:scheduler:eu-west-1:123456789012:schedule/default/*' },
+            },
+          },
+        ],
+      },
+    });
+  });
+
   it('keeps failed schedule deliveries in an encrypted queue and alarms on them and on errors', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
       SqsManagedSseEnabled: true,
