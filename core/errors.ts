@@ -97,6 +97,12 @@ export function describePgError(error: unknown, server: ServerAddress, during: s
         { cause: error },
       );
     default:
+      if (/does not support SSL/i.test(detail)) {
+        return new DatabaseError(
+          `PostgreSQL at ${where} does not offer TLS, and pgproof verifies TLS by default; ${server.namedBy ? `add ?sslmode=disable to ${server.namedBy}` : 'set PGSSLMODE=disable'} to connect without it, on a network you trust`,
+          { cause: error },
+        );
+      }
       if (
         LOST_CONNECTION_CODES.has(e.code ?? '') ||
         /Connection terminated|connection.*(closed|ended)/i.test(detail)

@@ -89,7 +89,7 @@ export interface PgCluster {
   readonly major: number;
   /** libpq environment for a database of this cluster. */
   env(database: string): Record<string, string>;
-  /** A `postgres://` URL for a database of this cluster. */
+  /** A `postgres://` URL for a database of this cluster (`sslmode=disable`: the cluster has no TLS). */
   url(database: string): string;
   /** Runs SQL in a database and returns the rows. */
   query<R extends Record<string, unknown> = Record<string, unknown>>(
@@ -203,7 +203,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       PGPASSWORD: PASSWORD,
       PGDATABASE: database,
     }),
-    url: (database) => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`,
+    // The throwaway clusters offer no TLS, which `pgproof restore` requires unless the URL says otherwise.
+    url: (database) => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}?sslmode=disable`,
     async query(database, sql, params) {
       const client = new pg.Client({
         host: '127.0.0.1',
@@ -211,6 +212,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
         user: 'postgres',
         password: PASSWORD,
         database,
+        // The cluster has no TLS, whatever PGSSLMODE the process was given.
+        ssl: false,
       });
       await client.connect();
       try {

@@ -31,7 +31,7 @@ export function parseTargetUrl(text: string): TargetUrl {
     url = new URL(text);
   } catch {
     throw new ConfigError(
-      `--to "${redact(text)}" is not a URL; use postgres://user:password@host:5432/database`,
+      `--to "${redact(text)}" is not a URL; use postgres://user@host:5432/database (the password from PGPASSWORD or ~/.pgpass)`,
     );
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
@@ -75,9 +75,15 @@ export async function restoreCommand(
   output: Output,
 ): Promise<ExitCode> {
   const target = parseTargetUrl(options.to);
-  // pg_restore takes the password and TLS mode from libpq's environment, never from argv.
-  if (target.password !== undefined) process.env.PGPASSWORD = target.password;
-  if (target.sslmode) process.env.PGSSLMODE = target.sslmode;
+  // pg_restore (libpq) and the runner's own connections (node-postgres) take the password and TLS mode
+  // from the environment, never from argv. TLS is verified unless the URL says otherwise.
+  if (target.password !== undefined) {
+    process.env.PGPASSWORD = target.password;
+    output.err(
+      'pgproof: warning: --to holds a password, which your shell history and the process list can show; leave it out and use PGPASSWORD or ~/.pgpass',
+    );
+  }
+  process.env.PGSSLMODE = target.sslmode ?? 'verify-full';
   const settings = restoreSettings(
     {
       mode: 'restore',
@@ -138,7 +144,10 @@ export const restore = defineCommand({
     'pg-bin-dir': { type: 'string' },
   },
   optionHelp: {
-    to: ['--to URL', 'the target: postgres://user:password@host:5432/database (required)'],
+    to: [
+      '--to URL',
+      'the target: postgres://user@host:5432/database[?sslmode=...] (required; TLS verified unless sslmode says otherwise; the password from PGPASSWORD or ~/.pgpass)',
+    ],
     backup: ['--backup ID', 'restore this backup (default: the latest)'],
     table: ['--table T', 'restore only this table (schema.table); repeat for more'],
     schema: ['--schema S', 'restore only this schema; repeat for more'],
@@ -157,8 +166,7 @@ export const restore = defineCommand({
     ],
   },
   async run({ database, values, output, clients, deployment }) {
-    if (!values.to)
-      throw new ConfigError('`pgproof restore` needs --to postgres://user:password@host:5432/database');
+    if (!values.to) throw new ConfigError('`pgproof restore` needs --to postgres://user@host:5432/database');
     const options = {
       database,
       to: values.to,

@@ -254,6 +254,38 @@ describe('pgproof list, verify and restore', () => {
     expect(stdout.join('\n')).not.toMatch(/PGUSER|wrong-password/);
   });
 
+  it('verifies TLS by default: refuses a server without it unless --to says sslmode=disable', async () => {
+    await cluster.createDatabase('shop_tls');
+    const plain = cluster.url('shop_tls').replace('?sslmode=disable', '');
+    const { code, stdout } = await cli('restore', 'shop', '--backup', GOOD, '--to', plain);
+    expect(code).toBe(1);
+    expect(stdout.join('\n')).toMatch(
+      /error: PostgreSQL at 127\.0\.0\.1:\d+ does not offer TLS, and pgproof verifies TLS by default; add \?sslmode=disable to --to to connect without it, on a network you trust/,
+    );
+    const tables = await cluster.query('shop_tls', "SELECT 1 FROM pg_tables WHERE schemaname = 'public'");
+    expect(tables).toEqual([]);
+  });
+
+  it('warns about a password in --to and never hands it to pg_restore on its command line', async () => {
+    await cluster.createDatabase('shop_argv');
+    const { code, stdout, stderr } = await cli(
+      'restore',
+      'shop',
+      '--backup',
+      GOOD,
+      '--to',
+      cluster.url('shop_argv'),
+      '--json',
+    );
+    expect(code).toBe(0);
+    expect(stderr).toContain(
+      'pgproof: warning: --to holds a password, which your shell history and the process list can show; leave it out and use PGPASSWORD or ~/.pgpass',
+    );
+    const restore = JSON.parse(stdout.join('\n')).checks.find((c: { name: string }) => c.name === 'restore');
+    expect(restore.detail).toMatch(/^pg_restore --no-password /);
+    expect(restore.detail).not.toContain(cluster.password);
+  });
+
   it('rejects a tampered backup in restore before restoring anything', async () => {
     await cluster.createDatabase('shop_bad');
     const { code, stdout } = await cli('restore', 'shop', '--to', cluster.url('shop_bad'));
@@ -266,7 +298,7 @@ describe('pgproof list, verify and restore', () => {
 
   it('rejects bad command lines with the fix', async () => {
     expect((await cli('restore', 'shop')).stderr).toEqual([
-      'pgproof: `pgproof restore` needs --to postgres://user:password@host:5432/database',
+      'pgproof: `pgproof restore` needs --to postgres://user@host:5432/database',
     ]);
     expect((await cli('restore', 'shop', '--to', 'mysql://x/y')).stderr).toEqual([
       'pgproof: --to must be a postgres:// URL, got mysql://...',

@@ -21,10 +21,10 @@ describe('pgproof restore --to', () => {
 
   it('rejects what is not a URL, naming --to and hiding the password', () => {
     expect(() => parseTargetUrl('orders on localhost')).toThrow(
-      '--to "orders on localhost" is not a URL; use postgres://user:password@host:5432/database',
+      '--to "orders on localhost" is not a URL; use postgres://user@host:5432/database (the password from PGPASSWORD or ~/.pgpass)',
     );
     expect(() => parseTargetUrl('//app:secret@db/orders')).toThrow(
-      '--to "//app:***@db/orders" is not a URL; use postgres://user:password@host:5432/database',
+      '--to "//app:***@db/orders" is not a URL; use postgres://user@host:5432/database (the password from PGPASSWORD or ~/.pgpass)',
     );
   });
 
