@@ -72,20 +72,22 @@ export class BackupVaultGrants implements IBackupVault {
   ) {}
 
   grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string): iam.Grant {
-    return this.grantObjects(
-      grantee,
-      [
-        's3:PutObject',
-        's3:PutObjectTagging',
-        's3:PutObjectRetention',
-        's3:AbortMultipartUpload',
-        's3:GetObject',
-      ],
-      `${databasePrefix}*`,
-    )
-      .combine(this.grantList(grantee))
-      // SSE-KMS uploads need a data key (and Decrypt for multipart); never kms:Encrypt.
-      .combine(this.grantKeyViaS3(grantee, ['kms:GenerateDataKey', 'kms:Decrypt']));
+    return (
+      this.grantObjects(
+        grantee,
+        [
+          's3:PutObject',
+          's3:PutObjectTagging',
+          's3:PutObjectRetention',
+          's3:AbortMultipartUpload',
+          's3:GetObject',
+        ],
+        `${databasePrefix}*`,
+      )
+        .combine(this.grantList(grantee))
+        // SSE-KMS uploads need a data key (and Decrypt for multipart); never kms:Encrypt.
+        .combine(this.grantKeyViaS3(grantee, ['kms:GenerateDataKey', 'kms:Decrypt']))
+    );
   }
 
   grantRestoreRead(grantee: iam.IGrantable, prefix: string): iam.Grant {
