@@ -43,6 +43,8 @@ const TASK_SERVICES: Readonly<Record<string, ec2.InterfaceVpcEndpointAwsService>
   EcrDocker: ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
   SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
   Logs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+  // The backup runner checks the vault key is enabled before each dump (engines/backup/key-check.ts).
+  Kms: ec2.InterfaceVpcEndpointAwsService.KMS,
 };
 
 /**

@@ -87,6 +87,14 @@ export class BackupVaultGrants implements IBackupVault {
         .combine(this.grantList(grantee))
         // SSE-KMS uploads need a data key (and Decrypt for multipart); never kms:Encrypt.
         .combine(this.grantKeyViaS3(grantee, ['kms:GenerateDataKey', 'kms:Decrypt']))
+        // The runner checks the key is enabled before a dump that may run for hours (key-check.ts).
+        .combine(
+          iam.Grant.addToPrincipal({
+            grantee,
+            actions: ['kms:DescribeKey'],
+            resourceArns: [this.key.keyArn],
+          }),
+        )
     );
   }
 

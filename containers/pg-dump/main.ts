@@ -1,4 +1,5 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { oneLine } from '../../core/errors.ts';
 import { createLogger, createMetrics } from '../../core/observability.ts';
 import { createS3Client } from '../../core/s3-client.ts';
@@ -38,6 +39,15 @@ async function main(): Promise<number> {
 
     const manifest = await runBackup(settings, {
       s3: createS3Client({ forcePathStyle: settings.forcePathStyle }),
+      // A key check answers in milliseconds; a missing route to KMS must fail in seconds, not minutes.
+      ...(settings.kmsKeyId
+        ? {
+            kms: new KMSClient({
+              maxAttempts: 2,
+              requestHandler: { connectionTimeout: 3000, requestTimeout: 10_000 },
+            }),
+          }
+        : {}),
       now: () => new Date(),
       signal: abort.signal,
       log: (message, fields) => logger.info(message, fields ?? {}),

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
+import type { KMSClient } from '@aws-sdk/client-kms';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { tableDataOids } from '../../core/archive-toc.ts';
 import { InterruptedError, PgproofError } from '../../core/errors.ts';
 import { backupKeys, backupTagging } from '../../core/layout.ts';
 import { type Manifest, serializeManifest, type TableStat } from '../../core/manifest.ts';
 import { HASH_SESSION_SETTINGS } from '../../core/table-stats.ts';
+import { assertKeyUsable } from './key-check.ts';
 import {
   assertClientCanDump,
   chooseCompression,
@@ -40,6 +42,8 @@ export class BackupExistsError extends PgproofError {
 /** What the core needs from the outside world. */
 export interface BackupDependencies {
   readonly s3: S3Client;
+  /** Checks the backup's KMS key before the dump; needed when the settings name one. */
+  readonly kms?: KMSClient;
   readonly now: () => Date;
   /** Aborts the backup (SIGTERM): pg_dump is stopped and the upload aborted. */
   readonly signal: AbortSignal;
@@ -61,17 +65,21 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     user: settings.user,
     database: settings.database,
   };
-  // The three checks are independent: run them at once (pg_dump waits for all of them), and report
-  // failures in a fixed order, the one a person fixes first.
-  const [clientResult, existsResult, snapshotResult] = await Promise.allSettled([
+  if (settings.kmsKeyId && !deps.kms)
+    throw new Error('runBackup: a KMS key is set but no KMS client was given');
+  // The checks are independent: run them at once (pg_dump waits for all of them), and report failures
+  // in a fixed order, the one a person fixes first.
+  const [clientResult, existsResult, keyResult, snapshotResult] = await Promise.allSettled([
     clientVersion(tools.pgDump),
     objectExists(s3, settings.bucket, keys.manifest),
+    settings.kmsKeyId && deps.kms ? assertKeyUsable(deps.kms, settings.kmsKeyId) : undefined,
     DumpSnapshot.open(address),
   ]);
   if (
     clientResult.status === 'rejected' ||
     existsResult.status === 'rejected' ||
     existsResult.value ||
+    keyResult.status === 'rejected' ||
     snapshotResult.status === 'rejected' ||
     signal.aborted
   ) {
@@ -79,6 +87,7 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     if (clientResult.status === 'rejected') throw clientResult.reason;
     if (existsResult.status === 'rejected') throw existsResult.reason;
     if (existsResult.value) throw new BackupExistsError(settings.bucket, keys.manifest);
+    if (keyResult.status === 'rejected') throw keyResult.reason;
     if (snapshotResult.status === 'rejected') throw snapshotResult.reason;
     throw new InterruptedError(String(signal.reason ?? 'a signal'));
   }

@@ -32,7 +32,7 @@ describe('BackupNetwork', () => {
       template.resourceCountIs('AWS::EC2::FlowLog', 1);
     });
 
-    it('reaches S3 through a gateway endpoint and ECR, Secrets Manager and Logs through interface endpoints', () => {
+    it('reaches S3 through a gateway endpoint and ECR, Secrets Manager, Logs and KMS through interface endpoints', () => {
       template.hasResourceProperties('AWS::EC2::VPCEndpoint', {
         VpcEndpointType: 'Gateway',
         ServiceName: { 'Fn::Join': ['', ['com.amazonaws.', { Ref: 'AWS::Region' }, '.s3']] },
@@ -45,6 +45,7 @@ describe('BackupNetwork', () => {
       expect(services).toEqual([
         'com.amazonaws.eu-west-1.ecr.api',
         'com.amazonaws.eu-west-1.ecr.dkr',
+        'com.amazonaws.eu-west-1.kms',
         'com.amazonaws.eu-west-1.logs',
         'com.amazonaws.eu-west-1.secretsmanager',
       ]);

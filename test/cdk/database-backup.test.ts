@@ -202,7 +202,7 @@ describe('DatabaseBackup', () => {
       template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: Match.anyValue() });
     });
 
-    it('lets the task write and read only its own prefix, use the key through S3, and delete nothing', () => {
+    it('lets the task write and read only its own prefix, use the key through S3, see its state, and delete nothing', () => {
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: Match.stringLikeRegexp('^DatabaseOrdersTaskTaskRole') }],
         PolicyDocument: {
@@ -225,6 +225,8 @@ describe('DatabaseBackup', () => {
               Effect: 'Allow',
               Resource: { 'Fn::GetAtt': [keyId(), 'Arn'] },
             },
+            // The runner's check that the key is enabled, before the dump.
+            { Action: 'kms:DescribeKey', Effect: 'Allow', Resource: { 'Fn::GetAtt': [keyId(), 'Arn'] } },
           ],
         },
       });

@@ -78,7 +78,7 @@ describe('primary stack in an existing VPC', () => {
       Object.keys(
         template.findResources('AWS::EC2::VPCEndpoint', { Properties: { VpcEndpointType: 'Interface' } }),
       ),
-    ).toHaveLength(4);
+    ).toHaveLength(5);
   });
 
   it('runs an X86_64 task of the configured size on the configured port', () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type KmsServer, startKms } from '../../../local/kms-server.ts';
 import { embeddedBinDir, type PgCluster, startPostgres, systemBinDir } from '../../support/postgres.ts';
 import { lastLine, type ProcessResult, runScript, startScript } from '../../support/processes.ts';
 import { type S3Server, startS3 } from '../../support/s3.ts';
@@ -272,3 +273,40 @@ async function waitUntil(condition: () => boolean, timeoutMs = 60_000): Promise<
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe('backup runner with a KMS key that cannot be used', () => {
+  let cluster: PgCluster;
+  let s3: S3Server;
+  let kms: KmsServer;
+  const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/0f0f0f0f-1111-2222-3333-444444444444';
+  beforeAll(async () => {
+    [cluster, s3, kms] = await Promise.all([startPostgres(), startS3(), startKms()]);
+    await cluster.createDatabase('shop');
+  });
+  afterAll(async () => {
+    await Promise.all([cluster?.stop(), s3?.stop(), kms?.stop()]);
+  });
+
+  it.each([
+    [
+      'PendingDeletion',
+      'cancel its deletion (kms:CancelKeyDeletion), then enable it; every backup under it depends on it',
+    ],
+    ['Disabled', 'enable the key'],
+  ])('fails in seconds, before dumping, when the key is %s, naming the fix', async (state, fix) => {
+    kms.setKeyState(keyArn, state);
+    s3.requests.length = 0;
+    const result = await runScript(RUNNER, {
+      ...cluster.env('shop'),
+      ...s3.env,
+      ...kms.env,
+      KMS_KEY_ID: keyArn,
+      BACKUP_ID: '20261110T000021Z',
+    });
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toBe(
+      `pgproof backup failed: KMS key ${keyArn} is ${state}: no backup can be encrypted with it, so none was started; ${fix}`,
+    );
+    expect(s3.requests.filter((r) => r.method === 'PUT' || r.method === 'POST')).toEqual([]);
+  });
+});

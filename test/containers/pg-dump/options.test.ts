@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Manifest, parseManifest } from '../../../core/manifest.ts';
 import { applyHashSettings, measureTable } from '../../../core/table-stats.ts';
+import { type KmsServer, startKms } from '../../../local/kms-server.ts';
 import { pgRestoreInto } from '../../support/pg-restore.ts';
 import { type PgCluster, startPostgres } from '../../support/postgres.ts';
 import { runScript, startScript } from '../../support/processes.ts';
@@ -17,14 +18,15 @@ const RUNNER = 'containers/pg-dump/main.ts';
 describe('backup runner options', () => {
   let cluster: PgCluster;
   let s3: S3Server;
+  let kms: KmsServer;
   let work: string;
   beforeAll(async () => {
-    [cluster, s3] = await Promise.all([startPostgres(), startS3()]);
+    [cluster, s3, kms] = await Promise.all([startPostgres(), startS3(), startKms()]);
     work = mkdtempSync(join(tmpdir(), 'pgproof-opt-'));
     await seedVariedDatabase(cluster, 'shop');
   });
   afterAll(async () => {
-    await Promise.all([cluster?.stop(), s3?.stop()]);
+    await Promise.all([cluster?.stop(), s3?.stop(), kms?.stop()]);
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -155,7 +157,10 @@ describe('backup runner options', () => {
 
   it('sends SSE-KMS, the tier and database tags and Object Lock on every object, in a multipart dump', async () => {
     s3.requests.length = 0;
+    const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    kms.setKeyState(keyArn, 'Enabled');
     const m = await backup('20261109T000000Z', {
+      ...kms.env,
       BACKUP_NAME: 'shop-eu',
       BACKUP_PREFIX: 'prod/',
       BACKUP_TIER: 'weekly',
@@ -164,6 +169,8 @@ describe('backup runner options', () => {
       OBJECT_LOCK_MODE: 'COMPLIANCE',
     });
     expect(m.tier).toBe('weekly');
+    // The key was checked once, before the dump, with exactly this request.
+    expect(kms.requests).toEqual([{ target: 'TrentService.DescribeKey', body: { KeyId: keyArn } }]);
     const started = new Date(m.startedAt).getTime();
     const expected = {
       'x-amz-server-side-encryption': 'aws:kms',
