@@ -127,6 +127,20 @@ export async function runSqlChecks(client: pg.Client, checks: readonly SqlCheck[
   return results;
 }
 
+/**
+ * A check's verdict from its first column. The detail never quotes a value other than true, false or NULL:
+ * reports go to S3 and to the notification topic, and the restored data is not theirs to carry.
+ */
+function judgeCheckValue(value: unknown): { passed: boolean; detail: string } {
+  if (value === true) return { passed: true, detail: 'returned true' };
+  if (value === false) return { passed: false, detail: 'returned false, expected true' };
+  if (value === null || value === undefined) return { passed: false, detail: 'returned NULL, expected true' };
+  return {
+    passed: false,
+    detail: `returned a ${typeof value} value (not shown), expected true; the check's first column must be a boolean`,
+  };
+}
+
 async function runSqlCheck(client: pg.Client, sql: string): Promise<{ passed: boolean; detail: string }> {
   try {
     await client.query('BEGIN READ ONLY');
@@ -134,10 +148,7 @@ async function runSqlCheck(client: pg.Client, sql: string): Promise<{ passed: bo
     const rows = result.rows as unknown[][];
     if (rows.length !== 1)
       return { passed: false, detail: `returned ${rows.length} rows, expected one row with true` };
-    const value = rows[0]?.[0];
-    return value === true
-      ? { passed: true, detail: 'returned true' }
-      : { passed: false, detail: `returned ${JSON.stringify(value ?? null)}, expected true` };
+    return judgeCheckValue(rows[0]?.[0]);
   } catch (error) {
     return { passed: false, detail: `failed: ${oneLine(error)}` };
   } finally {

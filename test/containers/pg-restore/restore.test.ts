@@ -224,15 +224,25 @@ describe('restore runner', () => {
       CHECKS_JSON: JSON.stringify([
         { name: 'customers exist', sql: 'SELECT count(*) = 5000 FROM public.customers' },
         { name: 'no customer owes money', sql: 'SELECT bool_and(balance < 0) FROM public.customers' },
+        { name: 'first email', sql: 'SELECT email FROM public.customers ORDER BY id LIMIT 1' },
       ]),
     });
     expect(result.code).toBe(2);
-    expect(lastLine(result.stderr)).toMatch(/checks failed: no customer owes money \(report/);
+    expect(lastLine(result.stderr)).toMatch(/checks failed: no customer owes money, first email \(report/);
     const report = await reportOf(result);
     expect(report.checks.filter((c) => c.kind === 'sql')).toEqual([
       { name: 'customers exist', kind: 'sql', passed: true, detail: 'returned true' },
       { name: 'no customer owes money', kind: 'sql', passed: false, detail: 'returned false, expected true' },
+      // A value of the restored data never reaches the report (or the notification made from it).
+      {
+        name: 'first email',
+        kind: 'sql',
+        passed: false,
+        detail:
+          "returned a string value (not shown), expected true; the check's first column must be a boolean",
+      },
     ]);
+    expect(JSON.stringify(report)).not.toContain('c1@example.com');
   });
 
   it('restores only the selected table, into its schema', async () => {
