@@ -1,6 +1,11 @@
 import type pg from 'pg';
 import type { IgnoredRestoreError } from '../../core/drill-report.ts';
-import { classifyErrors, type ReportedError, type RestoreContext } from './restore-errors.ts';
+import {
+  classifyErrors,
+  describeReportedError,
+  type ReportedError,
+  type RestoreContext,
+} from './restore-errors.ts';
 
 /**
  * globals.sql applied as SQL statements, never as a psql script: a backup is untrusted input, and psql
@@ -172,6 +177,6 @@ export async function applyGlobals(
     keptRoles: [...keptRoles],
     skipped,
     ignored,
-    errors: failing.map((e) => `${e.message} (${e.entry})`),
+    errors: failing.map(describeReportedError),
   };
 }

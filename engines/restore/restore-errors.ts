@@ -64,6 +64,11 @@ export const BENIGN_RULES: readonly BenignRule[] = [
   },
 ];
 
+/** A failing error as one line: the message, and where it came from when known. */
+export function describeReportedError(error: ReportedError): string {
+  return error.entry ? `${error.message} (${error.entry})` : error.message;
+}
+
 /** The errors of one step, split into the ignored (with their reasons) and the failing. */
 export interface ClassifiedErrors {
   readonly ignored: readonly IgnoredRestoreError[];

@@ -6,8 +6,8 @@ import { ConfigError, InterruptedError } from '../../core/errors.ts';
 import { type ClientVersion, clientVersion } from '../backup/pg-tools.ts';
 import {
   classifyErrors,
+  describeReportedError,
   parsePgRestoreErrors,
-  type ReportedError,
   type RestoreContext,
 } from './restore-errors.ts';
 
@@ -132,11 +132,6 @@ export interface StepOptions {
   readonly log?: (line: string) => void;
 }
 
-/** A failing error as one line: the message, and where it came from when known. */
-function describeError(error: ReportedError): string {
-  return error.entry ? `${error.message} (${error.entry})` : error.message;
-}
-
 /** What `pg_restore` is asked to restore. */
 export interface PgRestoreSelection {
   readonly jobs: number;
@@ -202,7 +197,7 @@ export async function restoreArchive(
   );
   const reported = parsePgRestoreErrors(result.stderr);
   const { ignored, failing } = classifyErrors(reported, options.context);
-  const errors = failing.map(describeError);
+  const errors = failing.map(describeReportedError);
   const finished = result.code === 0 || (result.code === 1 && reported.length > 0);
   if (!finished && errors.length === 0) {
     errors.push(

@@ -17,7 +17,20 @@ describe('the shared Lambda handler wrapper', () => {
     });
     await expect(handler({ a: 1 }, context)).resolves.toEqual({ echoed: { a: 1 }, hasContext: true });
     expect(addContext).toHaveBeenCalledWith(context);
-    expect(logger.getPersistentLogAttributes()).not.toHaveProperty('database');
+    // The next invocation's log lines carry none of this one's keys.
+    const written: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      logger.info('next invocation');
+    } finally {
+      write.mockRestore();
+    }
+    const line = JSON.parse(written.join('').trim().split('\n').at(-1) ?? '{}');
+    expect(line.message).toBe('next invocation');
+    expect(line).not.toHaveProperty('database');
   });
 
   it('logs a failure once with its kind, publishes the metrics it stored, and rethrows it', async () => {
