@@ -135,6 +135,11 @@ export const drillPlanSchema = z.object({
   /** The major of the server that was backed up: the sidecar runs this one. */
   postgresMajor: z.number().int(),
   taskDefinitionArn: z.string(),
+  /**
+   * The database's own drill task role (RunTask's `TaskRoleArn` override): it reads that database's
+   * backups only. Chosen by the deployment from the database's name, never taken from the input.
+   */
+  taskRoleArn: z.string(),
   /** Strings, as ECS task overrides take them. */
   cpu: z.string(),
   memory: z.string(),
@@ -153,13 +158,14 @@ const MAX_OVERRIDE_BYTES = 8192;
 
 /**
  * The plan of one drill of a found backup. `tasks` maps PostgreSQL majors to the drill task definition
- * whose sidecar runs that major.
+ * whose sidecar runs that major; `taskRoleArn` is the drilled database's own task role.
  */
 export function planDrill(options: {
   readonly manifestKey: string;
   readonly manifest: Manifest;
   readonly database: DrillDatabase;
   readonly tasks: Readonly<Record<string, string>>;
+  readonly taskRoleArn: string;
   readonly prefix: string;
   readonly now: Date;
 }): DrillPlan {
@@ -197,6 +203,7 @@ export function planDrill(options: {
     reportKey,
     postgresMajor: major,
     taskDefinitionArn,
+    taskRoleArn: options.taskRoleArn,
     cpu: String(size.cpu),
     memory: String(size.memoryMiB),
     ephemeralStorageGiB: size.ephemeralStorageGiB,

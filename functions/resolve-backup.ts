@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   DrillInputError,
+  DrillNotPossibleError,
   type DrillPlan,
   drillDatabaseSchema,
   drillInputSchema,
@@ -32,6 +33,11 @@ const settingsSchema = z.object({
   DRILL_TASKS: jsonVariable(z.record(z.string().regex(/^\d+$/), z.string().min(1)), {
     notJson: 'is not valid JSON',
   }),
+  /** `{ "<name>": "<role arn>" }`: each database's drill task role, which reads only its backups. */
+  DRILL_TASK_ROLES: jsonVariable(
+    z.record(z.string(), z.string().regex(/^arn:[a-z-]+:iam::\d{12}:role\//, 'must be an IAM role ARN')),
+    { notJson: 'is not valid JSON' },
+  ),
 });
 
 /** Reads the function's environment once per invocation (cheap, and tests can change it). */
@@ -46,8 +52,18 @@ export const handler = pgproofHandler({ logger }, async (event): Promise<DrillPl
   if (!parsed.success) throw new DrillInputError(parsed.error);
   const input = parsed.data;
   logger.appendKeys({ database: input.database });
-  const database = settings.DRILL_DATABASES[input.database];
+  // Own properties only: a name like "constructor" must not find Object's.
+  const own = <T>(map: Record<string, T>): T | undefined =>
+    Object.hasOwn(map, input.database) ? map[input.database] : undefined;
+  const database = own(settings.DRILL_DATABASES);
   if (!database) throw new UnknownDatabaseError(input.database, Object.keys(settings.DRILL_DATABASES));
+  // Keyed by the validated name the config holds: the input cannot choose another database's role.
+  const taskRoleArn = own(settings.DRILL_TASK_ROLES);
+  if (!taskRoleArn) {
+    throw new DrillNotPossibleError(
+      `database "${input.database}" has drill settings but no drill task role (DRILL_TASK_ROLES); deploy the stack again so that each database gets its own`,
+    );
+  }
   const found = await findBackup(s3, settings.BACKUP_BUCKET, settings.BACKUP_PREFIX, {
     name: input.database,
     backupId: input.backupId,
@@ -57,6 +73,7 @@ export const handler = pgproofHandler({ logger }, async (event): Promise<DrillPl
     manifest: found.manifest,
     database,
     tasks: settings.DRILL_TASKS,
+    taskRoleArn,
     prefix: settings.BACKUP_PREFIX,
     now: new Date(),
   });

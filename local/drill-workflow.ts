@@ -33,13 +33,17 @@ export function joinToText(value: unknown, fake: (reference: Record<string, unkn
   return fake(value as Record<string, unknown>);
 }
 
-/** A reference as it looks once deployed: Lambda functions become ARNs, the rest its logical id. */
+/**
+ * A reference as it looks once deployed: Lambda functions and IAM roles become ARNs, the rest its
+ * logical id.
+ */
 function fakeReference(reference: Record<string, unknown>): string {
   if (reference.Ref === 'AWS::Partition') return 'aws';
-  const [logicalId] = (reference['Fn::GetAtt'] as string[] | undefined) ?? [String(reference.Ref)];
-  return /Function/.test(logicalId ?? '')
-    ? `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${logicalId}`
-    : String(logicalId);
+  const [logicalId = ''] = (reference['Fn::GetAtt'] as string[] | undefined) ?? [String(reference.Ref)];
+  if (/Function/.test(logicalId))
+    return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${logicalId}`;
+  if (/Role/.test(logicalId)) return `arn:aws:iam::${LOCAL_ACCOUNT}:role/${logicalId}`;
+  return logicalId;
 }
 
 /** The drill workflow of an offline stack. */
@@ -127,6 +131,8 @@ export function localDefinition(
 export const runRestoreRequestSchema = z.object({
   TaskDefinition: z.string(),
   Overrides: z.object({
+    /** The drilled database's own task role. */
+    TaskRoleArn: z.string(),
     ContainerOverrides: z
       .array(z.object({ Name: z.string(), Environment: z.array(taskEnvironmentVariableSchema) }))
       .min(1),

@@ -2,7 +2,7 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import { drillReportsPrefix } from '../../core/layout.ts';
+import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
 
 /**
  * A backup bucket and its key, and what each pgproof principal may do with them: every grant reads or
@@ -25,10 +25,12 @@ export interface IBackupVault {
   /** Write drill reports under `<prefix>drills/`, encrypted under the bucket's default key. */
   grantReportWrite(grantee: iam.IGrantable, prefix: string): iam.Grant;
   /**
-   * What a restore drill task does: {@link grantRestoreRead} and {@link grantReportWrite}, with one KMS
-   * statement for both.
+   * What the restore drill task of one database does: list and read (and decrypt) that database's
+   * backups only (`<prefix><name>/`), and write only its own reports (`<prefix>drills/<name>/`), with
+   * one KMS statement for both. A drill restores an untrusted archive: its role must not reach any
+   * other database's backups.
    */
-  grantDrillTask(grantee: iam.IGrantable, prefix: string): iam.Grant;
+  grantDrillTask(grantee: iam.IGrantable, prefix: string, name: string): iam.Grant;
   /** Read (and decrypt) drill reports under `<prefix>drills/`. */
   grantReportRead(grantee: iam.IGrantable, prefix: string): iam.Grant;
   /** List the backups under `prefix` and read (and decrypt) their manifests, to find a backup. */
@@ -49,11 +51,22 @@ const restoreRead = (prefix: string): ObjectAccess => ({
   keyPattern: `${prefix}*`,
   keyActions: ['kms:Decrypt'],
 });
+// GetObjectVersion too: a drill reads the exact versions its manifest names.
+const databaseRead = (prefix: string, name: string): ObjectAccess => ({
+  actions: ['s3:GetObject', 's3:GetObjectVersion'],
+  keyPattern: `${databasePrefix(prefix, name)}*`,
+  keyActions: ['kms:Decrypt'],
+});
 // GenerateDataKey: a report is written under the bucket's default key.
 const reportWrite = (prefix: string): ObjectAccess => ({
   actions: ['s3:PutObject'],
   keyPattern: `${drillReportsPrefix(prefix)}*`,
   keyActions: ['kms:GenerateDataKey'],
+});
+// The reports of one database: drillReportKey puts them under `<prefix>drills/<name>/`.
+const databaseReportWrite = (prefix: string, name: string): ObjectAccess => ({
+  ...reportWrite(prefix),
+  keyPattern: `${drillReportsPrefix(prefix)}${name}/*`,
 });
 const reportRead = (prefix: string): ObjectAccess => ({
   actions: ['s3:GetObject'],
@@ -106,8 +119,15 @@ export class BackupVaultGrants implements IBackupVault {
     return this.grantObjectsAndKey(grantee, [reportWrite(prefix)]);
   }
 
-  grantDrillTask(grantee: iam.IGrantable, prefix: string): iam.Grant {
-    return this.grantObjectsAndKey(grantee, [restoreRead(prefix), reportWrite(prefix)]);
+  grantDrillTask(grantee: iam.IGrantable, prefix: string, name: string): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [`${databasePrefix(prefix, name)}*`] } },
+    }).combine(
+      this.grantObjectsAndKey(grantee, [databaseRead(prefix, name), databaseReportWrite(prefix, name)]),
+    );
   }
 
   grantReportRead(grantee: iam.IGrantable, prefix: string): iam.Grant {

@@ -207,8 +207,8 @@ export class BackupVault extends Construct implements IBackupVault {
     return this.grants().grantReportWrite(grantee, prefix);
   }
 
-  grantDrillTask(grantee: iam.IGrantable, prefix: string): iam.Grant {
-    return this.grants().grantDrillTask(grantee, prefix);
+  grantDrillTask(grantee: iam.IGrantable, prefix: string, name: string): iam.Grant {
+    return this.grants().grantDrillTask(grantee, prefix, name);
   }
 
   grantReportRead(grantee: iam.IGrantable, prefix: string): iam.Grant {

@@ -1,5 +1,6 @@
 import { Stack } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -18,6 +19,8 @@ export interface DrillFunctionsOptions {
   readonly databases: Readonly<Record<string, DrillDatabase>>;
   /** The drill task definition of each PostgreSQL major (`DRILL_TASKS`). */
   readonly taskDefinitions: ReadonlyMap<number, ecs.FargateTaskDefinition>;
+  /** The drill task role of each database, by name (`DRILL_TASK_ROLES`). */
+  readonly taskRoles: ReadonlyMap<string, iam.IRole>;
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -49,6 +52,11 @@ export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptio
         Object.fromEntries(
           [...options.taskDefinitions].map(([major, task]) => [String(major), task.taskDefinitionArn]),
         ),
+      ),
+      // The role a drill runs with is chosen here, by the stack, from the database the input names:
+      // never from the execution's input.
+      DRILL_TASK_ROLES: Stack.of(scope).toJsonString(
+        Object.fromEntries([...options.taskRoles].map(([name, role]) => [name, role.roleArn])),
       ),
     },
   }).function;

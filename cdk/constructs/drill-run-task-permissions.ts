@@ -9,7 +9,8 @@ import { acknowledgeWildcards } from './nag.ts';
 export interface DrillRunTaskOptions {
   readonly cluster: ecs.ICluster;
   readonly taskDefinitions: readonly ecs.TaskDefinition[];
-  readonly taskRole: iam.IRole;
+  /** The task definitions' own role and every database's drill role (RunTask's TaskRoleArn override). */
+  readonly taskRoles: readonly iam.IRole[];
   readonly executionRole: iam.IRole;
   /** The workflow's Lambdas, whose version grants CDK generates (acknowledged here with the rest). */
   readonly functions: readonly lambda.IFunction[];
@@ -17,7 +18,7 @@ export interface DrillRunTaskOptions {
 
 /**
  * What ecs:runTask.sync needs, granted to the state machine's role: run the drill tasks in the drill
- * cluster only, watch and stop them, pass their two roles, and manage the rule Step Functions uses to
+ * cluster only, watch and stop them, pass their roles (and no other), and manage the rule Step Functions uses to
  * hear that a task stopped. (RunRestore is a custom state, so CDK grants none of this itself.)
  */
 export function allowRunningDrillTasks(stateMachine: sfn.StateMachine, options: DrillRunTaskOptions): void {
@@ -41,7 +42,7 @@ export function allowRunningDrillTasks(stateMachine: sfn.StateMachine, options: 
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({
       actions: ['iam:PassRole'],
-      resources: [options.taskRole.roleArn, options.executionRole.roleArn],
+      resources: [...options.taskRoles.map((role) => role.roleArn), options.executionRole.roleArn],
       conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     }),
   );

@@ -3,8 +3,10 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
+import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
 import type { IBackupVault } from './backup-vault.ts';
+import { pascalCase } from './construct-id.ts';
 import { acknowledgeWildcards } from './nag.ts';
 
 /** Name of the restore runner's container in every drill task definition. */
@@ -20,6 +22,8 @@ export interface DrillTasksOptions {
   readonly vault: IBackupVault;
   /** Key prefix of all backups (`BACKUP_PREFIX`). */
   readonly prefix: string;
+  /** The names of the databases the drill restores: each gets a task role of its own. */
+  readonly databases: readonly string[];
   /** One task definition per major. */
   readonly postgresMajors: readonly number[];
   /** The runner image and the restore runner's command in it. */
@@ -38,8 +42,16 @@ export interface DrillTasksOptions {
 export interface DrillTasks {
   /** One drill task definition per PostgreSQL major. */
   readonly taskDefinitions: ReadonlyMap<number, ecs.FargateTaskDefinition>;
-  /** The drill tasks' role: reads backups, decrypts, writes reports under `<prefix>drills/` only. */
+  /**
+   * The task definitions' own task role, which may do nothing: every run passes its database's role
+   * from {@link databaseTaskRoles} as the RunTask override.
+   */
   readonly taskRole: iam.Role;
+  /**
+   * Per database name, the role its drill runs with: reads only that database's backups and writes
+   * only its reports.
+   */
+  readonly databaseTaskRoles: ReadonlyMap<string, iam.Role>;
   /** Pulls the images and ships the logs. */
   readonly executionRole: iam.Role;
   /** Logs of the drill tasks' containers. */
@@ -48,8 +60,9 @@ export interface DrillTasks {
 
 /**
  * The drill's Fargate tasks, added to `scope` (the {@link RestoreDrill}) as `TaskLogs`, `TaskRole`,
- * `TaskExecutionRole`, `PostgresImageCache` and `Task<major>`: one task definition per PostgreSQL major,
- * each a scratch server of that major and the restore runner that waits for it.
+ * `DatabaseTaskRoles/<Name>`, `TaskExecutionRole`, `PostgresImageCache` and `Task<major>`: one task
+ * definition per PostgreSQL major, each a scratch server of that major and the restore runner that
+ * waits for it, and one task role per database.
  *
  * Added to the drill's own scope rather than to a child construct: a child would put a new level in
  * the construct path, which CloudFormation logical ids hash, and replace the retained log group.
@@ -59,11 +72,16 @@ export function addDrillTasks(scope: Construct, options: DrillTasksOptions): Dri
     retention: options.logRetention,
     removalPolicy: RemovalPolicy.RETAIN,
   });
+  // A drill restores an untrusted archive: the task may reach one database's backups only, so the
+  // task definitions' own role may do nothing, and each run passes its database's role.
   const taskRole = new iam.Role(scope, 'TaskRole', {
     assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-    description: 'pgproof: restore drill task (reads backups, writes drill reports)',
+    description: 'pgproof: restore drill task default role (no access; each drill passes its database role)',
   });
-  grantDrillTask(taskRole, options.vault, options.prefix);
+  const roles = new Construct(scope, 'DatabaseTaskRoles');
+  const databaseTaskRoles = new Map(
+    options.databases.map((name) => [name, databaseTaskRole(roles, name, options.vault, options.prefix)]),
+  );
   const executionRole = new iam.Role(scope, 'TaskExecutionRole', {
     assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
     description: 'pgproof: pulls the drill images and ships their logs',
@@ -88,7 +106,7 @@ export function addDrillTasks(scope: Construct, options: DrillTasksOptions): Dri
     'ecr:GetAuthorizationToken takes no resource; log streams are named by ECS at run time (<log group arn>:*).',
     { resources: ['*'] },
   );
-  return { taskDefinitions, taskRole, executionRole, taskLogGroup };
+  return { taskDefinitions, taskRole, databaseTaskRoles, executionRole, taskLogGroup };
 }
 
 /**
@@ -139,7 +157,9 @@ function drillTaskDefinition(
   scope: Construct,
   major: number,
   options: DrillTasksOptions &
-    Omit<DrillTasks, 'taskDefinitions'> & { postgresImage: (major: number) => ecs.ContainerImage },
+    Omit<DrillTasks, 'taskDefinitions' | 'databaseTaskRoles'> & {
+      postgresImage: (major: number) => ecs.ContainerImage;
+    },
 ): ecs.FargateTaskDefinition {
   const task = new ecs.FargateTaskDefinition(scope, `Task${major}`, {
     // The run's size comes from the backup (RunRestore overrides CPU, memory and disk).
@@ -214,15 +234,23 @@ function drillTaskDefinition(
   return task;
 }
 
-/** The drill task reads backups and decrypts them, and writes only reports. */
-function grantDrillTask(taskRole: iam.Role, vault: IBackupVault, prefix: string): void {
-  vault.grantDrillTask(taskRole, prefix);
-  const { bucket } = vault;
+/** The role of one database's drills: reads that database's backups, writes only its reports. */
+function databaseTaskRole(scope: Construct, name: string, vault: IBackupVault, prefix: string): iam.Role {
+  const role = new iam.Role(scope, pascalCase(name), {
+    assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+    description: `pgproof: restore drill task of ${name} (reads its backups, writes its drill reports)`,
+  });
+  vault.grantDrillTask(role, prefix, name);
+  const reports = `${drillReportsPrefix(prefix)}${name}/`;
   acknowledgeWildcards(
-    taskRole,
-    `The drill restores any database's backup, whose keys are made at backup time (<bucket arn>/${prefix}*), and writes reports it names at run time, only under ${prefix}drills/.`,
+    role,
+    `The drill of ${name} reads that database's backups, whose keys are made at backup time (${databasePrefix(prefix, name)}*), and writes reports it names at run time, only under ${reports}.`,
     {
-      resources: [bucket.arnForObjects(`${prefix}*`), bucket.arnForObjects(`${prefix}drills/*`)],
+      resources: [
+        vault.bucket.arnForObjects(`${databasePrefix(prefix, name)}*`),
+        vault.bucket.arnForObjects(`${reports}*`),
+      ],
     },
   );
+  return role;
 }

@@ -120,6 +120,8 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
           },
         },
         Overrides: {
+          // The database's own role, which ResolveBackup took from the stack's map, never from the input.
+          'TaskRoleArn.$': drillPlanPath('taskRoleArn'),
           'Cpu.$': drillPlanPath('cpu'),
           'Memory.$': drillPlanPath('memory'),
           EphemeralStorage: { 'SizeInGiB.$': drillPlanPath('ephemeralStorageGiB') },

@@ -137,8 +137,16 @@ export class RestoreDrill extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   /** One drill task definition per PostgreSQL major. */
   public readonly taskDefinitions: ReadonlyMap<number, ecs.FargateTaskDefinition>;
-  /** The drill tasks' role: reads backups, decrypts, writes reports under `<prefix>drills/` only. */
+  /**
+   * The drill task definitions' own task role, which may do nothing: each drill runs with its
+   * database's role from {@link databaseTaskRoles}, passed as the RunTask override.
+   */
   public readonly taskRole: iam.Role;
+  /**
+   * Per database name, the role its drills run with: reads only that database's backups
+   * (`<prefix><name>/`) and writes only its reports (`<prefix>drills/<name>/`).
+   */
+  public readonly databaseTaskRoles: ReadonlyMap<string, iam.Role>;
   public readonly securityGroup: ec2.ISecurityGroup;
   public readonly resolveFunction: nodejs.NodejsFunction;
   public readonly evaluateFunction: nodejs.NodejsFunction;
@@ -170,6 +178,7 @@ export class RestoreDrill extends Construct {
     const tasks = addDrillTasks(this, {
       vault,
       prefix,
+      databases: props.databases.map((db) => db.name),
       postgresMajors: majors,
       image: props.image,
       command: props.command ?? ['node', '/app/pg-restore.mjs'],
@@ -179,6 +188,7 @@ export class RestoreDrill extends Construct {
     });
     this.taskDefinitions = tasks.taskDefinitions;
     this.taskRole = tasks.taskRole;
+    this.databaseTaskRoles = tasks.databaseTaskRoles;
     this.taskLogGroup = tasks.taskLogGroup;
 
     const functions = addDrillFunctions(this, {
@@ -186,6 +196,7 @@ export class RestoreDrill extends Construct {
       prefix,
       databases: drillDatabases(props.databases),
       taskDefinitions: tasks.taskDefinitions,
+      taskRoles: tasks.databaseTaskRoles,
       logRetention,
     });
     this.resolveFunction = functions.resolveFunction;
@@ -205,7 +216,7 @@ export class RestoreDrill extends Construct {
     allowRunningDrillTasks(this.stateMachine, {
       cluster: props.cluster,
       taskDefinitions: [...tasks.taskDefinitions.values()],
-      taskRole: tasks.taskRole,
+      taskRoles: [tasks.taskRole, ...tasks.databaseTaskRoles.values()],
       executionRole: tasks.executionRole,
       functions: [this.resolveFunction, this.evaluateFunction],
     });

@@ -50,6 +50,8 @@ describe('primary stack', () => {
     for (const task of primary.restoreDrill.taskDefinitions.values()) {
       expect(task.taskRole).toBe(primary.restoreDrill.taskRole);
     }
+    // Every configured database can be drilled, each with its own role.
+    expect([...primary.restoreDrill.databaseTaskRoles.keys()]).toEqual(['orders', 'billing']);
   });
 
   it('outputs what the pgproof CLI looks the deployment up by', () => {
@@ -170,10 +172,11 @@ describe('primary stack', () => {
         id.startsWith('RestoreDrillStateMachine'),
       ),
     });
-    const drillTaskRoleId = () =>
+    /** The drill task role of database `name` (one per configured database). */
+    const drillTaskRoleId = (name: string) =>
       Object.keys(
         template.findResources('AWS::IAM::Role', {
-          Properties: { Description: Match.stringLikeRegexp('restore drill task') },
+          Properties: { Description: Match.stringLikeRegexp(`restore drill task of ${name} `) },
         }),
       )[0] ?? '';
 
@@ -279,35 +282,45 @@ describe('primary stack', () => {
       ).toEqual([]);
     });
 
-    it('lets the drill task read backups and decrypt them, and write only reports under drills/', () => {
+    it('gives each configured database a drill role that reads only its backups and writes only its reports', () => {
       const bucketArn = { 'Fn::GetAtt': [bucketId(), 'Arn'] };
-      template.hasResourceProperties('AWS::IAM::Policy', {
-        Roles: [{ Ref: drillTaskRoleId() }],
-        PolicyDocument: {
-          Statement: [
-            {
-              Effect: 'Allow',
-              Action: 's3:GetObject',
-              Resource: { 'Fn::Join': ['', [bucketArn, '/pg/*']] },
-            },
-            {
-              Effect: 'Allow',
-              Action: 's3:PutObject',
-              Resource: { 'Fn::Join': ['', [bucketArn, '/pg/drills/*']] },
-            },
-            {
-              Effect: 'Allow',
-              Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
-              Resource: { 'Fn::GetAtt': [keyId(), 'Arn'] },
-              Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
-            },
-          ],
-        },
-      });
-      // That policy is the role's only one: no delete, no list, no other prefix.
-      expect(
-        logicalIdsOf(template, 'AWS::IAM::Policy', { Properties: { Roles: [{ Ref: drillTaskRoleId() }] } }),
-      ).toHaveLength(1);
+      for (const name of ['orders', 'billing']) {
+        template.hasResourceProperties('AWS::IAM::Policy', {
+          Roles: [{ Ref: drillTaskRoleId(name) }],
+          PolicyDocument: {
+            Statement: [
+              {
+                Effect: 'Allow',
+                Action: 's3:ListBucket',
+                Resource: bucketArn,
+                Condition: { StringLike: { 's3:prefix': [`pg/${name}/*`] } },
+              },
+              {
+                Effect: 'Allow',
+                Action: ['s3:GetObject', 's3:GetObjectVersion'],
+                Resource: { 'Fn::Join': ['', [bucketArn, `/pg/${name}/*`]] },
+              },
+              {
+                Effect: 'Allow',
+                Action: 's3:PutObject',
+                Resource: { 'Fn::Join': ['', [bucketArn, `/pg/drills/${name}/*`]] },
+              },
+              {
+                Effect: 'Allow',
+                Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+                Resource: { 'Fn::GetAtt': [keyId(), 'Arn'] },
+                Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+              },
+            ],
+          },
+        });
+        // That policy is the role's only one: no delete, no other prefix.
+        expect(
+          logicalIdsOf(template, 'AWS::IAM::Policy', {
+            Properties: { Roles: [{ Ref: drillTaskRoleId(name) }] },
+          }),
+        ).toHaveLength(1);
+      }
     });
 
     it('notifies the alerts topic once on a failed drill and when it recovers', () => {

@@ -66,6 +66,7 @@ describe('restore drill workflow, run locally from the synthesized template', ()
     vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
     vi.stubEnv('BACKUP_PREFIX', 'pg/');
     vi.stubEnv('DRILL_DATABASES', workflow.resolveEnvironment.DRILL_DATABASES ?? '');
+    vi.stubEnv('DRILL_TASK_ROLES', workflow.resolveEnvironment.DRILL_TASK_ROLES ?? '');
     vi.stubEnv(
       'DRILL_TASKS',
       JSON.stringify({ [source.major]: `arn:aws:ecs:eu-west-1:${ACCOUNT}:task-definition/Drill:1` }),
@@ -91,6 +92,10 @@ describe('restore drill workflow, run locally from the synthesized template', ()
       Overrides: { Cpu: '1024', Memory: '4096', EphemeralStorage: { SizeInGiB: 21 } },
     });
     const request = runRestoreRequestSchema.parse(input);
+    // The drilled database's own role, from the stack's map (shop is the only one drilled here).
+    expect(request.Overrides.TaskRoleArn).toMatch(
+      new RegExp(`^arn:aws:iam::${ACCOUNT}:role/DrillDatabaseTaskRolesShop[0-9A-F]{8}$`),
+    );
     const [override] = request.Overrides.ContainerOverrides;
     expect(override?.Name).toBe('restore-runner');
     await scratch.query('postgres', `DROP DATABASE IF EXISTS "${manifest.database}" WITH (FORCE)`);

@@ -83,6 +83,7 @@ describe('RestoreDrill construct', () => {
         StartedBy: 'restore-drill',
         NetworkConfiguration: { AwsvpcConfiguration: { AssignPublicIp: 'DISABLED' } },
         Overrides: {
+          'TaskRoleArn.$': '$.drill.taskRoleArn',
           'Cpu.$': '$.drill.cpu',
           'Memory.$': '$.drill.memory',
           EphemeralStorage: { 'SizeInGiB.$': '$.drill.ephemeralStorageGiB' },
@@ -135,41 +136,92 @@ describe('RestoreDrill construct', () => {
     }
   });
 
-  it('lets the drill task read backups and decrypt them, and write only reports under drills/', () => {
-    const role = drill.template.findResources('AWS::IAM::Role', {
-      Properties: { Description: Match.stringLikeRegexp('restore drill task') },
-    });
-    const [roleId] = Object.keys(role);
-    drill.template.hasResourceProperties('AWS::IAM::Policy', {
-      Roles: [{ Ref: roleId }],
-      PolicyDocument: {
-        Statement: [
-          {
-            Effect: 'Allow',
-            Action: 's3:GetObject',
-            Resource: {
-              'Fn::Join': ['', [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Bucket'), 'Arn'] }, '/pg/*']],
+  /** The logical id of the one IAM role whose description matches. */
+  function roleId(description: RegExp): string {
+    const ids = Object.keys(
+      drill.template.findResources('AWS::IAM::Role', {
+        Properties: { Description: Match.stringLikeRegexp(description.source) },
+      }),
+    );
+    expect(ids).toHaveLength(1);
+    return ids[0] ?? '';
+  }
+  /** Every statement of the policies attached to the role `id`. */
+  function statementsOf(id: string): { Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+    return Object.values(drill.template.findResources('AWS::IAM::Policy'))
+      .filter((policy) => JSON.stringify(policy.Properties.Roles) === JSON.stringify([{ Ref: id }]))
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+  }
+  const bucketArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^Bucket'), 'Arn'] };
+  const objects = (pattern: string) => ({ 'Fn::Join': ['', [bucketArn, pattern]] });
+
+  it("gives each database a drill role that reads only that database's backups and writes only its reports", () => {
+    for (const name of ['shop', 'billing_v2']) {
+      drill.template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: roleId(new RegExp(`restore drill task of ${name} `)) }],
+        PolicyDocument: {
+          Statement: [
+            {
+              Effect: 'Allow',
+              Action: 's3:ListBucket',
+              Resource: bucketArn,
+              Condition: { StringLike: { 's3:prefix': [`pg/${name}/*`] } },
             },
-          },
-          {
-            Effect: 'Allow',
-            Action: 's3:PutObject',
-            Resource: {
-              'Fn::Join': [
-                '',
-                [{ 'Fn::GetAtt': [Match.stringLikeRegexp('^Bucket'), 'Arn'] }, '/pg/drills/*'],
-              ],
+            {
+              Effect: 'Allow',
+              Action: ['s3:GetObject', 's3:GetObjectVersion'],
+              Resource: objects(`/pg/${name}/*`),
             },
-          },
-          {
-            Effect: 'Allow',
-            Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
-            Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] },
-            Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
-          },
-        ],
-      },
-    });
+            { Effect: 'Allow', Action: 's3:PutObject', Resource: objects(`/pg/drills/${name}/*`) },
+            {
+              Effect: 'Allow',
+              Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+              Resource: { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] },
+              Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+            },
+          ],
+        },
+      });
+    }
+  });
+
+  it("lets no drill role read two databases' backups, or reach S3 beyond its own prefixes", () => {
+    const drillRoles = Object.keys(
+      drill.template.findResources('AWS::IAM::Role', {
+        Properties: { Description: Match.stringLikeRegexp('restore drill task') },
+      }),
+    );
+    // The task definitions' default role and one per database.
+    expect(drillRoles).toHaveLength(3);
+    const readable = (id: string) =>
+      statementsOf(id).flatMap((statement) => {
+        const actions = [statement.Action].flat();
+        if (actions.some((a) => /^s3:(Get|List)/.test(a))) {
+          return [JSON.stringify(statement.Resource), JSON.stringify(statement.Condition ?? {})];
+        }
+        return [];
+      });
+    for (const id of drillRoles) {
+      const reads = readable(id).join(' ');
+      const databases = ['shop', 'billing_v2'].filter((name) => reads.includes(`pg/${name}/`));
+      expect(databases.length, id).toBeLessThanOrEqual(1);
+      // Nothing broader than a database's folder: no read of the whole prefix or bucket.
+      expect(reads, id).not.toMatch(/"\/pg\/\*"|"\/\*"|pg\/\*"/);
+      for (const statement of statementsOf(id)) {
+        expect(
+          [statement.Action].flat().every((a) => !a.includes('*')),
+          id,
+        ).toBe(true);
+      }
+    }
+  });
+
+  it('gives the drill task definitions a default role that may do nothing at all', () => {
+    const id = roleId(/default role/);
+    expect(statementsOf(id)).toEqual([]);
+    for (const task of Object.values(drill.template.findResources('AWS::ECS::TaskDefinition'))) {
+      expect(task.Properties.TaskRoleArn).toEqual({ 'Fn::GetAtt': [id, 'Arn'] });
+    }
   });
 
   it('lets the workflow run only the drill tasks, in the drill cluster, and pass only their roles', () => {
@@ -186,17 +238,25 @@ describe('RestoreDrill construct', () => {
               ArnEquals: { 'ecs:cluster': { 'Fn::GetAtt': [Match.stringLikeRegexp('^Cluster'), 'Arn'] } },
             },
           }),
-          Match.objectLike({
+          {
+            Effect: 'Allow',
             Action: 'iam:PassRole',
+            // The default role, each database's drill role, and the execution role: no other.
+            Resource: [
+              { 'Fn::GetAtt': [Match.stringLikeRegexp('^DrillTaskRole'), 'Arn'] },
+              { 'Fn::GetAtt': [Match.stringLikeRegexp('^DrillDatabaseTaskRolesShop'), 'Arn'] },
+              { 'Fn::GetAtt': [Match.stringLikeRegexp('^DrillDatabaseTaskRolesBillingV2'), 'Arn'] },
+              { 'Fn::GetAtt': [Match.stringLikeRegexp('^DrillTaskExecutionRole'), 'Arn'] },
+            ],
             Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-          }),
+          },
           Match.objectLike({ Action: ['events:PutTargets', 'events:PutRule', 'events:DescribeRule'] }),
         ]),
       },
     });
   });
 
-  it("gives ResolveBackup the databases' drill settings and the task of each major", () => {
+  it("gives ResolveBackup the databases' drill settings, the task of each major and each database's role", () => {
     drill.template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs24.x',
       Environment: {
@@ -210,6 +270,18 @@ describe('RestoreDrill construct', () => {
             billing_v2: { rtoMinutes: 120, checks: [] },
           }),
           DRILL_TASKS: Match.anyValue(),
+          DRILL_TASK_ROLES: {
+            'Fn::Join': [
+              '',
+              [
+                '{"shop":"',
+                { 'Fn::GetAtt': [Match.stringLikeRegexp('^DrillDatabaseTaskRolesShop'), 'Arn'] },
+                '","billing_v2":"',
+                { 'Fn::GetAtt': [Match.stringLikeRegexp('^DrillDatabaseTaskRolesBillingV2'), 'Arn'] },
+                '"}',
+              ],
+            ],
+          },
         }),
       },
     });

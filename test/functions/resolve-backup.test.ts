@@ -6,6 +6,8 @@ import { type S3Server, startS3 } from '../support/s3.ts';
 
 const TASK_15 = 'arn:aws:ecs:eu-west-1:123456789012:task-definition/PgproofDrill15:1';
 const TASK_17 = 'arn:aws:ecs:eu-west-1:123456789012:task-definition/PgproofDrill17:1';
+const ROLE_ORDERS = 'arn:aws:iam::123456789012:role/PgproofDrillOrders';
+const ROLE_LEGACY = 'arn:aws:iam::123456789012:role/PgproofDrillLegacy';
 const CHECKS = [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM orders' }];
 
 let s3: S3Server;
@@ -47,6 +49,10 @@ beforeEach(() => {
     }),
   );
   vi.stubEnv('DRILL_TASKS', JSON.stringify({ 15: TASK_15, 17: TASK_17 }));
+  vi.stubEnv(
+    'DRILL_TASK_ROLES',
+    JSON.stringify({ orders: ROLE_ORDERS, legacy: ROLE_LEGACY, empty: ROLE_LEGACY }),
+  );
 });
 
 describe('resolve-backup handler', () => {
@@ -59,6 +65,7 @@ describe('resolve-backup handler', () => {
       reportKey: expect.stringMatching(/^pg\/drills\/orders\/20261121T020000Z\/\d{8}T\d{6}Z\.json$/),
       postgresMajor: 15,
       taskDefinitionArn: TASK_15,
+      taskRoleArn: ROLE_ORDERS,
       cpu: '1024',
       memory: '4096',
       ephemeralStorageGiB: 21,
@@ -107,6 +114,21 @@ describe('resolve-backup handler', () => {
     });
   });
 
+  it('fails a name that is only a property of every object (it has no settings and no role)', async () => {
+    await expect(handler({ database: 'constructor' })).rejects.toMatchObject({
+      name: 'UnknownDatabaseError',
+    });
+  });
+
+  it('fails a database that has drill settings but no drill task role, naming the fix', async () => {
+    vi.stubEnv('DRILL_TASK_ROLES', JSON.stringify({ legacy: ROLE_LEGACY }));
+    await expect(handler({ database: 'orders' })).rejects.toMatchObject({
+      name: 'DrillNotPossibleError',
+      message:
+        'database "orders" has drill settings but no drill task role (DRILL_TASK_ROLES); deploy the stack again so that each database gets its own',
+    });
+  });
+
   it('fails a backup id without a manifest', async () => {
     await expect(handler({ database: 'orders', backupId: '20261122T020000Z' })).rejects.toThrow(
       'database "orders" has no backup 20261122T020000Z in s3://backups/pg/orders/ (no manifest); leave the backup id out to take the latest',
@@ -135,8 +157,9 @@ describe('resolve-backup handler', () => {
   it('rejects an environment the stack did not set, naming each variable', async () => {
     vi.stubEnv('DRILL_DATABASES', '{"orders": {"rtoMinutes": 0}}');
     vi.stubEnv('DRILL_TASKS', 'not json');
+    vi.stubEnv('DRILL_TASK_ROLES', JSON.stringify({ orders: 'PgproofDrillOrders' }));
     await expect(handler({ database: 'orders' })).rejects.toThrow(
-      'resolve-backup environment rejected: DRILL_DATABASES.orders.rtoMinutes: Too small: expected number to be >0; DRILL_TASKS: is not valid JSON',
+      'resolve-backup environment rejected: DRILL_DATABASES.orders.rtoMinutes: Too small: expected number to be >0; DRILL_TASKS: is not valid JSON; DRILL_TASK_ROLES.orders: must be an IAM role ARN',
     );
   });
 });
