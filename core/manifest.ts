@@ -17,10 +17,17 @@ export const tableStatSchema = z.object({
   hash: z.string().optional(),
 });
 
+/**
+ * One object of the backup. `versionId` is the S3 version the backup runner wrote (absent when the bucket
+ * keeps no versions, as on S3-compatible servers without versioning, and in manifests written before it was
+ * recorded): readers fetch exactly that version, so a newer version put at the same key later (an
+ * overwrite the bucket's versioning kept the original of) is never what is restored or verified.
+ */
 const objectRefSchema = z.object({
   key: z.string(),
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  versionId: z.string().min(1).optional(),
 });
 
 /** The verification levels of `VERIFY`. */

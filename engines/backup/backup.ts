@@ -3,7 +3,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { tableDataOids } from '../../core/archive-toc.ts';
-import { InterruptedError, PgproofError } from '../../core/errors.ts';
+import { InterruptedError } from '../../core/errors.ts';
 import { backupKeys, backupTagging } from '../../core/layout.ts';
 import { type Manifest, serializeManifest, type TableStat } from '../../core/manifest.ts';
 import { HASH_SESSION_SETTINGS } from '../../core/table-stats.ts';
@@ -22,6 +22,7 @@ import { DumpSnapshot } from './snapshot.ts';
 import { TocReader } from './toc-reader.ts';
 import {
   assertStoredSize,
+  BackupExistsError,
   choosePartSize,
   type ObjectProtection,
   objectExists,
@@ -29,15 +30,7 @@ import {
   uploadStream,
 } from './upload.ts';
 
-/** A backup already exists under the id: the runner never overwrites one. */
-export class BackupExistsError extends PgproofError {
-  constructor(bucket: string, key: string) {
-    super(
-      `a backup already exists at s3://${bucket}/${key}; backups are never overwritten: use another BACKUP_ID (or leave it unset)`,
-    );
-    this.name = 'BackupExistsError';
-  }
-}
+export { BackupExistsError } from './upload.ts';
 
 /** What the core needs from the outside world. */
 export interface BackupDependencies {
@@ -161,7 +154,7 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     await dump.finished;
     const tables = await Promise.race([measured, snapshot.lost]);
     throwIfAborted(signal);
-    await assertStoredSize(s3, settings.bucket, keys.dump, uploaded.bytes);
+    await assertStoredSize(s3, settings.bucket, keys.dump, uploaded.bytes, uploaded.versionId);
 
     const manifest: Manifest = {
       formatVersion: 1,
@@ -179,6 +172,8 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
         sha256: uploaded.sha256,
         format: 'custom',
         compression: compression.compression,
+        // The versions written: readers fetch exactly these (absent where the bucket keeps no versions).
+        ...(uploaded.versionId ? { versionId: uploaded.versionId } : {}),
       },
       globals,
       verify: settings.verify,
@@ -186,10 +181,9 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
       ...(settings.verify === 'checksums' ? { hashSettings: { ...HASH_SESSION_SETTINGS } } : {}),
     };
     throwIfAborted(signal);
-    // Written last, and only if absent: a backup exists exactly when its manifest does.
+    // Written last (and, as every object, only if absent): a backup exists exactly when its manifest does.
     await putObject(s3, settings.bucket, keys.manifest, serializeManifest(manifest), protection, {
       ContentType: 'application/json',
-      IfNoneMatch: '*',
     });
     return manifest;
   } catch (error) {
@@ -213,8 +207,13 @@ async function storeGlobals(
   log: BackupDependencies['log'],
 ): Promise<Manifest['globals']> {
   const sql = await dumpGlobals(pgDumpAll, database, (line) => log('pg_dumpall', { stderr: line }));
-  await putObject(s3, bucket, key, sql, protection, { ContentType: 'application/sql' });
-  return { key, bytes: sql.length, sha256: createHash('sha256').update(sql).digest('hex') };
+  const versionId = await putObject(s3, bucket, key, sql, protection, { ContentType: 'application/sql' });
+  return {
+    key,
+    bytes: sql.length,
+    sha256: createHash('sha256').update(sql).digest('hex'),
+    ...(versionId ? { versionId } : {}),
+  };
 }
 
 function throwIfAborted(signal: AbortSignal): void {

@@ -9,13 +9,30 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { describeS3Error, StorageError } from '../../core/errors.ts';
+import { describeS3Error, PgproofError, StorageError } from '../../core/errors.ts';
 import { isNotFound } from '../../core/s3-client.ts';
 
 /**
  * Writing a backup's objects: every object gets the same protection (SSE-KMS, tags, Object Lock);
- * the dump streams through SHA-256 into a multipart upload whose memory stays bounded.
+ * the dump streams through SHA-256 into a multipart upload whose memory stays bounded. Every write is
+ * conditional (`If-None-Match: *`): S3 stores it only where no object is, so a backup is never
+ * overwritten, whatever wrote first.
  */
+
+/** A backup object already exists at the key: the runner never overwrites one. */
+export class BackupExistsError extends PgproofError {
+  constructor(bucket: string, key: string, how: 'manifest found' | 'write refused' = 'manifest found') {
+    super(
+      how === 'manifest found'
+        ? `a backup already exists at s3://${bucket}/${key}; backups are never overwritten: use another BACKUP_ID (or leave it unset)`
+        : `a backup object already exists at s3://${bucket}/${key} (S3 answered 412 PreconditionFailed to a write allowed only where no object is); nothing was overwritten: use another BACKUP_ID (or leave it unset)`,
+    );
+    this.name = 'BackupExistsError';
+  }
+}
+
+/** Only-if-absent, on every write of a backup object (PutObject and CompleteMultipartUpload). */
+const WRITE_ONCE = { IfNoneMatch: '*' } as const;
 
 /** What every object of a backup carries. */
 export interface ObjectProtection {
@@ -83,12 +100,33 @@ export interface UploadedObject {
   readonly key: string;
   readonly bytes: number;
   readonly sha256: string;
+  /** The S3 version written; undefined when the bucket keeps no versions. */
+  readonly versionId: string | undefined;
 }
 
 /**
- * Streams `body` into `key` as a multipart upload. On any failure (the body erroring included) the
- * multipart upload is aborted, and the abort is awaited, before the error is rethrown: nothing
- * half-written is left behind.
+ * The error of a failed conditional write: 412 means an object is already at the key (nothing was
+ * written); 409 that another conditional write to it was under way at the same moment.
+ */
+function describeWriteError(error: unknown, operation: string, bucket: string, key: string): PgproofError {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e?.$metadata?.httpStatusCode === 412 || e?.name === 'PreconditionFailed') {
+    return new BackupExistsError(bucket, key, 'write refused');
+  }
+  if (e?.name === 'ConditionalRequestConflict') {
+    return new StorageError(
+      `another write to s3://${bucket}/${key} was under way at the same moment (409 ConditionalRequestConflict); nothing was overwritten: make sure only one backup runs with this BACKUP_ID`,
+      { cause: error },
+    );
+  }
+  return describeS3Error(error, operation, bucket, key);
+}
+
+/**
+ * Streams `body` into `key` as a multipart upload, completed only if no object is at `key` (lib-storage
+ * passes its params, `IfNoneMatch` included, to CompleteMultipartUpload, and to the single PutObject of a
+ * body smaller than one part). On any failure (the body erroring included) the multipart upload is
+ * aborted, and the abort is awaited, before the error is rethrown: nothing half-written is left behind.
  */
 export async function uploadStream(
   s3: S3Client,
@@ -109,19 +147,22 @@ export async function uploadStream(
       Body: hashing,
       ContentType: 'application/octet-stream',
       ...protectionParams(protection),
+      ...WRITE_ONCE,
     },
     partSize: sizing.partSize,
     queueSize: sizing.queueSize,
     leavePartsOnError: false,
   });
+  let versionId: string | undefined;
   try {
-    await upload.done();
+    const done = await upload.done();
+    versionId = 'VersionId' in done ? done.VersionId : undefined;
   } catch (error) {
     hashing.destroy();
     await abortUpload(s3, upload, bucket, key);
-    throw describeS3Error(error, 'multipart upload', bucket, key);
+    throw describeWriteError(error, 'multipart upload', bucket, key);
   }
-  return { key, bytes: hashing.bytes, sha256: hashing.digest() };
+  return { key, bytes: hashing.bytes, sha256: hashing.digest(), versionId };
 }
 
 /**
@@ -147,27 +188,32 @@ async function abortUpload(s3: S3Client, upload: Upload, bucket: string, key: st
   }
 }
 
-/** Writes a small object (globals, manifest) with the backup's protection. */
+/**
+ * Writes a small object (globals, manifest) with the backup's protection, only if no object is at `key`,
+ * and returns the S3 version written (undefined when the bucket keeps no versions).
+ */
 export async function putObject(
   s3: S3Client,
   bucket: string,
   key: string,
   body: Buffer | string,
   protection: ObjectProtection,
-  extra: Partial<PutObjectCommandInput> = {},
-): Promise<void> {
+  extra: Pick<PutObjectCommandInput, 'ContentType'> = {},
+): Promise<string | undefined> {
   try {
-    await s3.send(
+    const written = await s3.send(
       new PutObjectCommand({
         Bucket: bucket,
         Key: key,
         Body: body,
         ...protectionParams(protection),
         ...extra,
+        ...WRITE_ONCE,
       }),
     );
+    return written.VersionId;
   } catch (error) {
-    throw describeS3Error(error, 'PutObject', bucket, key);
+    throw describeWriteError(error, 'PutObject', bucket, key);
   }
 }
 
@@ -182,16 +228,24 @@ export async function objectExists(s3: S3Client, bucket: string, key: string): P
   }
 }
 
-/** Checks that S3 holds `expectedBytes` at `key` (the upload was not silently truncated). */
+/**
+ * Checks that S3 holds `expectedBytes` at `key`, in the version written when there is one (the upload was
+ * not silently truncated).
+ */
 export async function assertStoredSize(
   s3: S3Client,
   bucket: string,
   key: string,
   expectedBytes: number,
+  versionId?: string,
 ): Promise<void> {
   let stored: number | undefined;
   try {
-    stored = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength;
+    stored = (
+      await s3.send(
+        new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
+      )
+    ).ContentLength;
   } catch (error) {
     throw describeS3Error(error, 'HeadObject', bucket, key);
   }

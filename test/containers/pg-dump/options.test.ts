@@ -155,7 +155,7 @@ describe('backup runner options', () => {
     }
   });
 
-  it('sends SSE-KMS, the tier and database tags and Object Lock on every object, in a multipart dump', async () => {
+  it('sends SSE-KMS, the tier and database tags, Object Lock and If-None-Match on every object, in a multipart dump', async () => {
     s3.requests.length = 0;
     const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
     kms.setKeyState(keyArn, 'Enabled');
@@ -189,12 +189,15 @@ describe('backup runner options', () => {
     expect(create).toHaveLength(1);
     expect(create[0]?.headers).toMatchObject(expected);
     expect(dumpRequests.filter(s3Operation.uploadPart).length).toBeGreaterThanOrEqual(3);
-    expect(dumpRequests.filter(s3Operation.completeMultipartUpload)).toHaveLength(1);
+    // Every object is written only where none is: the dump's completion, the globals and the manifest.
+    const complete = dumpRequests.filter(s3Operation.completeMultipartUpload);
+    expect(complete).toHaveLength(1);
+    expect(complete[0]?.headers['if-none-match']).toBe('*');
 
     const [globals] = requestsFor(s3.requests, s3.bucket, `${folder}/globals.sql`).filter(
       s3Operation.putObject,
     );
-    expect(globals?.headers).toMatchObject(expected);
+    expect(globals?.headers).toMatchObject({ ...expected, 'if-none-match': '*' });
     const [manifest] = requestsFor(s3.requests, s3.bucket, `${folder}/manifest.json`).filter(
       s3Operation.putObject,
     );
