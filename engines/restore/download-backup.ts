@@ -20,7 +20,8 @@ export interface DownloadedBackup {
 
 /**
  * Downloads the dump (parallel ranged GETs) and the globals into `directory` and checks both against
- * the manifest's sizes and SHA-256 before anything is restored.
+ * the manifest's sizes and SHA-256 before anything is restored. Each is read in the S3 version the
+ * manifest recorded when it has one: a newer version put at the key later is never what is restored.
  */
 export async function downloadBackup(
   s3: S3Client,
@@ -53,7 +54,9 @@ export async function downloadBackup(
       : []),
   ];
   await Promise.all(
-    files.map((file) => downloadObject(s3, bucket, file.object.key, file.path, file.options)),
+    files.map((file) =>
+      downloadObject(s3, bucket, file.object.key, file.path, file.options, file.object.versionId),
+    ),
   );
   const results = await Promise.all(files.map((file) => verifyChecksum(file.path, file.object)));
   const failed = results.filter((r) => !r.passed);

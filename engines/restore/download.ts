@@ -32,8 +32,9 @@ export interface Downloaded {
 }
 
 /**
- * Downloads `s3://bucket/key` to `path`. Every ranged GET names the object's ETag, so an object
- * replaced mid-download fails the download instead of mixing two versions.
+ * Downloads `s3://bucket/key` to `path`: the version `versionId` when given (a backup's manifest names the
+ * versions it was written as), else the current one. Every ranged GET names the object's ETag (and the
+ * version), so an object replaced mid-download fails the download instead of mixing two versions.
  */
 export async function downloadObject(
   s3: S3Client,
@@ -41,11 +42,13 @@ export async function downloadObject(
   key: string,
   path: string,
   options: DownloadOptions,
+  versionId?: string,
 ): Promise<Downloaded> {
   let size: number;
   let etag: string | undefined;
+  const version = versionId ? { VersionId: versionId } : {};
   try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...version }));
     size = head.ContentLength ?? 0;
     etag = head.ETag;
   } catch (error) {
@@ -66,7 +69,13 @@ export async function downloadObject(
       while (next < ranges.length) {
         const range = ranges[next++];
         if (!range) continue;
-        await downloadRange(s3, bucket, key, etag, range, file, options);
+        await downloadRange(
+          s3,
+          { Bucket: bucket, Key: key, IfMatch: etag, ...version },
+          range,
+          file,
+          options,
+        );
         done += range[1] - range[0] + 1;
         options.onProgress?.(done, size);
       }
@@ -80,22 +89,20 @@ export async function downloadObject(
 
 async function downloadRange(
   s3: S3Client,
-  bucket: string,
-  key: string,
-  etag: string | undefined,
+  object: { Bucket: string; Key: string; IfMatch: string | undefined; VersionId?: string },
   [first, last]: [number, number],
   file: Awaited<ReturnType<typeof open>>,
   options: DownloadOptions,
 ): Promise<void> {
+  const { Bucket: bucket, Key: key } = object;
   const attempts = options.attempts ?? 3;
   for (let attempt = 1; ; attempt++) {
     if (options.signal?.aborted) throw new InterruptedError(String(options.signal.reason ?? 'a signal'));
     let position = first;
     try {
-      const response = await s3.send(
-        new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${first}-${last}`, IfMatch: etag }),
-        { abortSignal: options.signal },
-      );
+      const response = await s3.send(new GetObjectCommand({ ...object, Range: `bytes=${first}-${last}` }), {
+        abortSignal: options.signal,
+      });
       for await (const chunk of response.Body as Readable) {
         const buffer = chunk as Buffer;
         await file.write(buffer, 0, buffer.length, position);

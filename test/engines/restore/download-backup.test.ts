@@ -6,13 +6,14 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadBackup } from '../../../engines/restore/restore.ts';
 import { fakeManifest } from '../../support/manifests.ts';
-import { type S3Server, startS3 } from '../../support/s3.ts';
+import { type MotoServer, startMoto } from '../../support/moto.ts';
 
 const KiB = 1024;
 const sha256 = (body: Buffer) => createHash('sha256').update(body).digest('hex');
 
+/** On moto's S3: a versioned bucket, as production's, so version-pinned reads are real. */
 describe('downloadBackup', () => {
-  let s3: S3Server;
+  let s3: MotoServer;
   let work: string;
   const dump = randomBytes(600 * KiB);
   const globals = Buffer.from('CREATE ROLE app;\n');
@@ -29,7 +30,7 @@ describe('downloadBackup', () => {
   const options = { partBytes: 256 * KiB, concurrency: 2, withGlobals: true };
 
   beforeAll(async () => {
-    s3 = await startS3();
+    s3 = await startMoto();
     work = mkdtempSync(join(tmpdir(), 'pgproof-download-backup-'));
     for (const [key, body] of [
       [manifest.dump.key, dump],
@@ -84,6 +85,87 @@ describe('downloadBackup', () => {
     expect(files.check.passed).toBe(false);
     expect(files.check.detail).toBe(
       `orders/globals.sql has SHA-256 ${sha256(globals)}, the manifest says ${'0'.repeat(64)}: the object was changed; restore another backup`,
+    );
+  });
+});
+
+describe('downloadBackup of a backup whose objects were overwritten after its manifest was written', () => {
+  let s3: MotoServer;
+  let work: string;
+  const dump = randomBytes(300 * KiB);
+  const globals = Buffer.from('CREATE ROLE app;\n');
+  const newerDump = randomBytes(300 * KiB);
+  const newerGlobals = Buffer.from('CREATE ROLE app;\nALTER ROLE app SUPERUSER;\n');
+  let manifest: ReturnType<typeof fakeManifest>;
+  const options = { partBytes: 128 * KiB, concurrency: 2, withGlobals: true };
+
+  beforeAll(async () => {
+    s3 = await startMoto();
+    work = mkdtempSync(join(tmpdir(), 'pgproof-download-pinned-'));
+    const put = async (key: string, body: Buffer) =>
+      (await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body }))).VersionId;
+    const dumpVersion = await put('orders/dump.pgdump', dump);
+    const globalsVersion = await put('orders/globals.sql', globals);
+    manifest = fakeManifest('orders', '20261121T020000Z', {
+      dump: {
+        key: 'orders/dump.pgdump',
+        bytes: dump.length,
+        sha256: sha256(dump),
+        format: 'custom',
+        compression: 'zstd:1',
+        versionId: dumpVersion,
+      },
+      globals: {
+        key: 'orders/globals.sql',
+        bytes: globals.length,
+        sha256: sha256(globals),
+        versionId: globalsVersion,
+      },
+    });
+    // Newer versions put directly at the same keys, as a writer without If-None-Match would.
+    await put('orders/dump.pgdump', newerDump);
+    await put('orders/globals.sql', newerGlobals);
+  });
+  afterAll(async () => {
+    await s3?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('downloads the versions the manifest names, not the newer ones', async () => {
+    expect((await s3.versions('orders/dump.pgdump')).map((v) => v.versionId)).toEqual([
+      expect.not.stringMatching(`^${manifest.dump.versionId}$`),
+      manifest.dump.versionId,
+    ]);
+    const files = await downloadBackup(
+      s3.client,
+      s3.bucket,
+      manifest,
+      mkdtempSync(join(work, 'pinned-')),
+      options,
+    );
+    expect(readFileSync(files.dumpPath).equals(dump)).toBe(true);
+    expect(files.globalsPath && readFileSync(files.globalsPath).toString()).toBe('CREATE ROLE app;\n');
+    expect(files.check).toMatchObject({ name: 'checksum', passed: true });
+  });
+
+  it('reads the current version for a manifest without version ids (older manifests, unversioned buckets), and its checksum catches the change', async () => {
+    const unpinned = {
+      ...manifest,
+      dump: { ...manifest.dump, versionId: undefined },
+      globals: manifest.globals && { ...manifest.globals, versionId: undefined },
+    };
+    const files = await downloadBackup(
+      s3.client,
+      s3.bucket,
+      unpinned,
+      mkdtempSync(join(work, 'current-')),
+      options,
+    );
+    expect(readFileSync(files.dumpPath).equals(newerDump)).toBe(true);
+    expect(files.check.passed).toBe(false);
+    expect(files.check.detail).toBe(
+      `orders/dump.pgdump has SHA-256 ${sha256(newerDump)}, the manifest says ${sha256(dump)}: the object was changed; restore another backup; ` +
+        `orders/globals.sql is ${newerGlobals.length} bytes, the manifest says ${globals.length}: the object was changed or truncated; restore another backup`,
     );
   });
 });
