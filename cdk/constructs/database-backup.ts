@@ -14,6 +14,7 @@ import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core
 import { addMissingSuccessAlarm } from './alarms.ts';
 import type { BackupLauncher } from './backup-launcher.ts';
 import type { IBackupVault, ObjectLockMode } from './backup-vault.ts';
+import { revokeDefaultEgress } from './egress.ts';
 import { acknowledgeWildcards } from './nag.ts';
 
 /** Name of the runner container in every backup task definition. */
@@ -94,8 +95,9 @@ export interface DatabaseBackupProps {
    */
   readonly databaseSecurityGroup?: ec2.ISecurityGroup;
   /**
-   * Groups the task carries besides its own, e.g. the one the VPC endpoints admit.
-   * @default - none
+   * Groups the task carries besides its own, e.g. the one the VPC endpoints admit. The task's own group
+   * lets out only the database's port.
+   * @default - none: the task's own group then also lets out HTTPS (to the AWS services)
    */
   readonly additionalSecurityGroups?: readonly ec2.ISecurityGroup[];
   /** How long task logs are kept. @default logs.RetentionDays.THREE_MONTHS */
@@ -118,7 +120,7 @@ export class DatabaseBackup extends Construct {
   public readonly taskDefinition: ecs.FargateTaskDefinition;
   /** The runner container, named {@link RUNNER_CONTAINER_NAME}. */
   public readonly container: ecs.ContainerDefinition;
-  /** The task's security group (egress only); the database admits it. */
+  /** The task's security group: out to the database's port only (HTTPS too without other groups); the database admits it. */
   public readonly securityGroup: ec2.SecurityGroup;
   /** The runner's logs, including its EMF metrics. */
   public readonly logGroup: logs.LogGroup;
@@ -212,11 +214,24 @@ export class DatabaseBackup extends Construct {
       { resources: ['*'] },
     );
 
+    // Out to the database's port only; the task's other groups (the network's task group) let it
+    // reach the AWS service endpoints. Without other groups, this one lets out HTTPS too.
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       description: `pgproof backup task of ${props.name}`,
-      allowAllOutbound: true,
+      allowAllOutbound: false,
     });
+    this.securityGroup.addEgressRule(
+      props.databaseSecurityGroup ?? ec2.Peer.anyIpv4(),
+      ec2.Port.tcp(props.port ?? 5432),
+      `PostgreSQL of ${props.name}`,
+    );
+    if (!props.additionalSecurityGroups?.length) {
+      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to the AWS services');
+    } else if (props.databaseSecurityGroup) {
+      // The one rule (to the database's group) is a resource of its own, not an inline rule.
+      revokeDefaultEgress(this.securityGroup);
+    }
     props.databaseSecurityGroup?.addIngressRule(
       this.securityGroup,
       ec2.Port.tcp(props.port ?? 5432),

@@ -86,7 +86,8 @@ export interface RestoreDrillProps {
   readonly subnets?: ec2.SubnetSelection;
   /**
    * Security group of drill tasks. Nothing needs to reach them: the scratch server listens on localhost.
-   * @default - a new group that allows only outbound traffic
+   * Give one that lets out only HTTPS to S3 and the VPC's service endpoints (BackupNetwork's task group).
+   * @default - a new group that admits nothing and lets out only HTTPS
    */
   readonly securityGroup?: ec2.ISecurityGroup;
   /** The runner image (containers/pg-dump's Dockerfile: it holds both runners). */
@@ -172,8 +173,12 @@ export class RestoreDrill extends Construct {
       new ec2.SecurityGroup(this, 'SecurityGroup', {
         vpc: props.vpc,
         description: 'pgproof restore drill tasks (no inbound: the scratch server listens on localhost)',
-        allowAllOutbound: true,
+        allowAllOutbound: false,
       });
+    if (!props.securityGroup) {
+      // A drill reaches S3 and what it pulls (ECR, CloudWatch Logs), all over HTTPS, and nothing else.
+      this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS services');
+    }
     const vault = BackupVault.fromBucketAndKey(props.bucket, props.key);
     const tasks = addDrillTasks(this, {
       vault,

@@ -132,7 +132,10 @@ export class PrimaryStack extends Stack {
       },
     });
 
-    this.network = new BackupNetwork(this, 'Network', networkProps(this, props.network));
+    this.network = new BackupNetwork(this, 'Network', {
+      ...networkProps(this, props.network),
+      buckets: [this.vault.bucket],
+    });
     this.cluster = new ecs.Cluster(this, 'Cluster', {
       vpc: this.network.vpc,
       containerInsightsV2: ecs.ContainerInsights.ENABLED,

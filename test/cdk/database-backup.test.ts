@@ -334,5 +334,39 @@ describe('DatabaseBackup', () => {
       });
       template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 2);
     });
+
+    it("lets a backup task's own group out only to its database's port (the shared group reaches the endpoints)", () => {
+      // orders: to its database's group only; EC2's default allow-all rule is kept off.
+      expect(
+        resource('AWS::EC2::SecurityGroup', 'DatabaseOrdersSecurityGroup').Properties.SecurityGroupEgress,
+      ).toEqual([
+        {
+          CidrIp: '255.255.255.255/32',
+          Description: 'Disallow all traffic',
+          IpProtocol: 'icmp',
+          FromPort: 252,
+          ToPort: 86,
+        },
+      ]);
+      template.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
+        GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^DatabaseOrdersSecurityGroup'), 'GroupId'] },
+        DestinationSecurityGroupId: 'sg-0123456789abcdef0',
+        IpProtocol: 'tcp',
+        FromPort: 5432,
+        ToPort: 5432,
+      });
+      // billing has no database group: its port, to any address.
+      expect(
+        resource('AWS::EC2::SecurityGroup', 'DatabaseBillingSecurityGroup').Properties.SecurityGroupEgress,
+      ).toEqual([
+        {
+          CidrIp: '0.0.0.0/0',
+          Description: 'PostgreSQL of billing',
+          IpProtocol: 'tcp',
+          FromPort: 5432,
+          ToPort: 5432,
+        },
+      ]);
+    });
   });
 });

@@ -224,6 +224,22 @@ describe('RestoreDrill construct', () => {
     }
   });
 
+  it('gives drill tasks, when given no group, one that admits nothing and lets out only HTTPS', () => {
+    drill.template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+      GroupDescription: Match.stringLikeRegexp('^pgproof restore drill tasks'),
+      SecurityGroupEgress: [
+        {
+          CidrIp: '0.0.0.0/0',
+          Description: 'HTTPS to AWS services',
+          IpProtocol: 'tcp',
+          FromPort: 443,
+          ToPort: 443,
+        },
+      ],
+    });
+    drill.template.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+  });
+
   it('lets the workflow run only the drill tasks, in the drill cluster, and pass only their roles', () => {
     drill.template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
