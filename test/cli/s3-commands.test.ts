@@ -4,21 +4,27 @@ import type { AwsClients } from '../../cli/aws.ts';
 import { runCli } from '../../cli/main.ts';
 import { backupKeys } from '../../core/layout.ts';
 import { recordOutput } from '../support/cli-output.ts';
+import { type MotoServer, startMoto } from '../support/moto.ts';
 import { type PgCluster, startPostgres, systemBinDir } from '../support/postgres.ts';
 import { runScript } from '../support/processes.ts';
-import { type S3Server, startS3 } from '../support/s3.ts';
 import { seedVariedDatabase } from '../support/seed.ts';
 
-/** `list`, `verify` and `restore` against the real PostgreSQL and S3 server of the harness. */
+/**
+ * `list`, `verify` and `restore` against the real PostgreSQL and moto's S3 (versioned, as production's
+ * bucket is, so the versions a manifest names are what is read).
+ */
 describe('pgproof list, verify and restore', () => {
   let cluster: PgCluster;
-  let s3: S3Server;
+  let s3: MotoServer;
   const GOOD = '20261120T020000Z';
   const OLDER = '20261119T020000Z';
   const TAMPERED = '20261121T020000Z';
+  /** A backup of its own name (so `shop`'s listing stays as it is) whose dump key has a newer version. */
+  const PINNED = backupKeys('', 'shop_pinned', GOOD);
+  let pinnedDump: Buffer;
 
   beforeAll(async () => {
-    [cluster, s3] = await Promise.all([startPostgres(), startS3()]);
+    [cluster, s3] = await Promise.all([startPostgres(), startMoto()]);
     await seedVariedDatabase(cluster, 'shop', 1_000);
     for (const [id, tier] of [
       [OLDER, 'weekly'],
@@ -38,10 +44,13 @@ describe('pgproof list, verify and restore', () => {
     const dump = await s3.get(good.dump);
     const middle = Math.floor(dump.length / 2);
     dump.writeUInt8((dump.readUInt8(middle) + 1) % 256, middle);
-    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: bad.dump, Body: dump }));
+    const written = await s3.client.send(
+      new PutObjectCommand({ Bucket: s3.bucket, Key: bad.dump, Body: dump }),
+    );
     const manifest = JSON.parse((await s3.get(good.manifest)).toString());
     manifest.backupId = TAMPERED;
     manifest.dump.key = bad.dump;
+    manifest.dump.versionId = written.VersionId;
     manifest.globals = null;
     await s3.client.send(
       new PutObjectCommand({ Bucket: s3.bucket, Key: bad.manifest, Body: JSON.stringify(manifest) }),
@@ -53,6 +62,16 @@ describe('pgproof list, verify and restore', () => {
         Body: JSON.stringify({ passed: true }),
       }),
     );
+    // The pinned backup, then the tampered dump put over its dump as a newer version.
+    const pinned = await runScript('containers/pg-dump/main.ts', {
+      ...cluster.env('shop'),
+      ...s3.env,
+      BACKUP_NAME: 'shop_pinned',
+      BACKUP_ID: GOOD,
+    });
+    expect(pinned.code, pinned.stderr).toBe(0);
+    pinnedDump = await s3.get(PINNED.dump);
+    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: PINNED.dump, Body: dump }));
   });
   afterAll(async () => {
     await Promise.all([cluster?.stop(), s3?.stop()]);
@@ -294,6 +313,27 @@ describe('pgproof list, verify and restore', () => {
     expect(stdout.join('\n')).toMatch(/FAIL checksum/);
     const tables = await cluster.query('shop_bad', "SELECT 1 FROM pg_tables WHERE schemaname = 'public'");
     expect(tables).toEqual([]);
+  });
+
+  it('verifies and restores the dump version the manifest names, not a newer one put at its key', async () => {
+    // The bucket's current version is the tampered one; the manifest's is the original.
+    const manifest = JSON.parse((await s3.get(PINNED.manifest)).toString());
+    expect(
+      (await s3.versions(PINNED.dump)).map((v) => [v.versionId === manifest.dump.versionId, v.isLatest]),
+    ).toEqual([
+      [false, true],
+      [true, false],
+    ]);
+    expect((await s3.get(PINNED.dump)).equals(pinnedDump)).toBe(false);
+    const verified = await cli('verify', 'shop_pinned', '--backup', GOOD);
+    expect(verified.code, verified.stdout.join('\n')).toBe(0);
+    expect(verified.stdout[1]).toBe(
+      `  ok   checksum: ${PINNED.dump}: ${pinnedDump.length} bytes, SHA-256 ${manifest.dump.sha256} as in the manifest; ${PINNED.globals}: ${manifest.globals.bytes} bytes, SHA-256 ${manifest.globals.sha256} as in the manifest`,
+    );
+    await cluster.createDatabase('shop_pinned_copy');
+    const restored = await cli('restore', 'shop_pinned', '--to', cluster.url('shop_pinned_copy'));
+    expect(restored.code, restored.stdout.join('\n')).toBe(0);
+    expect(restored.stdout[0]).toMatch(new RegExp(`^Restore PASSED: shop_pinned backup ${GOOD} \\(daily, `));
   });
 
   it('rejects bad command lines with the fix', async () => {

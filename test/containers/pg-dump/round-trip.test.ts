@@ -6,20 +6,21 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../../core/manifest.ts';
 import { toolchain } from '../../../local/toolchain.ts';
+import { type MotoServer, startMoto } from '../../support/moto.ts';
 import { pgRestoreInto } from '../../support/pg-restore.ts';
 import { type PgCluster, startPostgres } from '../../support/postgres.ts';
 import { runScript } from '../../support/processes.ts';
-import { type S3Server, startS3 } from '../../support/s3.ts';
 import { seedVariedDatabase } from '../../support/seed.ts';
 
 const RUNNER = 'containers/pg-dump/main.ts';
 
+/** On moto's S3, with the SDK's default checksums: the bucket and client production has. */
 describe('backup runner round trip', () => {
   let pg: PgCluster;
-  let s3: S3Server;
+  let s3: MotoServer;
   let work: string;
   beforeAll(async () => {
-    [pg, s3] = await Promise.all([startPostgres(), startS3()]);
+    [pg, s3] = await Promise.all([startPostgres(), startMoto()]);
     work = mkdtempSync(join(tmpdir(), 'pgproof-rt-'));
     await seedVariedDatabase(pg, 'shop');
   });
@@ -42,6 +43,11 @@ describe('backup runner round trip', () => {
     const manifest = parseManifest(
       (await s3.get('shop/20261121T020000Z/manifest.json')).toString(),
       'manifest',
+    );
+    // The versions it wrote, which every reader fetches.
+    expect(manifest.dump.versionId).toBe((await s3.versions(manifest.dump.key))[0]?.versionId);
+    expect(manifest.globals?.versionId).toBe(
+      (await s3.versions('shop/20261121T020000Z/globals.sql'))[0]?.versionId,
     );
     const dump = await s3.get(manifest.dump.key);
     expect(createHash('sha256').update(dump).digest('hex')).toBe(manifest.dump.sha256);
