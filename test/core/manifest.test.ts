@@ -10,6 +10,29 @@ describe('manifest contract', () => {
     expect(parseManifest(text, 'orders/20261121T020000Z/manifest.json')).toEqual(manifest);
   });
 
+  it('keeps the S3 version ids of the dump and globals, and still reads a manifest without them', () => {
+    const base = fakeManifest('orders', '20261121T020000Z');
+    const pinned = fakeManifest('orders', '20261121T020000Z', {
+      dump: { ...base.dump, versionId: '3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY' },
+      globals: {
+        key: 'orders/20261121T020000Z/globals.sql',
+        bytes: 10,
+        sha256: 'b'.repeat(64),
+        versionId: 'QUpfdndhfd8438MNFDN93jdnJFkdmqnh893',
+      },
+    });
+    const key = 'orders/20261121T020000Z/manifest.json';
+    const text = serializeManifest(pinned);
+    expect(JSON.parse(text).dump.versionId).toBe('3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY');
+    expect(parseManifest(text, key)).toEqual(pinned);
+    const old = parseManifest(serializeManifest(base), key);
+    expect(old.dump.versionId).toBeUndefined();
+    expect('versionId' in old.dump).toBe(false);
+    expect(() =>
+      parseManifest(JSON.stringify({ ...base, dump: { ...base.dump, versionId: '' } }), key),
+    ).toThrow(`manifest ${key} is invalid at dump.versionId: `);
+  });
+
   it('refuses to write a manifest its readers would refuse', () => {
     const broken = fakeManifest('orders', '20261121T020000Z', {
       dump: {

@@ -1,5 +1,12 @@
+import type { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
-import { choosePartSize, protectionParams, S3_MAX_PARTS } from '../../../engines/backup/upload.ts';
+import {
+  BackupExistsError,
+  choosePartSize,
+  protectionParams,
+  putObject,
+  S3_MAX_PARTS,
+} from '../../../engines/backup/upload.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -56,5 +63,60 @@ describe('object protection', () => {
     ).toEqual({
       Tagging: 't',
     });
+  });
+});
+
+describe('write-once puts', () => {
+  const protection = {
+    kmsKeyId: undefined,
+    retainUntil: undefined,
+    lockMode: 'GOVERNANCE',
+    tagging: 't',
+  } as const;
+  /** A client that records each command's input and answers with `answer`. */
+  function client(answer: () => Promise<unknown>) {
+    const sent: PutObjectCommand['input'][] = [];
+    const s3 = {
+      send: (command: PutObjectCommand) => {
+        sent.push(command.input);
+        return answer();
+      },
+    } as unknown as S3Client;
+    return { s3, sent };
+  }
+  const s3Error = (name: string, status: number) =>
+    Object.assign(new Error(name), { name, $metadata: { httpStatusCode: status } });
+
+  it('writes only where no object is, and returns the version written', async () => {
+    const { s3, sent } = client(async () => ({ VersionId: 'v1' }));
+    expect(
+      await putObject(s3, 'b', 'db/1/globals.sql', 'x', protection, { ContentType: 'application/sql' }),
+    ).toBe('v1');
+    expect(sent).toEqual([
+      {
+        Bucket: 'b',
+        Key: 'db/1/globals.sql',
+        Body: 'x',
+        Tagging: 't',
+        ContentType: 'application/sql',
+        IfNoneMatch: '*',
+      },
+    ]);
+  });
+
+  it('rejects a key that holds an object (412) naming it and saying nothing was overwritten', async () => {
+    const { s3 } = client(() => Promise.reject(s3Error('PreconditionFailed', 412)));
+    const refused = putObject(s3, 'b', 'db/1/manifest.json', 'x', protection);
+    await expect(refused).rejects.toBeInstanceOf(BackupExistsError);
+    await expect(refused).rejects.toThrow(
+      'a backup object already exists at s3://b/db/1/manifest.json (S3 answered 412 PreconditionFailed to a write allowed only where no object is); nothing was overwritten: use another BACKUP_ID (or leave it unset)',
+    );
+  });
+
+  it('rejects a write racing another to the same key (409) saying nothing was overwritten', async () => {
+    const { s3 } = client(() => Promise.reject(s3Error('ConditionalRequestConflict', 409)));
+    await expect(putObject(s3, 'b', 'db/1/manifest.json', 'x', protection)).rejects.toThrow(
+      'another write to s3://b/db/1/manifest.json was under way at the same moment (409 ConditionalRequestConflict); nothing was overwritten: make sure only one backup runs with this BACKUP_ID',
+    );
   });
 });
