@@ -2,7 +2,18 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
+import { DATABASE_TAG, databasePrefix, drillReportsPrefix, TIER_TAG } from '../../core/layout.ts';
+
+/** What bounds a backup runner's writes beyond its prefix. */
+export interface BackupWriteOptions {
+  /** The database's name in the key layout: the `pgproof:database` tag every object must carry. */
+  readonly name: string;
+  /**
+   * The longest retention the runner may set on an object (its longest tier), in days: no Object Lock
+   * longer than that, at creation or after.
+   */
+  readonly maxRetentionDays: number;
+}
 
 /**
  * A backup bucket and its key, and what each pgproof principal may do with them: every grant reads or
@@ -14,12 +25,14 @@ export interface IBackupVault {
   /** Encrypts every backup object. */
   readonly key: kms.IKey;
   /**
-   * What the backup runner of one database does: write objects (single and multipart), their tags and
-   * Object Lock retention, and read them back, under `databasePrefix` only; list the bucket, because S3
-   * answers a HeadObject of a missing manifest with 404 only to a caller allowed to list (403
-   * otherwise); encrypt through S3. No delete, no read of other prefixes.
+   * What the backup runner of one database does: write objects (single and multipart) and read them
+   * back, under `databasePrefix` only; tag and lock an object only as it is created (an object that
+   * already carries a tier tag cannot be retagged or relocked), with its own database tag and a
+   * retention of at most `maxRetentionDays`; list the bucket, because S3 answers a HeadObject of a
+   * missing manifest with 404 only to a caller allowed to list (403 otherwise); encrypt through S3.
+   * No delete, no legal hold, no read of other prefixes.
    */
-  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string): iam.Grant;
+  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string, options: BackupWriteOptions): iam.Grant;
   /** Read (and decrypt) every backup under `prefix` (`BACKUP_PREFIX`): what a restore downloads. */
   grantRestoreRead(grantee: iam.IGrantable, prefix: string): iam.Grant;
   /** Write drill reports under `<prefix>drills/`, encrypted under the bucket's default key. */
@@ -84,19 +97,42 @@ export class BackupVaultGrants implements IBackupVault {
     public readonly key: kms.IKey,
   ) {}
 
-  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string): iam.Grant {
+  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string, options: BackupWriteOptions): iam.Grant {
+    const objects = [this.bucket.arnForObjects(`${databasePrefix}*`)];
+    const retention = { 's3:object-lock-remaining-retention-days': options.maxRetentionDays };
+    // Only an object without a tier tag yet, i.e. one being created: PutObject with tags or a lock
+    // needs these two actions as well, and PutObjectTagging/PutObjectRetention on an existing
+    // backup would retag its tier (expiring it early) or relock it.
+    const notYetTagged = { [`s3:ExistingObjectTag/${TIER_TAG}`]: 'true' };
     return (
-      this.grantObjects(
-        grantee,
-        [
-          's3:PutObject',
-          's3:PutObjectTagging',
-          's3:PutObjectRetention',
-          's3:AbortMultipartUpload',
-          's3:GetObject',
-        ],
-        `${databasePrefix}*`,
-      )
+      this.grantObjects(grantee, ['s3:AbortMultipartUpload', 's3:GetObject'], `${databasePrefix}*`)
+        .combine(
+          iam.Grant.addToPrincipal({
+            grantee,
+            actions: ['s3:PutObject'],
+            resourceArns: objects,
+            conditions: { NumericLessThanEqualsIfExists: retention },
+          }),
+        )
+        .combine(
+          iam.Grant.addToPrincipal({
+            grantee,
+            actions: ['s3:PutObjectTagging'],
+            resourceArns: objects,
+            conditions: {
+              Null: notYetTagged,
+              StringEquals: { [`s3:RequestObjectTag/${DATABASE_TAG}`]: options.name },
+            },
+          }),
+        )
+        .combine(
+          iam.Grant.addToPrincipal({
+            grantee,
+            actions: ['s3:PutObjectRetention'],
+            resourceArns: objects,
+            conditions: { Null: notYetTagged, NumericLessThanEquals: retention },
+          }),
+        )
         .combine(this.grantList(grantee))
         // SSE-KMS uploads need a data key (and Decrypt for multipart); never kms:Encrypt.
         .combine(this.grantKeyViaS3(grantee, ['kms:GenerateDataKey', 'kms:Decrypt']))

@@ -12,7 +12,7 @@ import {
   validateDrillReports,
   validateRotation,
 } from './backup-rotation.ts';
-import { BackupVaultGrants, type IBackupVault } from './backup-vault-grants.ts';
+import { BackupVaultGrants, type BackupWriteOptions, type IBackupVault } from './backup-vault-grants.ts';
 import { acknowledgeWildcards } from './nag.ts';
 
 // What callers import from here: the vault's rotation (backup-rotation.ts) and grants (backup-vault-grants.ts).
@@ -22,7 +22,7 @@ export {
   type PrefixRotation,
   rotationRules,
 } from './backup-rotation.ts';
-export type { IBackupVault } from './backup-vault-grants.ts';
+export type { BackupWriteOptions, IBackupVault } from './backup-vault-grants.ts';
 
 /** Object Lock modes of a backup bucket. */
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
@@ -173,6 +173,8 @@ export class BackupVault extends Construct implements IBackupVault {
       }),
     });
 
+    this.denyUnsafeWrites(props.rotation);
+
     if (props.replica && replicationRole) {
       acknowledgeWildcards(
         replicationRole,
@@ -195,8 +197,48 @@ export class BackupVault extends Construct implements IBackupVault {
     }
   }
 
-  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string): iam.Grant {
-    return this.grants().grantBackupWrite(grantee, databasePrefix);
+  /**
+   * Bucket-policy denies that hold whatever a role is granted: a backup object (anything under a
+   * database's prefix: dumps, globals, manifests) is written only if absent (`If-None-Match: *`; S3
+   * checks it on PutObject and CompleteMultipartUpload, so CreateMultipartUpload and UploadPart,
+   * which take no such header, are left alone), and nothing is written with a customer-provided key
+   * (SSE-C), under another KMS key, or with another kind of encryption. Drill reports, under their
+   * own prefix, may be written without the header.
+   */
+  private denyUnsafeWrites(rotation: readonly PrefixRotation[]): void {
+    const deny = (sid: string, resources: string[], conditions: Record<string, unknown>) =>
+      this.bucket.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:PutObject'],
+          resources,
+          conditions,
+        }),
+      );
+    if (rotation.length > 0) {
+      deny(
+        'DenyBackupOverwrites',
+        rotation.map((r) => this.bucket.arnForObjects(`${r.prefix}*`)),
+        { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+      );
+    }
+    const everything = [this.bucket.arnForObjects('*')];
+    deny('DenyCustomerProvidedKeys', everything, {
+      Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' },
+    });
+    // IfExists: a request that names no key is encrypted under the bucket's default, this key.
+    deny('DenyOtherEncryption', everything, {
+      StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' },
+    });
+    deny('DenyOtherKmsKeys', everything, {
+      StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.key.keyArn },
+    });
+  }
+
+  grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string, options: BackupWriteOptions): iam.Grant {
+    return this.grants().grantBackupWrite(grantee, databasePrefix, options);
   }
 
   grantRestoreRead(grantee: iam.IGrantable, prefix: string): iam.Grant {

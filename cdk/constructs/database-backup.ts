@@ -195,7 +195,10 @@ export class DatabaseBackup extends Construct {
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.name }),
     });
-    props.vault.grantBackupWrite(this.taskDefinition.taskRole, ownPrefix);
+    props.vault.grantBackupWrite(this.taskDefinition.taskRole, ownPrefix, {
+      name: props.name,
+      maxRetentionDays: Math.max(...Object.values(props.retentionDays)),
+    });
     // ECS reads the secret with the execution role; a secret under a customer-managed key needs it too.
     props.credentials.encryptionKey?.grantDecrypt(this.taskDefinition.obtainExecutionRole());
     Validations.of(this.taskDefinition).acknowledge({

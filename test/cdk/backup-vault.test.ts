@@ -117,6 +117,58 @@ describe('BackupVault', () => {
       });
     });
 
+    it('denies overwriting a backup, SSE-C, and any encryption but the vault key, to every principal', () => {
+      const bucketArn = { 'Fn::GetAtt': [bucketId(), 'Arn'] };
+      const objects = (pattern: string) => ({ 'Fn::Join': ['', [bucketArn, pattern]] });
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: bucketId() },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Sid: 'DenyBackupOverwrites',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: 's3:PutObject',
+              // Every database's folder; drill reports (pg/drills/) may be written without the header.
+              Resource: [objects('/pg/billing/*'), objects('/pg/orders/*')],
+              Condition: {
+                Null: { 's3:if-none-match': 'true' },
+                Bool: { 's3:ObjectCreationOperation': 'true' },
+              },
+            },
+            {
+              Sid: 'DenyCustomerProvidedKeys',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: 's3:PutObject',
+              Resource: objects('/*'),
+              Condition: { Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' } },
+            },
+            {
+              Sid: 'DenyOtherEncryption',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: 's3:PutObject',
+              Resource: objects('/*'),
+              Condition: { StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption': 'aws:kms' } },
+            },
+            {
+              Sid: 'DenyOtherKmsKeys',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: 's3:PutObject',
+              Resource: objects('/*'),
+              Condition: {
+                StringNotEqualsIfExists: {
+                  's3:x-amz-server-side-encryption-aws-kms-key-id': { 'Fn::GetAtt': [keyId(), 'Arn'] },
+                },
+              },
+            },
+          ]),
+        },
+      });
+    });
+
     it('keeps server access logs in a retained, encrypted, private bucket of their own', () => {
       template.hasResource('AWS::S3::Bucket', {
         Properties: Match.objectLike({

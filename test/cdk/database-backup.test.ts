@@ -203,20 +203,43 @@ describe('DatabaseBackup', () => {
     });
 
     it('lets the task write and read only its own prefix, use the key through S3, see its state, and delete nothing', () => {
+      const orders = () => ({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId(), 'Arn'] }, '/pg/orders/*']] });
       template.hasResourceProperties('AWS::IAM::Policy', {
         Roles: [{ Ref: Match.stringLikeRegexp('^DatabaseOrdersTaskTaskRole') }],
         PolicyDocument: {
           Statement: [
             {
-              Action: [
-                's3:AbortMultipartUpload',
-                's3:GetObject',
-                's3:PutObject',
-                's3:PutObjectRetention',
-                's3:PutObjectTagging',
-              ],
+              Action: ['s3:AbortMultipartUpload', 's3:GetObject'],
               Effect: 'Allow',
-              Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucketId(), 'Arn'] }, '/pg/orders/*']] },
+              Resource: orders(),
+            },
+            // orders keeps yearly backups 7 years (2562 days): no object may be locked longer.
+            {
+              Action: 's3:PutObject',
+              Condition: {
+                NumericLessThanEqualsIfExists: { 's3:object-lock-remaining-retention-days': 2562 },
+              },
+              Effect: 'Allow',
+              Resource: orders(),
+            },
+            // Tags and locks only as an object is created: never on one that already has its tier.
+            {
+              Action: 's3:PutObjectTagging',
+              Condition: {
+                Null: { 's3:ExistingObjectTag/pgproof:tier': 'true' },
+                StringEquals: { 's3:RequestObjectTag/pgproof:database': 'orders' },
+              },
+              Effect: 'Allow',
+              Resource: orders(),
+            },
+            {
+              Action: 's3:PutObjectRetention',
+              Condition: {
+                Null: { 's3:ExistingObjectTag/pgproof:tier': 'true' },
+                NumericLessThanEquals: { 's3:object-lock-remaining-retention-days': 2562 },
+              },
+              Effect: 'Allow',
+              Resource: orders(),
             },
             { Action: 's3:ListBucket', Effect: 'Allow', Resource: { 'Fn::GetAtt': [bucketId(), 'Arn'] } },
             {
@@ -231,7 +254,7 @@ describe('DatabaseBackup', () => {
         },
       });
       const actions = JSON.stringify(template.findResources('AWS::IAM::Policy'));
-      expect(actions).not.toMatch(/s3:Delete|s3:\*|s3:BypassGovernanceRetention/);
+      expect(actions).not.toMatch(/s3:Delete|s3:\*|s3:BypassGovernanceRetention|s3:PutObjectLegalHold/);
     });
 
     // Seeing the cluster's tasks is the launcher's own grant: test/cdk/backup-launcher.test.ts.
