@@ -229,8 +229,9 @@ export async function objectExists(s3: S3Client, bucket: string, key: string): P
 }
 
 /**
- * Checks that S3 holds `expectedBytes` at `key`, in the version written when there is one (the upload was
- * not silently truncated).
+ * Checks that S3 holds `expectedBytes` at `key` (the upload was not silently truncated) and, when the
+ * bucket keeps versions, that the current version is the one written. The current version is asked for,
+ * not the version by id: that would need s3:GetObjectVersion, which the backup role does not have.
  */
 export async function assertStoredSize(
   s3: S3Client,
@@ -239,19 +240,21 @@ export async function assertStoredSize(
   expectedBytes: number,
   versionId?: string,
 ): Promise<void> {
-  let stored: number | undefined;
+  let stored: { bytes: number | undefined; versionId: string | undefined };
   try {
-    stored = (
-      await s3.send(
-        new HeadObjectCommand({ Bucket: bucket, Key: key, ...(versionId ? { VersionId: versionId } : {}) }),
-      )
-    ).ContentLength;
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    stored = { bytes: head.ContentLength, versionId: head.VersionId };
   } catch (error) {
     throw describeS3Error(error, 'HeadObject', bucket, key);
   }
-  if (stored !== expectedBytes) {
+  if (versionId !== undefined && stored.versionId !== versionId) {
     throw new StorageError(
-      `s3://${bucket}/${key} holds ${stored} bytes but ${expectedBytes} were sent; nothing was kept, run the backup again`,
+      `s3://${bucket}/${key} was replaced right after it was written (its current version is ${stored.versionId}, not ${versionId}); no manifest was written: find out what writes there, then run the backup again`,
+    );
+  }
+  if (stored.bytes !== expectedBytes) {
+    throw new StorageError(
+      `s3://${bucket}/${key} holds ${stored.bytes} bytes but ${expectedBytes} were sent; nothing was kept, run the backup again`,
     );
   }
 }

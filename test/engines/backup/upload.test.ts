@@ -1,6 +1,7 @@
 import type { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import {
+  assertStoredSize,
   BackupExistsError,
   choosePartSize,
   protectionParams,
@@ -118,5 +119,33 @@ describe('write-once puts', () => {
     await expect(putObject(s3, 'b', 'db/1/manifest.json', 'x', protection)).rejects.toThrow(
       'another write to s3://b/db/1/manifest.json was under way at the same moment (409 ConditionalRequestConflict); nothing was overwritten: make sure only one backup runs with this BACKUP_ID',
     );
+  });
+});
+
+describe('the stored dump', () => {
+  const head = (answer: object) => ({ send: async () => answer }) as unknown as S3Client;
+
+  it('accepts the version written, at the size sent', async () => {
+    await expect(
+      assertStoredSize(head({ ContentLength: 10, VersionId: 'v1' }), 'b', 'k', 10, 'v1'),
+    ).resolves.toBeUndefined();
+    // No versions (an unversioned bucket): the size alone.
+    await expect(
+      assertStoredSize(head({ ContentLength: 10 }), 'b', 'k', 10, undefined),
+    ).resolves.toBeUndefined();
+  });
+
+  it('rejects a dump whose current version is not the one written, writing no manifest', async () => {
+    await expect(
+      assertStoredSize(head({ ContentLength: 10, VersionId: 'v2' }), 'b', 'k', 10, 'v1'),
+    ).rejects.toThrow(
+      's3://b/k was replaced right after it was written (its current version is v2, not v1); no manifest was written: find out what writes there, then run the backup again',
+    );
+  });
+
+  it('rejects a dump stored shorter than sent', async () => {
+    await expect(
+      assertStoredSize(head({ ContentLength: 9, VersionId: 'v1' }), 'b', 'k', 10, 'v1'),
+    ).rejects.toThrow('s3://b/k holds 9 bytes but 10 were sent; nothing was kept, run the backup again');
   });
 });
