@@ -16,6 +16,7 @@ import type { BackupLauncher } from './backup-launcher.ts';
 import type { IBackupVault, ObjectLockMode } from './backup-vault.ts';
 import { revokeDefaultEgress } from './egress.ts';
 import { acknowledgeWildcards } from './nag.ts';
+import { addScratchVolumes } from './task-volumes.ts';
 
 /** Name of the runner container in every backup task definition. */
 export const RUNNER_CONTAINER_NAME = 'pg-dump';
@@ -185,7 +186,8 @@ export class DatabaseBackup extends Construct {
       containerName: RUNNER_CONTAINER_NAME,
       image: props.image,
       essential: true,
-      readonlyRootFilesystem: false,
+      // The runner streams the dump to S3 and writes no file; /tmp is a task volume for what its tools might.
+      readonlyRootFilesystem: true,
       environment: Object.fromEntries(
         Object.entries(environment).filter((entry): entry is [string, string] => entry[1] !== undefined),
       ),
@@ -195,6 +197,7 @@ export class DatabaseBackup extends Construct {
       },
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.name }),
     });
+    addScratchVolumes(this.taskDefinition, this.container, [{ name: 'tmp', containerPath: '/tmp' }]);
     props.vault.grantBackupWrite(this.taskDefinition.taskRole, ownPrefix, {
       name: props.name,
       maxRetentionDays: Math.max(...Object.values(props.retentionDays)),

@@ -8,11 +8,20 @@ import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
 import type { IBackupVault } from './backup-vault.ts';
 import { pascalCase } from './construct-id.ts';
 import { acknowledgeWildcards } from './nag.ts';
+import { addScratchVolumes } from './task-volumes.ts';
 
 /** Name of the restore runner's container in every drill task definition. */
 export const RESTORE_CONTAINER_NAME = 'restore-runner';
 /** Name of the scratch PostgreSQL container. */
 export const POSTGRES_CONTAINER_NAME = 'postgres';
+/**
+ * The scratch server's superuser, which the restore runner connects as. Named like no role a source
+ * database could have (never `postgres`): the backup's own roles, `postgres` included, restore as
+ * ordinary roles of the scratch server.
+ */
+export const SCRATCH_SUPERUSER = 'pgproof_superuser';
+/** The restore runner's scratch space (`WORK_DIR`): a task volume, the root file system being read-only. */
+export const RESTORE_WORK_DIR = '/work';
 /** Repository prefix of the ECR pull-through cache of ECR Public that serves the scratch servers' image. */
 export const POSTGRES_CACHE_PREFIX = 'pgproof-ecr-public';
 
@@ -179,8 +188,9 @@ function drillTaskDefinition(
     containerName: POSTGRES_CONTAINER_NAME,
     image: options.postgresImage(major),
     essential: false,
-    // A throwaway server reachable only from inside the task: no password, no durability.
-    environment: { POSTGRES_HOST_AUTH_METHOD: 'trust' },
+    // A throwaway server reachable only from inside the task: no password, no durability. Its root
+    // file system stays writable: the official image initializes its data directory there.
+    environment: { POSTGRES_HOST_AUTH_METHOD: 'trust', POSTGRES_USER: SCRATCH_SUPERUSER },
     command: [
       'postgres',
       '-c',
@@ -197,7 +207,7 @@ function drillTaskDefinition(
       'maintenance_work_mem=512MB',
     ],
     healthCheck: {
-      command: ['CMD-SHELL', 'pg_isready -h localhost -U postgres'],
+      command: ['CMD-SHELL', `pg_isready -h localhost -U ${SCRATCH_SUPERUSER}`],
       interval: Duration.seconds(5),
       timeout: Duration.seconds(5),
       retries: 10,
@@ -210,18 +220,25 @@ function drillTaskDefinition(
     image: options.image,
     command: options.command,
     essential: true,
+    // What the runner writes goes to task volumes: the download to WORK_DIR, anything else to /tmp.
+    readonlyRootFilesystem: true,
     environment: {
       BACKUP_BUCKET: options.vault.bucket.bucketName,
       ...(options.prefix ? { BACKUP_PREFIX: options.prefix } : {}),
       RESTORE_MODE: 'drill',
+      WORK_DIR: RESTORE_WORK_DIR,
       PGHOST: 'localhost',
       PGPORT: '5432',
-      PGUSER: 'postgres',
+      PGUSER: SCRATCH_SUPERUSER,
       // The scratch server has no TLS, whatever the image's defaults for real databases say.
       PGSSLMODE: 'disable',
     },
     logging: logging('restore'),
   });
+  addScratchVolumes(task, runner, [
+    { name: 'work', containerPath: RESTORE_WORK_DIR },
+    { name: 'tmp', containerPath: '/tmp' },
+  ]);
   runner.addContainerDependencies({
     container: postgres,
     condition: ecs.ContainerDependencyCondition.HEALTHY,

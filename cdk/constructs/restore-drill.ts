@@ -24,7 +24,13 @@ import { addDrillSchedules } from './drill-schedules.ts';
 import { addDrillTasks, POSTGRES_CACHE_PREFIX } from './drill-tasks.ts';
 import { addDrillWorkflow } from './drill-workflow.ts';
 
-export { POSTGRES_CACHE_PREFIX, POSTGRES_CONTAINER_NAME, RESTORE_CONTAINER_NAME } from './drill-tasks.ts';
+export {
+  POSTGRES_CACHE_PREFIX,
+  POSTGRES_CONTAINER_NAME,
+  RESTORE_CONTAINER_NAME,
+  RESTORE_WORK_DIR,
+  SCRATCH_SUPERUSER,
+} from './drill-tasks.ts';
 export { DRILL_STARTED_BY } from './drill-workflow.ts';
 
 /** One database the drill can restore. */

@@ -197,6 +197,19 @@ describe('DatabaseBackup', () => {
       );
     });
 
+    it('runs the backup runner on a read-only root file system, with /tmp a task volume', () => {
+      for (const task of Object.values(template.findResources('AWS::ECS::TaskDefinition'))) {
+        expect(task.Properties.Volumes).toEqual([{ Name: 'tmp' }]);
+        expect(task.Properties.ContainerDefinitions).toEqual([
+          expect.objectContaining({
+            Name: 'pg-dump',
+            ReadonlyRootFilesystem: true,
+            MountPoints: [{ SourceVolume: 'tmp', ContainerPath: '/tmp', ReadOnly: false }],
+          }),
+        ]);
+      }
+    });
+
     it('keeps task logs for three months', () => {
       template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
       template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: Match.anyValue() });

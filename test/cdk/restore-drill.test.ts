@@ -101,6 +101,7 @@ describe('RestoreDrill construct', () => {
     drill.template.resourceCountIs('AWS::ECS::TaskDefinition', 2);
     for (const major of [15, 17]) {
       drill.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        Volumes: [{ Name: 'work' }, { Name: 'tmp' }],
         RequiresCompatibilities: ['FARGATE'],
         RuntimePlatform: { CpuArchitecture: 'ARM64', OperatingSystemFamily: 'LINUX' },
         ContainerDefinitions: [
@@ -118,7 +119,16 @@ describe('RestoreDrill construct', () => {
             },
             Essential: false,
             Command: Match.arrayWith(['listen_addresses=localhost', 'fsync=off']),
-            HealthCheck: Match.objectLike({ Command: ['CMD-SHELL', 'pg_isready -h localhost -U postgres'] }),
+            // Not named like any source role: the backup's own `postgres` restores as an ordinary role.
+            Environment: [
+              { Name: 'POSTGRES_HOST_AUTH_METHOD', Value: 'trust' },
+              { Name: 'POSTGRES_USER', Value: 'pgproof_superuser' },
+            ],
+            HealthCheck: Match.objectLike({
+              Command: ['CMD-SHELL', 'pg_isready -h localhost -U pgproof_superuser'],
+            }),
+            // The official image initializes its data directory on its root file system.
+            ReadonlyRootFilesystem: Match.absent(),
           }),
           Match.objectLike({
             Name: 'restore-runner',
@@ -128,8 +138,15 @@ describe('RestoreDrill construct', () => {
             Environment: Match.arrayWith([
               { Name: 'BACKUP_PREFIX', Value: 'pg/' },
               { Name: 'RESTORE_MODE', Value: 'drill' },
+              { Name: 'WORK_DIR', Value: '/work' },
               { Name: 'PGHOST', Value: 'localhost' },
+              { Name: 'PGUSER', Value: 'pgproof_superuser' },
             ]),
+            ReadonlyRootFilesystem: true,
+            MountPoints: [
+              { SourceVolume: 'work', ContainerPath: '/work', ReadOnly: false },
+              { SourceVolume: 'tmp', ContainerPath: '/tmp', ReadOnly: false },
+            ],
           }),
         ],
       });
