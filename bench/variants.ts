@@ -303,6 +303,7 @@ async function plainRestore(context: BenchContext, round: number): Promise<Varia
     schemas: [],
     clean: false,
     noOwner: false,
+    noPrivileges: false,
   });
   const run = await measure(
     context,

@@ -137,12 +137,19 @@ export interface StartPostgresOptions {
    * removed by `stop()`.
    */
   directory?: string;
+  /**
+   * The bootstrap superuser's name. A drill's scratch server names it `pgproof_superuser` (the drill task's
+   * sidecar does), so that a source's own `postgres` role restores as an ordinary role.
+   * @default 'postgres'
+   */
+  superuser?: string;
 }
 
 /** Starts a cluster: a fresh one, or the one kept in `options.directory`. */
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PgCluster> {
   const binDir = reachableBinDir(options.binDir ?? systemBinDir());
   const keep = options.directory !== undefined;
+  const superuser = options.superuser ?? 'postgres';
   if (options.directory) mkdirSync(options.directory, { recursive: true });
   const root = options.directory ?? mkdtempSync(join(tmpdir(), 'pgproof-pg-'));
   const dataDir = join(root, 'data');
@@ -169,7 +176,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       '-D',
       dataDir,
       '-U',
-      'postgres',
+      superuser,
       `--pwfile=${pwfile}`,
       '--auth=scram-sha-256',
       '--encoding=UTF8',
@@ -193,23 +200,23 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   const cluster: PgCluster = {
     host: '127.0.0.1',
     port,
-    user: 'postgres',
+    user: superuser,
     password: PASSWORD,
     major,
     env: (database) => ({
       PGHOST: '127.0.0.1',
       PGPORT: String(port),
-      PGUSER: 'postgres',
+      PGUSER: superuser,
       PGPASSWORD: PASSWORD,
       PGDATABASE: database,
     }),
     // The throwaway clusters offer no TLS, which `pgproof restore` requires unless the URL says otherwise.
-    url: (database) => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}?sslmode=disable`,
+    url: (database) => `postgres://${superuser}:${PASSWORD}@127.0.0.1:${port}/${database}?sslmode=disable`,
     async query(database, sql, params) {
       const client = new pg.Client({
         host: '127.0.0.1',
         port,
-        user: 'postgres',
+        user: superuser,
         password: PASSWORD,
         database,
         // The cluster has no TLS, whatever PGSSLMODE the process was given.

@@ -118,6 +118,8 @@ export interface GlobalsResult {
   readonly passed: boolean;
   /** Roles the target already had: kept as they were. */
   readonly keptRoles: readonly string[];
+  /** Roles globals.sql created. */
+  readonly createdRoles: readonly string[];
   /** Statements not run because they would have changed a kept role. */
   readonly skipped: readonly GlobalsStatement[];
   readonly ignored: readonly IgnoredRestoreError[];
@@ -139,6 +141,7 @@ export async function applyGlobals(
     return {
       passed: false,
       keptRoles: [],
+      createdRoles: [],
       skipped: [],
       ignored: [],
       errors: rejected.map(
@@ -148,6 +151,7 @@ export async function applyGlobals(
     };
   }
   const keptRoles = new Set<string>();
+  const createdRoles: string[] = [];
   const skipped: GlobalsStatement[] = [];
   const reported: ReportedError[] = [];
   for (const statement of statements) {
@@ -158,6 +162,7 @@ export async function applyGlobals(
     }
     try {
       await client.query(statement.sql);
+      if (role !== undefined && /^CREATE ROLE /i.test(statement.sql)) createdRoles.push(role);
     } catch (error) {
       const code =
         error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
@@ -175,6 +180,7 @@ export async function applyGlobals(
   return {
     passed: failing.length === 0,
     keptRoles: [...keptRoles],
+    createdRoles,
     skipped,
     ignored,
     errors: failing.map(describeReportedError),

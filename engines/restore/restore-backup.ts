@@ -4,13 +4,33 @@ import type { IgnoredRestoreError, RestoreCheck } from '../../core/drill-report.
 import type { ServerAddress } from '../../core/errors.ts';
 import type { ClientVersion } from '../backup/pg-tools.ts';
 import { applyGlobals, type GlobalsResult } from './globals.ts';
+import { describeReportedError } from './restore-errors.ts';
 import { type ArchiveRestoreOptions, restoreArchive, restoreTools } from './restore-tools.ts';
-import { createSchemas, serverMajor } from './target.ts';
+import {
+  createExtensions,
+  demoteRoles,
+  giveOwnership,
+  type Ownership,
+  prepareRestoringRole,
+  RESTORING_ROLE,
+  type RestoringLogin,
+  readPrivilegedSteps,
+} from './restoring-role.ts';
+import { createSchemas, serverMajor, type TargetLogin } from './target.ts';
 
 /** The restore phase of a restore: downloaded files into the target database. */
 
 /** How to restore: pg_restore's options, where the client programs are, and their versions. */
-export interface RestoreOptions extends Omit<ArchiveRestoreOptions, 'context'> {
+export interface RestoreOptions
+  extends Omit<ArchiveRestoreOptions, 'context' | 'noOwner' | 'noPrivileges' | 'listFile'> {
+  /**
+   * Restore as {@link RESTORING_ROLE}, an ordinary role, with the superuser `client` doing only what
+   * needs one (restoring-role.ts): a drill's untrusted archive. Otherwise pg_restore runs as the target's
+   * user, owners and grants included.
+   */
+  readonly asRestoringRole: boolean;
+  /** A folder for the restore's list files. */
+  readonly work: string;
   /** How the person asks for the backup's roles (the fix when owners are missing), e.g. "pass --globals". */
   readonly globalsHint: string;
   readonly pgBinDir: string | undefined;
@@ -18,19 +38,42 @@ export interface RestoreOptions extends Omit<ArchiveRestoreOptions, 'context'> {
   readonly pgRestoreVersion: ClientVersion;
 }
 
-/** The `globals` and `restore` checks, and the errors benign rules accepted on the way. */
+/** The `globals`, `restore` and `ownership` checks, and the errors benign rules accepted on the way. */
 export interface RestoreOutcome {
   readonly checks: RestoreCheck[];
   readonly ignoredErrors: IgnoredRestoreError[];
+  /** The restoring role's login, when the archive was restored as it: verify as it too. */
+  readonly restoredAs?: TargetLogin;
 }
 
 /** The globals check's detail: what was applied, which roles were kept as they were, what failed. */
-function globalsDetail(globals: GlobalsResult): string {
+function globalsDetail(globals: GlobalsResult, demoted: readonly string[]): string {
   if (!globals.passed) return `globals.sql failed: ${globals.errors.slice(0, 5).join(' | ')}`;
   const kept = globals.keptRoles.length
     ? `; already there, kept as they were: ${globals.keptRoles.join(', ')} (${globals.skipped.length} statement(s) about them skipped)`
     : '';
-  return `roles restored as SQL statements${kept}`;
+  const ordinary = demoted.length
+    ? `; made ordinary roles here (NOSUPERUSER NOREPLICATION): ${demoted.join(', ')}`
+    : '';
+  return `roles restored as SQL statements${kept}${ordinary}`;
+}
+
+/** The ownership check: objects given to their owners, those left with the restoring role and why. */
+function ownershipCheck(ownership: Ownership): RestoreCheck {
+  const errors = ownership.errors.map(describeReportedError);
+  const kept = [...ownership.keptFromSuperusers].map(([role, n]) => `"${role}" (${n})`);
+  const keptDetail = kept.length
+    ? `; left with ${RESTORING_ROLE}, their owner being a superuser on the scratch server (nothing from a backup runs as one): ${kept.join(', ')}`
+    : '';
+  return {
+    name: 'ownership',
+    kind: 'restore',
+    passed: errors.length === 0,
+    detail:
+      errors.length === 0
+        ? `${ownership.given} object(s) given to their owners by the scratch server's superuser${keptDetail}`
+        : `${errors.length} object(s) could not be given to their owners: ${errors.slice(0, 5).join(' | ')}${keptDetail}`,
+  };
 }
 
 /** The fix when the archive's owners are missing because the backup's roles were not created. */
@@ -71,15 +114,38 @@ export async function restoreBackup(
   const ignoredErrors: IgnoredRestoreError[] = [];
   if (files.globalsPath) {
     const globals = await applyGlobals(client, await readFile(files.globalsPath, 'utf8'), context);
+    const demoted = options.asRestoringRole ? await demoteRoles(client, globals.createdRoles) : [];
     ignoredErrors.push(...globals.ignored);
-    checks.push({ name: 'globals', kind: 'globals', passed: globals.passed, detail: globalsDetail(globals) });
+    checks.push({
+      name: 'globals',
+      kind: 'globals',
+      passed: globals.passed,
+      detail: globalsDetail(globals, demoted),
+    });
   }
   const schemas = new Set([
     ...options.schemas,
     ...options.tables.filter((t) => t.indexOf('.') > 0).map((t) => t.slice(0, t.indexOf('.'))),
   ]);
-  await createSchemas(client, schemas);
-  const restored = await restoreArchive(tools.pgRestore, files.dumpPath, target, { ...options, context });
+  let login: RestoringLogin | undefined;
+  let restoreAs: TargetLogin = target;
+  let steps: Awaited<ReturnType<typeof readPrivilegedSteps>> | undefined;
+  if (options.asRestoringRole) {
+    login = await prepareRestoringRole(client, target.database);
+    restoreAs = { ...target, user: login.user, password: login.password };
+    steps = await readPrivilegedSteps(tools.pgRestore, files.dumpPath, options.work, options);
+    await createExtensions(client, steps);
+  }
+  await createSchemas(client, schemas, login?.user);
+  const restored = await restoreArchive(tools.pgRestore, files.dumpPath, restoreAs, {
+    ...options,
+    context,
+    // The restoring role owns what it restores until the superuser gives each object to its owner.
+    noOwner: options.asRestoringRole,
+    // Without the backup's roles the grants would name roles that do not exist.
+    noPrivileges: options.asRestoringRole && files.globalsPath === undefined,
+    ...(steps ? { listFile: steps.restoreList } : {}),
+  });
   ignoredErrors.push(...restored.ignored);
   checks.push({
     name: 'restore',
@@ -89,5 +155,6 @@ export async function restoreBackup(
       ? `pg_restore ${restored.args.slice(0, -1).join(' ')} finished without errors${ignoredSummary(restored.ignored)}`
       : `pg_restore reported ${restored.errors.length} error(s): ${restored.errors.slice(0, 5).join(' | ')}${ignoredSummary(restored.ignored)}${missingRolesHint(restored.errors, files.globalsPath, options.globalsHint)}`,
   });
-  return { checks, ignoredErrors };
+  if (steps && files.globalsPath) checks.push(ownershipCheck(await giveOwnership(client, steps.owners)));
+  return { checks, ignoredErrors, ...(login ? { restoredAs: restoreAs } : {}) };
 }

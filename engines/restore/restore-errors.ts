@@ -110,14 +110,15 @@ export function classifyErrors(
  * a message is one write and stays whole: these patterns find those texts wherever they stand.
  */
 const MESSAGE =
-  /could not execute query: ([\s\S]*?)\nCommand was: ([^\n]*)(?:\n|$)|from TOC entry ([^\n]*)(?:\n|$)|while [A-Z ]+:(?:\n|$)|errors ignored on restore: \d+(?:\n|$)/;
+  /could not execute query: ([\s\S]*?)\nCommand was: ([^\n]*)(?:\n|$)|from TOC entry ([^\n]*)(?:\n|$)|while [A-Z ]+:(?:\n|$)|errors ignored on restore: \d+(?:\n|$)|COPY failed for table "([^"\n]*)": ERROR:\s+([^\n]*)(?:\n|$)/;
 /** The pieces a message's prefix is written in. */
 const PREFIX_PIECES = /pg_restore:|error: |warning: |detail: |hint: /;
 
 /**
  * The errors in pg_restore's stderr. A failed query is `could not execute query: ERROR:  <message>`
  * (then DETAIL/HINT lines) and `Command was: <command>` (a command over several lines is continued up to
- * its closing `;`); `from TOC entry ...` before it names the archive entry it came from. Whatever is left
+ * its closing `;`); a table's data that failed to load is `COPY failed for table "<name>": ERROR:  <message>`
+ * (then DETAIL/HINT/CONTEXT lines); `from TOC entry ...` before it names the archive entry it came from. Whatever is left
  * once these and the prefix pieces are taken out is an error nothing here understood (a refused
  * connection, an unreadable archive): each such line is returned as an error of its own, so that an
  * unforeseen message can never pass for a benign one.
@@ -149,6 +150,24 @@ export function parsePgRestoreErrors(stderr: string): ReportedError[] {
         sqlState: undefined,
         command: command.join('\n').trim(),
         entry,
+      });
+    } else if (match[5] !== undefined) {
+      // The server's DETAIL, HINT and CONTEXT lines follow; CONTEXT quotes the row that failed, and a
+      // report never carries restored data: they are passed over.
+      while (end < stderr.length) {
+        const next = stderr.indexOf('\n', end);
+        const line = stderr.slice(end, next === -1 ? undefined : next);
+        if (PREFIX_PIECES.test(line) || MESSAGE.test(line)) break;
+        end = next === -1 ? stderr.length : next + 1;
+      }
+      messages.lastIndex = end;
+      errors.push({
+        step: 'restore',
+        message: match[5].trim(),
+        sqlState: undefined,
+        command: `COPY ${match[4]}`,
+        // A parallel worker names no TOC entry before it: the table's name is the place.
+        entry: entry ?? `TABLE DATA "${match[4]}"`,
       });
     } else if (match[3] !== undefined) entry = match[3].trim();
     else if (match[0].startsWith('while ')) entry = undefined;

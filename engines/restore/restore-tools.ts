@@ -55,6 +55,11 @@ export interface Connection {
   readonly port: number;
   readonly user: string;
   readonly database: string;
+  /**
+   * The password, given to the program's environment only (never its arguments).
+   * @default - libpq's own: PGPASSWORD in the runner's environment, or ~/.pgpass
+   */
+  readonly password?: string;
 }
 
 function libpqEnv(connection: Connection): NodeJS.ProcessEnv {
@@ -64,6 +69,7 @@ function libpqEnv(connection: Connection): NodeJS.ProcessEnv {
     PGPORT: String(connection.port),
     PGUSER: connection.user,
     PGDATABASE: connection.database,
+    ...(connection.password === undefined ? {} : { PGPASSWORD: connection.password }),
   };
 }
 
@@ -141,8 +147,12 @@ export interface PgRestoreSelection {
   readonly schemas: readonly string[];
   /** Drop the archive's objects before recreating them (`--clean --if-exists`). */
   readonly clean: boolean;
-  /** Skip ownership and grants (the roles were not restored). */
+  /** Leave every object to the restoring user (`--no-owner`). */
   readonly noOwner: boolean;
+  /** Skip grants (`--no-privileges`): the roles they name were not restored. */
+  readonly noPrivileges: boolean;
+  /** Restore only the entries of this `pg_restore --list` file (`--use-list`). */
+  readonly listFile?: string;
 }
 
 /** What `pg_restore` is asked to restore, and what the benign-error rules look at. */
@@ -171,7 +181,9 @@ export function pgRestoreArgs(file: string, options: PgRestoreSelection): string
   for (const schema of schemas) args.push(`--schema=${schema}`);
   for (const table of tables) args.push(`--table=${table}`);
   if (options.clean) args.push('--clean', '--if-exists');
-  if (options.noOwner) args.push('--no-owner', '--no-privileges');
+  if (options.noOwner) args.push('--no-owner');
+  if (options.noPrivileges) args.push('--no-privileges');
+  if (options.listFile !== undefined) args.push(`--use-list=${options.listFile}`);
   args.push(file);
   return args;
 }
@@ -209,11 +221,42 @@ export async function restoreArchive(
 
 /** The archive's table of contents (`pg_restore --list`): proves a file is a readable archive. */
 export async function listArchive(pgRestore: string, file: string): Promise<TocEntry[]> {
-  const result = await run(pgRestore, ['--list', file], process.env, undefined, () => {});
+  return parseTocListing(await archiveListing(pgRestore, file));
+}
+
+/** The text of `pg_restore --list`: a list file `--use-list` takes once edited. */
+export async function archiveListing(pgRestore: string, file: string): Promise<string> {
+  return pgRestoreOutput(pgRestore, ['--list', file]);
+}
+
+/**
+ * The SQL script pg_restore would run for the entries of `listFile` (and `selection`), written to
+ * stdout instead of a database: read, never run as it is.
+ */
+export async function archiveScript(
+  pgRestore: string,
+  file: string,
+  listFile: string,
+  selection: Pick<PgRestoreSelection, 'tables' | 'schemas'>,
+): Promise<string> {
+  const args = pgRestoreArgs(file, {
+    ...selection,
+    jobs: 1,
+    clean: false,
+    noOwner: false,
+    noPrivileges: false,
+    listFile,
+  });
+  return pgRestoreOutput(pgRestore, ['--file=-', ...args.filter((a) => !a.startsWith('--jobs='))]);
+}
+
+/** What pg_restore printed, or a ConfigError with its last message. */
+async function pgRestoreOutput(pgRestore: string, args: readonly string[]): Promise<string> {
+  const result = await run(pgRestore, args, process.env, undefined, () => {});
   if (result.code !== 0) {
     throw new ConfigError(
-      `pg_restore --list cannot read ${file}: ${result.stderr.trim().split('\n').at(-1) ?? 'no message'}`,
+      `pg_restore ${args[0]} cannot read ${args.at(-1)}: ${result.stderr.trim().split('\n').at(-1) ?? 'no message'}`,
     );
   }
-  return parseTocListing(result.stdout);
+  return result.stdout;
 }

@@ -16,7 +16,13 @@ import { buildReport } from './report.ts';
 import { restoreBackup } from './restore-backup.ts';
 import { assertCanRead, restoreTools } from './restore-tools.ts';
 import type { RestoreSettings } from './settings.ts';
-import { analyzeDatabase, assertRestorableTarget, openTargetDatabase, serverVersion } from './target.ts';
+import {
+  analyzeDatabase,
+  assertRestorableTarget,
+  connectTarget,
+  openTargetDatabase,
+  serverVersion,
+} from './target.ts';
 import { verifyRestore } from './verify-restore.ts';
 
 export { type DownloadedBackup, downloadBackup } from './download-backup.ts';
@@ -104,8 +110,9 @@ export async function runRestore(
         tables: settings.tables,
         schemas: settings.schemas,
         clean: settings.clean,
-        // Without the backup's roles, ownership and grants would fail on every object.
-        noOwner: settings.mode === 'drill' && files.globalsPath === undefined,
+        // A drill's archive is untrusted: nothing in it may run as the scratch server's superuser.
+        asRestoringRole: settings.mode === 'drill',
+        work,
         signal,
         log: (line) => log('restore output', { line }),
       });
@@ -115,16 +122,20 @@ export async function runRestore(
       log('restored', { seconds: durations.restoreSeconds, targetVersion });
 
       phase = clock();
-      // ANALYZE (on the restore connection) and the counts (on their own) read different things at
-      // once; the database is ready for use when both are done.
+      // The restoring role verifies what it restored (restoring-role.ts): the SQL checks read the
+      // archive's views and functions, which must not run as a superuser.
+      const verifyAs = restored.restoredAs ?? target;
+      const analyzer = restored.restoredAs ? await connectTarget(restored.restoredAs) : client;
+      // ANALYZE and the counts (on their own connections) read different things at once; the database
+      // is ready for use when both are done.
       const [verification] = await Promise.all([
-        verifyRestore(target, manifest, {
+        verifyRestore(verifyAs, manifest, {
           tables: settings.tables,
           schemas: settings.schemas,
           checks: settings.checks,
           parallel: Math.min(settings.jobs, 4),
         }),
-        analyzeDatabase(client),
+        analyzeDatabase(analyzer).finally(() => (analyzer === client ? undefined : analyzer.end())),
       ]);
       checks.push(...verification.checks);
       tables = verification.tables;

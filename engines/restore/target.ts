@@ -20,8 +20,13 @@ export class TargetNotEmptyError extends DatabaseError {
 
 const RETRYABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', '57P03']);
 
+/** A target and, when it is not libpq's own (PGPASSWORD, ~/.pgpass), the password to log in with. */
+export interface TargetLogin extends ServerAddress {
+  readonly password?: string;
+}
+
 /** Connects, retrying for `waitSeconds` while the server is not up yet. */
-export async function connectTarget(address: ServerAddress, waitSeconds = 0): Promise<pg.Client> {
+export async function connectTarget(address: TargetLogin, waitSeconds = 0): Promise<pg.Client> {
   const deadline = Date.now() + waitSeconds * 1000;
   for (;;) {
     const client = new pg.Client({
@@ -30,6 +35,7 @@ export async function connectTarget(address: ServerAddress, waitSeconds = 0): Pr
       user: address.user,
       database: address.database,
       application_name: 'pgproof-restore',
+      ...(address.password === undefined ? {} : { password: address.password }),
     });
     try {
       await client.connect();
@@ -104,10 +110,17 @@ export async function assertRestorableTarget(
 
 /**
  * Creates schemas a selective restore needs: pg_restore's `-n`/`-t` restore objects in a schema but
- * not the schema itself.
+ * not the schema itself. `owner`: the role that restores into them, when it is not the one connected.
  */
-export async function createSchemas(client: pg.Client, schemas: Iterable<string>): Promise<void> {
-  for (const schema of schemas) await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+export async function createSchemas(
+  client: pg.Client,
+  schemas: Iterable<string>,
+  owner?: string,
+): Promise<void> {
+  const authorization = owner === undefined ? '' : ` AUTHORIZATION ${quoteIdent(owner)}`;
+  for (const schema of schemas) {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}${authorization}`);
+  }
 }
 
 /** Refreshes the planner's statistics: a restored database has none, and its first queries would crawl. */

@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import type { RestoreCheck, RestoredTable } from '../../core/drill-report.ts';
-import { oneLine, type ServerAddress } from '../../core/errors.ts';
+import { oneLine } from '../../core/errors.ts';
 import type { Manifest } from '../../core/manifest.ts';
 import { listArchive, restoreTools } from './restore-tools.ts';
 import type { SqlCheck } from './settings.ts';
-import { connectTarget } from './target.ts';
+import { connectTarget, type TargetLogin } from './target.ts';
 import { isSelected, runSqlChecks, verifyTables } from './verify.ts';
 
 /**
@@ -23,7 +23,7 @@ export interface Verification {
  * Uses up to `parallel` connections to count tables.
  */
 export async function verifyRestore(
-  target: ServerAddress,
+  target: TargetLogin,
   manifest: Manifest,
   options: {
     readonly tables: readonly string[];

@@ -27,6 +27,7 @@ export async function pgRestoreInto(
       schemas: [],
       clean: false,
       noOwner: true,
+      noPrivileges: true,
       context: { targetMajor: cluster.major, clientMajor: client.major },
     },
   );

@@ -133,9 +133,15 @@ describe('restore runner', () => {
       ['checksum', 'checksum', true],
       ['globals', 'globals', true],
       ['restore', 'restore', true],
+      ['ownership', 'restore', true],
       ...SEEDED_TABLES.map((name) => [name, 'table', true]),
       ['every order has a customer', 'sql', true],
     ]);
+    // This scratch server's superuser is the source's own "postgres": what it owned stays with the
+    // restoring role, said so (untrusted-archive.test.ts drills into a server whose superuser differs).
+    expect(report.checks[3]?.detail).toMatch(
+      /^\d+ object\(s\) given to their owners by the scratch server's superuser; left with pgproof_restore, their owner being a superuser on the scratch server \(nothing from a backup runs as one\): "postgres" \(\d+\)$/,
+    );
     // The source's roles that the scratch server already has are kept as they are, never altered.
     expect(report.checks[1]?.detail).toMatch(
       /^roles restored as SQL statements; already there, kept as they were: .*postgres.* \(\d+ statement\(s\) about them skipped\)$/,
@@ -159,7 +165,7 @@ describe('restore runner', () => {
       serverVersion: manifest.server.version,
       tier: 'daily',
     });
-    // The restored copy really is there, with its owner restored from the globals.
+    // The restored copy really is there, with its owner given back by the scratch server's superuser.
     const [owner] = await pg.query<{ owner: string }>(
       'drill_ok',
       "SELECT tableowner AS owner FROM pg_tables WHERE tablename = 'audit_log'",

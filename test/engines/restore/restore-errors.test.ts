@@ -44,7 +44,34 @@ Command was: CREATE INDEX orders_total_idx
 pg_restore: warning: errors ignored on restore: 1
 `;
 
+/**
+ * A table's data refused by the server, from a parallel worker (no TOC entry printed before it), as
+ * pg_restore 18.6 printed it restoring an archive whose CHECK constraint calls COPY TO PROGRAM.
+ */
+const PG_RESTORE_COPY_FAILED = `pg_restore: error: COPY failed for table "trap": ERROR:  must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program
+HINT:  Anyone can COPY to stdout or from stdin. psql's \\copy command also works for anyone.
+CONTEXT:  SQL statement "COPY (SELECT 1) TO PROGRAM 'touch /tmp/x'"
+PL/pgSQL function public.plausible(integer) line 2 at EXECUTE
+COPY trap, line 1: "secret row value"
+pg_restore: warning: errors ignored on restore: 1
+`;
+
 describe('pg_restore error parsing', () => {
+  it("reads a table's failed COPY as one error naming the table, without the row the server quoted", () => {
+    const errors = parsePgRestoreErrors(PG_RESTORE_COPY_FAILED);
+    expect(errors).toEqual([
+      {
+        step: 'restore',
+        message:
+          'must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program',
+        sqlState: undefined,
+        command: 'COPY trap',
+        entry: 'TABLE DATA "trap"',
+      },
+    ]);
+    expect(JSON.stringify(errors)).not.toContain('secret row value');
+  });
+
   it('reads each error with its message, command and TOC entry', () => {
     expect(parsePgRestoreErrors(PG_RESTORE_LOST_INDEX)).toEqual([
       {
