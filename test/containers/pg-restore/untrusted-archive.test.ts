@@ -2,6 +2,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCRATCH_SUPERUSER } from '../../../cdk/constructs/drill-tasks.ts';
 import { parseRestoreReport, type RestoreReport } from '../../../core/drill-report.ts';
 import { RESTORING_ROLE } from '../../../engines/restore/restoring-role.ts';
 import { pgRestoreInto } from '../../support/pg-restore.ts';
@@ -19,8 +20,6 @@ import { seedRichDatabase } from '../../support/seed.ts';
  */
 
 const BACKUP_ID = '20261121T020000Z';
-/** The scratch server's superuser, as the drill task's sidecar names it. */
-const SCRATCH_SUPERUSER = 'pgproof_superuser';
 
 describe('a drill of an untrusted archive', () => {
   let source: PgCluster;
