@@ -42,6 +42,9 @@ export class DeploymentConfigError extends ConfigError {
   }
 }
 
+/** The role that may manage pgproof's keys when the config names none (it exists only once someone creates it). */
+export const DEFAULT_BREAK_GLASS_ROLE_NAME = 'pgproof-break-glass';
+
 /** The whole config file; its parts are in the config-*.ts files. */
 const deploymentConfigSchema = z
   .object(
@@ -74,6 +77,15 @@ const deploymentConfigSchema = z
           error: 'must be "GOVERNANCE" or "COMPLIANCE"; COMPLIANCE locks even against the account root',
         })
         .default('GOVERNANCE'),
+      /**
+       * The one role that may schedule the deletion of, disable, or change the policy of pgproof's KMS
+       * keys (besides CloudFormation deploying the stacks). By default a role nobody has until an
+       * administrator deliberately creates it: routine administrator roles cannot crypto-shred backups.
+       */
+      breakGlassRoleName: z
+        .string({ error: 'must be the name of an IAM role of the account; e.g. "pgproof-break-glass"' })
+        .regex(/^[\w+=,.@-]{1,64}$/, 'must be an IAM role name (not an ARN); e.g. "pgproof-break-glass"')
+        .default(DEFAULT_BREAK_GLASS_ROLE_NAME),
       databases: z
         .array(databaseSchema, { error: 'must be a list of databases to back up' })
         .min(1, 'must list at least one database'),

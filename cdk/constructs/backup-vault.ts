@@ -1,9 +1,10 @@
-import { Duration, FeatureFlags, Lazy, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, FeatureFlags, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { DEFAULT_BREAK_GLASS_ROLE_NAME } from '../../core/config.ts';
 import { addErrorCountAlarm } from './alarms.ts';
 import {
   type DrillReportRotation,
@@ -13,6 +14,7 @@ import {
   validateRotation,
 } from './backup-rotation.ts';
 import { BackupVaultGrants, type BackupWriteOptions, type IBackupVault } from './backup-vault-grants.ts';
+import { GUARDED_KEY_ACTIONS } from './key-change-rule.ts';
 import { acknowledgeWildcards } from './nag.ts';
 
 // What callers import from here: the vault's rotation (backup-rotation.ts) and grants (backup-vault-grants.ts).
@@ -65,6 +67,12 @@ export interface BackupVaultProps {
    * @default RemovalPolicy.RETAIN - backups outlive the stack
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The one role (a name in this account) that may schedule the key's deletion, disable it or change
+   * its policy; CloudFormation deploying the stack may change its policy too.
+   * @default 'pgproof-break-glass' - a role that exists only once an administrator deliberately creates it
+   */
+  readonly breakGlassRoleName?: string;
   /**
    * Days a version stays after it stopped being current (expired by rotation or overwritten).
    * @default 7 - a week to undo a mistaken delete of an object no lock protects
@@ -119,8 +127,11 @@ export class BackupVault extends Construct implements IBackupVault {
     this.key = new kms.Key(this, 'Key', {
       description: 'pgproof: encrypts PostgreSQL backups',
       enableKeyRotation: true,
+      // The longest window KMS allows to notice, and cancel, a scheduled deletion.
+      pendingWindow: Duration.days(30),
       removalPolicy,
     });
+    this.guardKey(props.breakGlassRoleName ?? DEFAULT_BREAK_GLASS_ROLE_NAME);
 
     this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
       // Server access logging delivers only to buckets encrypted with S3-managed keys.
@@ -195,6 +206,38 @@ export class BackupVault extends Construct implements IBackupVault {
         },
       );
     }
+  }
+
+  /**
+   * Denies every principal, the account root and administrators included, the calls that would
+   * crypto-shred every backup (deleting the key despite Object Lock) or undo this guard: scheduling
+   * the key's deletion, disabling it, replacing its policy. Exempt are the break-glass role and
+   * CloudFormation deploying the stacks (its CDK execution role, or a call made through CloudFormation):
+   * without them no later deploy could update the key policy, and KMS refuses at creation a policy
+   * that would lock out the principal creating it.
+   */
+  private guardKey(breakGlassRoleName: string): void {
+    const stack = Stack.of(this);
+    const role = (name: string) => `arn:${stack.partition}:iam::${stack.account}:role/${name}`;
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyKeyDestructionExceptBreakGlass',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: GUARDED_KEY_ACTIONS.map((action) => `kms:${action}`),
+        resources: ['*'],
+        conditions: {
+          ArnNotLike: {
+            'aws:PrincipalArn': [
+              role(breakGlassRoleName),
+              // The CDK bootstrap's CloudFormation execution role (any qualifier).
+              role(`cdk-*-cfn-exec-role-${stack.account}-${stack.region}`),
+            ],
+          },
+          'ForAllValues:StringNotEquals': { 'aws:CalledVia': ['cloudformation.amazonaws.com'] },
+        },
+      }),
+    );
   }
 
   /**

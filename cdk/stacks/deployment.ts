@@ -44,6 +44,8 @@ export function addPgproofStacks(
     drillReports: { prefix: drillReportsPrefix(config.backupPrefix) },
     objectLockMode: config.objectLockMode,
     bucketName: replicaBucketName,
+    primaryRegion: config.primaryRegion,
+    breakGlassRoleName: config.breakGlassRoleName,
   });
   const primary = new PrimaryStack(scope, `${config.stackNamePrefix}-Primary`, {
     env: { account: config.account, region: config.primaryRegion },
@@ -58,6 +60,7 @@ export function addPgproofStacks(
     backupPrefix: config.backupPrefix,
     objectLockMode: config.objectLockMode,
     notificationEmails: config.notificationEmails,
+    breakGlassRoleName: config.breakGlassRoleName,
     runnerImage: options.runnerImage,
   });
   primary.addStackDependency(replica, 'the primary bucket replicates into the replica bucket');

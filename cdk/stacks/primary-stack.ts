@@ -3,6 +3,7 @@ import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -23,6 +24,7 @@ import { BackupNetwork } from '../constructs/backup-network.ts';
 import { BackupVault, type ObjectLockMode } from '../constructs/backup-vault.ts';
 import { pascalCase } from '../constructs/construct-id.ts';
 import { DatabaseBackup } from '../constructs/database-backup.ts';
+import { KeyChangeRule, keyChangeMessage } from '../constructs/key-change-rule.ts';
 import { RestoreDrill } from '../constructs/restore-drill.ts';
 import {
   databaseBackupSettings,
@@ -80,6 +82,11 @@ export interface PrimaryStackProps extends StackProps {
   readonly backupPrefix?: string;
   /** Object Lock mode of the bucket and of each object. @default 'GOVERNANCE' */
   readonly objectLockMode?: ObjectLockMode;
+  /**
+   * The one role that may delete, disable or re-police the vault key.
+   * @default 'pgproof-break-glass' (see BackupVaultProps.breakGlassRoleName)
+   */
+  readonly breakGlassRoleName?: string;
   /** Addresses subscribed to the alerts topic. @default - no email subscriptions */
   readonly notificationEmails?: readonly string[];
   /**
@@ -111,6 +118,11 @@ export class PrimaryStack extends Stack {
   public readonly restoreDrill: RestoreDrill;
   /** Last backup, size and duration per database. */
   public readonly dashboard: BackupDashboard;
+  /**
+   * Sends any call to delete, disable or re-police the vault key, or the replica key (forwarded by
+   * the replica stack), to the alerts topic.
+   */
+  public readonly keyChangeRule: KeyChangeRule;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
@@ -118,6 +130,7 @@ export class PrimaryStack extends Stack {
 
     this.vault = new BackupVault(this, 'Vault', {
       objectLockMode: props.objectLockMode,
+      breakGlassRoleName: props.breakGlassRoleName,
       rotation: props.databases.map((db) => ({
         prefix: databasePrefix(prefix, db.name),
         retentionDays: retentionDays(db),
@@ -233,6 +246,11 @@ export class PrimaryStack extends Stack {
         `database "${db.name}" has no "drill" in the config: no schedule or alarm proves its backups restore; it can still be drilled on demand`,
       );
     }
+
+    this.keyChangeRule = new KeyChangeRule(this, 'KeyChangeAlarm', {
+      keyArns: [this.vault.key.keyArn, props.replicaKey.keyArn],
+      target: new targets.SnsTopic(this.alerts.topic, { message: keyChangeMessage() }),
+    });
 
     const alarms = [
       ...this.backups.map((backup) => backup.rpoAlarm),

@@ -65,6 +65,51 @@ describe('BackupVault', () => {
       });
     });
 
+    it('denies every principal deleting, disabling or re-policing the key, but the break-glass role and CloudFormation', () => {
+      template.hasResourceProperties('AWS::KMS::Key', {
+        PendingWindowInDays: 30,
+        KeyPolicy: {
+          Statement: Match.arrayWith([
+            {
+              Sid: 'DenyKeyDestructionExceptBreakGlass',
+              Effect: 'Deny',
+              Principal: { AWS: '*' },
+              Action: ['kms:DisableKey', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion'],
+              Resource: '*',
+              Condition: {
+                ArnNotLike: {
+                  'aws:PrincipalArn': [
+                    'arn:aws:iam::123456789012:role/pgproof-break-glass',
+                    'arn:aws:iam::123456789012:role/cdk-*-cfn-exec-role-123456789012-eu-west-1',
+                  ],
+                },
+                'ForAllValues:StringNotEquals': { 'aws:CalledVia': ['cloudformation.amazonaws.com'] },
+              },
+            },
+          ]),
+        },
+      });
+    });
+
+    it('names the configured break-glass role in the key guard', () => {
+      const scope = stack();
+      new BackupVault(scope, 'Vault', { rotation: [], breakGlassRoleName: 'KeyCustodian' });
+      Template.fromStack(scope).hasResourceProperties('AWS::KMS::Key', {
+        KeyPolicy: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Sid: 'DenyKeyDestructionExceptBreakGlass',
+              Condition: Match.objectLike({
+                ArnNotLike: {
+                  'aws:PrincipalArn': Match.arrayWith(['arn:aws:iam::123456789012:role/KeyCustodian']),
+                },
+              }),
+            }),
+          ]),
+        },
+      });
+    });
+
     it('encrypts with that key and an S3 Bucket Key, blocks public access, versions, locks and logs access', () => {
       template.hasResource('AWS::S3::Bucket', {
         Properties: Match.objectLike({

@@ -103,6 +103,38 @@ describe('primary stack', () => {
     expect(actions).not.toMatch(/s3:Delete|s3:\*|s3:BypassGovernanceRetention/);
   });
 
+  it('alerts on any call to delete, disable or re-police the vault key or the replica key', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.kms'],
+        'detail-type': ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['kms.amazonaws.com'],
+          eventName: ['ScheduleKeyDeletion', 'DisableKey', 'PutKeyPolicy'],
+          resources: {
+            ARN: [
+              { 'Fn::GetAtt': [keyId(), 'Arn'] },
+              {
+                'Fn::GetStackOutput': Match.objectLike({
+                  StackName: 'Pgproof-Replica',
+                  Region: 'eu-central-1',
+                }),
+              },
+            ],
+          },
+        },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: topicRef(),
+          InputTransformer: Match.objectLike({
+            InputTemplate: Match.stringLikeRegexp('pgproof ALERT: <detail-eventName> on backup key'),
+          }),
+        }),
+      ],
+    });
+  });
+
   it("replicates under the replica stack's key, read from its output in the replica region", () => {
     const replication = resource('AWS::S3::Bucket', 'VaultBucket').Properties.ReplicationConfiguration;
     expect(replication).toMatchObject({

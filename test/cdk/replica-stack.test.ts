@@ -35,6 +35,34 @@ describe('replica stack', () => {
     });
   });
 
+  it('guards its key like the primary one and forwards any guarded call on it to the primary region', () => {
+    template.hasResourceProperties('AWS::KMS::Key', {
+      PendingWindowInDays: 30,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Sid: 'DenyKeyDestructionExceptBreakGlass',
+            Effect: 'Deny',
+            Action: ['kms:DisableKey', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion'],
+          }),
+        ]),
+      },
+    });
+    const keyId = Object.keys(template.findResources('AWS::KMS::Key'))[0];
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.kms'],
+        'detail-type': ['AWS API Call via CloudTrail'],
+        detail: {
+          eventSource: ['kms.amazonaws.com'],
+          eventName: ['ScheduleKeyDeletion', 'DisableKey', 'PutKeyPolicy'],
+          resources: { ARN: [{ 'Fn::GetAtt': [keyId, 'Arn'] }] },
+        },
+      },
+      Targets: [Match.objectLike({ Arn: 'arn:aws:events:eu-west-1:123456789012:event-bus/default' })],
+    });
+  });
+
   it('protects the replica bucket like the primary one', () => {
     template.hasResource('AWS::S3::Bucket', {
       Properties: Match.objectLike({

@@ -49,6 +49,7 @@ describe('parseDeploymentConfig', () => {
       stackNamePrefix: 'Pgproof',
       backupPrefix: '',
       objectLockMode: 'GOVERNANCE',
+      breakGlassRoleName: 'pgproof-break-glass',
       notificationEmails: [],
       network: { type: 'create', cidr: '10.80.0.0/24', maxAzs: 2 },
     });
@@ -252,6 +253,15 @@ describe('parseDeploymentConfig', () => {
         'backupPrefix: must be empty or end with "/" (letters, digits and !_.\'()/- only, no ".."); e.g. "backups/"',
       ]);
     }
+  });
+
+  it('rejects a break-glass role given as an ARN, naming the fix', () => {
+    expect(problemsOf({ ...valid, breakGlassRoleName: 'arn:aws:iam::123456789012:role/admin' })).toEqual([
+      'breakGlassRoleName: must be an IAM role name (not an ARN); e.g. "pgproof-break-glass"',
+    ]);
+    expect(parseDeploymentConfig({ ...valid, breakGlassRoleName: 'KeyAdmin' }, 'c').breakGlassRoleName).toBe(
+      'KeyAdmin',
+    );
   });
 
   it('reports every problem at once, one line each', () => {
