@@ -62,6 +62,17 @@ export const BENIGN_RULES: readonly BenignRule[] = [
       /^role ".+" already exists$/.test(error.message) &&
       /^CREATE ROLE \S+;$/.test(error.command?.trim() ?? ''),
   },
+  {
+    id: 'owner-not-given',
+    reason:
+      'the restoring user may not give this object to its owner (it is neither a superuser nor a member of the owner, or the owner may not create in its schema, as with an RDS master user): the object and its data restored, owned by the restoring user',
+    applies: (error) =>
+      error.step === 'restore' &&
+      /^ALTER [A-Z ]+ .+ OWNER TO ("(?:[^"]|"")+"|\S+);$/.test(error.command?.trim() ?? '') &&
+      /^(must be able to SET ROLE "|must be member of role "|permission denied for schema )/.test(
+        error.message,
+      ),
+  },
 ];
 
 /** A failing error as one line: the message, and where it came from when known. */

@@ -299,6 +299,35 @@ describe('restore runner', () => {
     expect((await reportOf(cleaned)).mode).toBe('restore');
   });
 
+  it('restores as a user that is not a superuser (an RDS master user), reporting the ownership it could not give', async () => {
+    await pg.query(
+      'postgres',
+      "DO $$ BEGIN CREATE ROLE rds_master LOGIN CREATEDB CREATEROLE PASSWORD 'master-secret'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    );
+    const result = await restore({
+      RESTORE_MODE: 'restore',
+      BACKUP_NAME: 'shop',
+      PGDATABASE: 'as_master',
+      PGUSER: 'rds_master',
+      PGPASSWORD: 'master-secret',
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = await reportOf(result);
+    expect(report.passed).toBe(true);
+    expect(report.tables.every((t) => t.hashMatched && t.rows === t.expectedRows)).toBe(true);
+    const notGiven = report.ignoredErrors?.filter((e) => e.rule === 'owner-not-given') ?? [];
+    expect(notGiven.map((e) => e.message).sort()).toEqual([
+      'must be member of role "pgproof_app_owner"',
+      'must be member of role "postgres"',
+    ]);
+    const [owner] = await pg.query<{ owner: string }>(
+      'as_master',
+      "SELECT tableowner AS owner FROM pg_tables WHERE tablename = 'audit_log'",
+    );
+    expect(owner?.owner).toBe('rds_master');
+  });
+
   it('refuses a manifest whose dump.key points at another database, before downloading a byte', async () => {
     // Another database's dump, named by a manifest in shop's folder: a drill must never read it.
     const manifestKey = await copyBackup('20261103T020000Z', {
