@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -68,6 +68,7 @@ export class BackupAlerts extends Construct {
     for (const email of props.emails ?? []) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     }
+    this.denyOtherSources();
 
     const field = events.EventField.fromPath;
     this.taskFailedRule = new events.Rule(this, 'TaskFailedRule', {
@@ -93,6 +94,57 @@ export class BackupAlerts extends Construct {
         }),
       ],
     });
+  }
+
+  /**
+   * CloudWatch and EventBridge may publish to the topic (and use its key) only for this account's
+   * alarms and rules: a deny on any other source account or resource (confused deputy). `IfExists`:
+   * a request that carries no source is judged by the grants alone.
+   */
+  private denyOtherSources(): void {
+    const stack = Stack.of(this);
+    const sources = [
+      {
+        service: 'cloudwatch.amazonaws.com',
+        arn: stack.formatArn({
+          service: 'cloudwatch',
+          resource: 'alarm',
+          resourceName: '*',
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      },
+      {
+        service: 'events.amazonaws.com',
+        arn: stack.formatArn({ service: 'events', resource: 'rule', resourceName: '*' }),
+      },
+    ];
+    for (const [index, source] of sources.entries()) {
+      const conditions = {
+        StringNotEqualsIfExists: { 'aws:SourceAccount': stack.account },
+        ArnNotLikeIfExists: { 'aws:SourceArn': source.arn },
+      };
+      const sid = `DenyForeign${index === 0 ? 'Alarms' : 'Rules'}`;
+      this.topic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          effect: iam.Effect.DENY,
+          principals: [new iam.ServicePrincipal(source.service)],
+          actions: ['sns:Publish'],
+          resources: [this.topic.topicArn],
+          conditions,
+        }),
+      );
+      this.key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid,
+          effect: iam.Effect.DENY,
+          principals: [new iam.ServicePrincipal(source.service)],
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: ['*'],
+          conditions,
+        }),
+      );
+    }
   }
 
   /** Sends the alarm's transitions to ALARM and back to OK to the topic. */

@@ -50,6 +50,55 @@ describe('BackupAlerts', () => {
       });
     });
 
+    it("lets CloudWatch and EventBridge publish, and use the topic's key, only for this account's alarms and rules", () => {
+      const denies = [
+        {
+          sid: 'DenyForeignAlarms',
+          service: 'cloudwatch.amazonaws.com',
+          arn: 'arn:aws:cloudwatch:eu-west-1:123456789012:alarm:*',
+        },
+        {
+          sid: 'DenyForeignRules',
+          service: 'events.amazonaws.com',
+          arn: 'arn:aws:events:eu-west-1:123456789012:rule/*',
+        },
+      ];
+      for (const deny of denies) {
+        const Condition = {
+          StringNotEqualsIfExists: { 'aws:SourceAccount': '123456789012' },
+          ArnNotLikeIfExists: { 'aws:SourceArn': deny.arn },
+        };
+        template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              {
+                Sid: deny.sid,
+                Effect: 'Deny',
+                Principal: { Service: deny.service },
+                Action: 'sns:Publish',
+                Resource: topicRef(),
+                Condition,
+              },
+            ]),
+          },
+        });
+        template.hasResourceProperties('AWS::KMS::Key', {
+          KeyPolicy: {
+            Statement: Match.arrayWith([
+              {
+                Sid: deny.sid,
+                Effect: 'Deny',
+                Principal: { Service: deny.service },
+                Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+                Resource: '*',
+                Condition,
+              },
+            ]),
+          },
+        });
+      }
+    });
+
     it('turns a backup task that stops with a non-zero exit into a readable message', () => {
       template.hasResourceProperties('AWS::Events::Rule', {
         EventPattern: {
