@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PgproofError } from './errors.ts';
+import { inventorySchema } from './inventory.ts';
 import { backupKeys, parseManifestKey } from './layout.ts';
 import { tierSchema } from './retention-tiers.ts';
 
@@ -50,6 +51,11 @@ export const manifestSchema = z.object({
   tables: z.array(tableStatSchema),
   /** Session settings under which table hashes were computed; a verifier must use the same. */
   hashSettings: z.record(z.string(), z.string()).optional(),
+  /**
+   * What a restore must reproduce besides the rows (core/inventory.ts), read in the dump's snapshot;
+   * absent with `VERIFY=none` and in manifests written before it was recorded.
+   */
+  inventory: inventorySchema.optional(),
 });
 
 /** A backup's manifest. */
