@@ -59,12 +59,13 @@ interface ObjectAccess {
   readonly keyActions: readonly string[];
 }
 
+// GetObjectVersion too: `pgproof restore` and `verify` read the exact versions a manifest names.
 const restoreRead = (prefix: string): ObjectAccess => ({
-  actions: ['s3:GetObject'],
+  actions: ['s3:GetObject', 's3:GetObjectVersion'],
   keyPattern: `${prefix}*`,
   keyActions: ['kms:Decrypt'],
 });
-// GetObjectVersion too: a drill reads the exact versions its manifest names.
+// A drill reads the exact versions its manifest names, as restores do.
 const databaseRead = (prefix: string, name: string): ObjectAccess => ({
   actions: ['s3:GetObject', 's3:GetObjectVersion'],
   keyPattern: `${databasePrefix(prefix, name)}*`,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -366,6 +367,23 @@ describe('BackupVault', () => {
       // The stack routes it to the alerts topic (primary-stack.test.ts).
       expect(vault.replicationFailedAlarm).toBeDefined();
     });
+  });
+
+  it("lets an operator's role read the exact versions a manifest names, and decrypt them", () => {
+    const scope = stack();
+    const restoring = new BackupVault(scope, 'Vault', {
+      objectLockMode: 'COMPLIANCE',
+      rotation: [],
+      drillReports: { prefix: 'pg/drills/' },
+    });
+    const operator = new iam.Role(scope, 'Operator', { assumedBy: new iam.AccountRootPrincipal() });
+    restoring.grantRestoreRead(operator, 'pg/');
+    const statements = Object.values(Template.fromStack(scope).findResources('AWS::IAM::Policy')).flatMap(
+      (p) =>
+        (p as { Properties: { PolicyDocument: { Statement: { Action: unknown }[] } } }).Properties
+          .PolicyDocument.Statement,
+    );
+    expect(statements.map((s) => s.Action)).toEqual([['s3:GetObject', 's3:GetObjectVersion'], 'kms:Decrypt']);
   });
 
   it('rejects drill reports in the folder of a database, whose tiers their rule would expire', () => {
