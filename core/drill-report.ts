@@ -7,7 +7,7 @@ import { z } from 'zod';
  */
 
 /** What a check looked at. */
-export const CHECK_KINDS = ['checksum', 'globals', 'restore', 'table', 'sql'] as const;
+export const CHECK_KINDS = ['checksum', 'globals', 'restore', 'table', 'inventory', 'sql'] as const;
 
 /** One check of a restore: the dump's checksum, each step, each table, each SQL check (by its name). */
 export const restoreCheckSchema = z.object({
