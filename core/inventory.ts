@@ -11,12 +11,17 @@ import { z } from 'zod';
 /** A name inside a schema. */
 const qualified = { schema: z.string(), name: z.string() };
 
-/** A sequence's state: after a restore the next value must continue where the source left off. */
+/**
+ * A sequence's state when the dump began (sequences are not transactional: read just before pg_dump
+ * reads them, so the dump's own value is this one or, on a busy database, beyond it).
+ */
 export const sequenceStateSchema = z.object({
   ...qualified,
   /** `last_value`, a decimal string (bigint). */
   lastValue: z.string().regex(/^-?\d+$/),
   isCalled: z.boolean(),
+  /** Counts up (a positive increment). */
+  ascending: z.boolean(),
 });
 
 /** A materialized view: populated or not, and its rows when populated. */
@@ -67,15 +72,22 @@ export const inventorySchema = z.object({
   sequences: z.array(sequenceStateSchema),
   largeObjects: z.object({
     count: z.number().int().nonnegative(),
-    /** Order-independent hash of each large object's oid, owner, privileges and contents, a decimal string. */
+    /** Order-independent hash of each large object's oid and contents, a decimal string. */
     hash: z.string(),
+    /** How many large objects each owner has, with which privileges. */
+    owners: z.array(
+      z.object({ owner: z.string(), acl: z.array(z.string()).nullable(), count: z.number().int() }),
+    ),
   }),
   materializedViews: z.array(materializedViewSchema),
   constraints: z.array(constraintSchema),
   owners: z.array(ownedObjectSchema),
   extensions: z.array(extensionSchema),
-  /** The source's `shared_preload_libraries`, as the server reports it ('' when none). */
-  sharedPreloadLibraries: z.string(),
+  /**
+   * The source's `shared_preload_libraries` ('' when none); null when the backup role may not read it
+   * (it needs pg_read_all_settings).
+   */
+  sharedPreloadLibraries: z.string().nullable(),
   objectCounts: z.array(objectCountSchema),
 });
 

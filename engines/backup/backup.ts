@@ -113,6 +113,8 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
       ? storeGlobals(tools.pgDumpAll, settings.database, s3, settings.bucket, keys.globals, protection, log)
       : Promise.resolve(null);
     storedGlobals.catch(() => {});
+    // Sequences are not transactional: read them just before pg_dump does, at its start.
+    const sequences = settings.verify === 'none' ? undefined : await snapshot.sequences();
     const args = pgDumpArgs(settings, snapshot.id, compression.arg);
     const dump = startPgDump(tools.pgDump, args, (line) => log('pg_dump', { stderr: line }));
     cleanups.push(() => dump.kill());
@@ -153,6 +155,7 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     const globals = await storedGlobals;
     await dump.finished;
     const tables = await Promise.race([measured, snapshot.lost]);
+    const inventory = sequences && (await Promise.race([snapshot.inventory(sequences), snapshot.lost]));
     throwIfAborted(signal);
     await assertStoredSize(s3, settings.bucket, keys.dump, uploaded.bytes, uploaded.versionId);
 
@@ -179,6 +182,7 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
       verify: settings.verify,
       tables,
       ...(settings.verify === 'checksums' ? { hashSettings: { ...HASH_SESSION_SETTINGS } } : {}),
+      ...(inventory ? { inventory } : {}),
     };
     throwIfAborted(signal);
     // Written last (and, as every object, only if absent): a backup exists exactly when its manifest does.

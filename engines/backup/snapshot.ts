@@ -1,5 +1,7 @@
 import pg from 'pg';
+import { readInventory, readSequences } from '../../core/catalog-inventory.ts';
 import { describePgError, type ServerAddress } from '../../core/errors.ts';
+import type { Inventory, SequenceState } from '../../core/inventory.ts';
 import type { TableStat, VerifyLevel } from '../../core/manifest.ts';
 import { applyHashSettings, measureTable, type TableRef } from '../../core/table-stats.ts';
 
@@ -92,6 +94,24 @@ export class DumpSnapshot {
       throw describePgError(error, this.address, 'counting rows');
     }
     return stats;
+  }
+
+  /** The sequences' state now: read just before pg_dump starts, which reads them first. */
+  async sequences(): Promise<SequenceState[]> {
+    try {
+      return await readSequences(this.client);
+    } catch (error) {
+      throw describePgError(error, this.address, 'reading the sequences');
+    }
+  }
+
+  /** What a restore must reproduce besides the rows (core/inventory.ts), in the snapshot. */
+  async inventory(sequences: SequenceState[]): Promise<Inventory> {
+    try {
+      return await readInventory(this.client, sequences);
+    } catch (error) {
+      throw describePgError(error, this.address, 'reading the inventory');
+    }
   }
 
   /** Ends the transaction and the connection. */

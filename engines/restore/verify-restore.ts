@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { RestoreCheck, RestoredTable } from '../../core/drill-report.ts';
 import { oneLine } from '../../core/errors.ts';
 import type { Manifest } from '../../core/manifest.ts';
+import { compareInventory, readRestoredInventory } from './inventory-checks.ts';
 import { listArchive, restoreTools } from './restore-tools.ts';
 import type { SqlCheck } from './settings.ts';
 import { connectTarget, type TargetLogin } from './target.ts';
@@ -34,14 +35,40 @@ export async function verifyRestore(
 ): Promise<Verification> {
   const expected = manifest.tables.filter((t) => isSelected(t, options));
   const count = Math.max(1, Math.min(options.parallel, expected.length));
-  const clients = await Promise.all(Array.from({ length: count }, () => connectTarget(target)));
+  // The tables are counted on `count` connections while the inventory is read on one of its own.
+  const clients = await Promise.all(Array.from({ length: count + 1 }, () => connectTarget(target)));
+  const [inventoryClient, ...counters] = clients as [pg.Client, ...pg.Client[]];
   try {
-    const tables = await verifyTables(clients, expected, manifest.hashSettings);
-    const sql = await runSqlChecks(clients[0] as pg.Client, options.checks);
-    return { checks: [...tables.checks, ...sql], tables: tables.tables };
+    const [tables, inventory] = await Promise.all([
+      verifyTables(counters, expected, manifest.hashSettings),
+      verifyInventory(inventoryClient, manifest, target.user, options),
+    ]);
+    const sql = await runSqlChecks(inventoryClient, options.checks);
+    return { checks: [...tables.checks, ...inventory, ...sql], tables: tables.tables };
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
   }
+}
+
+/**
+ * The inventory's checks (inventory-checks.ts): skipped with `VERIFY=none` and for a selective restore
+ * (what was left out would show as missing).
+ */
+async function verifyInventory(
+  client: pg.Client,
+  manifest: Manifest,
+  restoringUser: string,
+  selection: { readonly tables: readonly string[]; readonly schemas: readonly string[] },
+): Promise<RestoreCheck[]> {
+  if (manifest.verify === 'none' || selection.tables.length > 0 || selection.schemas.length > 0) return [];
+  const restored = await readRestoredInventory(client);
+  const { rows } = await client.query<{ num: string }>("SELECT current_setting('server_version_num') AS num");
+  return compareInventory(manifest.inventory, restored, {
+    restoringUser,
+    ungivable: restored.ungivable,
+    sourceMajor: Math.floor(manifest.server.versionNum / 10000),
+    targetMajor: Math.floor(Number(rows[0]?.num) / 10000),
+  });
 }
 
 /**
