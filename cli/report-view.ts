@@ -16,6 +16,10 @@ export function formatReport(report: RestoreReport): string[] {
   for (const check of report.checks.filter((c) => c.kind !== 'table')) {
     lines.push(`    ${check.passed ? 'ok  ' : 'FAIL'} ${check.name}: ${check.detail}`);
   }
+  if (report.preflight?.notes.length) {
+    lines.push('', '  noted before the download (not failures):');
+    for (const note of report.preflight.notes) lines.push(`    ${note}`);
+  }
   if (report.ignoredErrors?.length) {
     lines.push('', '  ignored as benign (nothing lost; see the README\'s "Benign restore errors"):');
     for (const e of report.ignoredErrors) {

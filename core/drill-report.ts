@@ -58,6 +58,8 @@ export const restoreDurationsSchema = z.object({
   /** Row counts, hashes and SQL checks. */
   verifySeconds: z.number().nonnegative(),
   totalSeconds: z.number().nonnegative(),
+  /** The checks before the download (target, login, emptiness, extensions, disk); absent in older reports. */
+  preflightSeconds: z.number().nonnegative().optional(),
 });
 export type RestoreDurations = z.infer<typeof restoreDurationsSchema>;
 
@@ -93,6 +95,11 @@ export const restoreReportSchema = z.object({
   }),
   checks: z.array(restoreCheckSchema),
   tables: z.array(restoredTableSchema),
+  /**
+   * What the checks before the download found that does not stop the restore (a newer extension
+   * version, a library the source preloads); absent when they did not run, and in older reports.
+   */
+  preflight: z.object({ notes: z.array(z.string()) }).optional(),
   /** Errors reported by pg_restore or psql that a benign rule accepted; absent in older reports. */
   ignoredErrors: z.array(ignoredRestoreErrorSchema).optional(),
   durations: restoreDurationsSchema,

@@ -100,7 +100,12 @@ export async function restoreCommand(
       schemas: options.schemas,
       jobs: options.jobs,
       pgBinDir: options.pgBinDir,
-      wording: { clean: 'pass --clean', globals: 'pass --globals', target: '--to' },
+      wording: {
+        clean: 'pass --clean',
+        globals: 'pass --globals',
+        target: '--to',
+        workDir: 'free space there, or set TMPDIR to a folder with room',
+      },
     },
     new Date(),
   );

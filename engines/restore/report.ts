@@ -30,6 +30,8 @@ export interface ReportInput {
   /** Errors benign rules accepted (listed, never hidden). */
   readonly ignoredErrors: readonly IgnoredRestoreError[];
   readonly durations: Omit<RestoreDurations, 'totalSeconds'>;
+  /** What the checks before the download reported; absent when they did not finish. */
+  readonly preflight?: RestoreReport['preflight'];
   readonly rtoSeconds: number | undefined;
   /** Set when the restore could not run to its end. */
   readonly error: string | undefined;
@@ -65,12 +67,16 @@ export function buildReport(input: ReportInput): RestoreReport {
     target: input.target,
     checks: [...input.checks],
     tables: [...input.tables],
+    ...(input.preflight ? { preflight: input.preflight } : {}),
     ...(input.ignoredErrors.length ? { ignoredErrors: [...input.ignoredErrors] } : {}),
     durations: {
       downloadSeconds: round(input.durations.downloadSeconds),
       restoreSeconds: round(input.durations.restoreSeconds),
       verifySeconds: round(input.durations.verifySeconds),
       totalSeconds: round((input.finishedAt.getTime() - input.startedAt.getTime()) / 1000),
+      ...(input.durations.preflightSeconds === undefined
+        ? {}
+        : { preflightSeconds: round(input.durations.preflightSeconds) }),
     },
     rto: {
       seconds: rtoSeconds,

@@ -12,7 +12,8 @@ import { InterruptedError, oneLine, type ServerAddress } from '../../core/errors
 import { findBackup } from '../../core/find-backup.ts';
 import { drillReportKey } from '../../core/layout.ts';
 import { downloadBackup } from './download-backup.ts';
-import { buildReport } from './report.ts';
+import { preflight } from './preflight.ts';
+import { buildReport, type ReportInput } from './report.ts';
 import { restoreBackup } from './restore-backup.ts';
 import { assertCanRead, restoreTools } from './restore-tools.ts';
 import type { RestoreSettings } from './settings.ts';
@@ -74,7 +75,8 @@ export async function runRestore(
   const checks: RestoreCheck[] = [];
   let tables: RestoredTable[] = [];
   let ignoredErrors: IgnoredRestoreError[] = [];
-  const durations = { downloadSeconds: 0, restoreSeconds: 0, verifySeconds: 0 };
+  const durations: ReportInput['durations'] = { downloadSeconds: 0, restoreSeconds: 0, verifySeconds: 0 };
+  let preflightNotes: readonly string[] | undefined;
   let targetVersion: string | undefined;
   let error: string | undefined;
   const clock = () => deps.now().getTime();
@@ -83,6 +85,21 @@ export async function runRestore(
   try {
     const pgRestoreVersion = await assertCanRead(restoreTools(settings.pgBinDir), manifest.pgDump.version);
     let phase = clock();
+    // Everything that can be known about the target before the download is checked first.
+    const checked = await preflight(target, manifest, {
+      mode: settings.mode,
+      clean: settings.clean,
+      waitSeconds: settings.targetWaitSeconds,
+      workDir: settings.workDir,
+      withGlobals: settings.restoreGlobals,
+      wording: settings.wording,
+    });
+    targetVersion = checked.serverVersion;
+    preflightNotes = checked.notes;
+    durations.preflightSeconds = (clock() - phase) / 1000;
+    log('preflight passed', { seconds: durations.preflightSeconds, notes: checked.notes });
+
+    phase = clock();
     const files = await downloadBackup(s3, settings.bucket, manifest, work, {
       partBytes: settings.downloadPartBytes,
       concurrency: settings.downloadConcurrency,
@@ -98,6 +115,7 @@ export async function runRestore(
       phase = clock();
       client = await openTargetDatabase(target, settings.targetWaitSeconds);
       targetVersion = await serverVersion(client);
+      // Checked again: something may have written into the database during the download.
       await assertRestorableTarget(client, target, {
         clean: settings.clean,
         cleanHint: settings.wording.clean,
@@ -168,6 +186,7 @@ export async function runRestore(
     tables,
     ignoredErrors,
     durations,
+    ...(preflightNotes ? { preflight: { notes: [...preflightNotes] } } : {}),
     rtoSeconds: settings.rtoSeconds,
     error,
   });

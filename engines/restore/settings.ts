@@ -210,6 +210,8 @@ export interface RestoreWording {
   readonly globals: string;
   /** How the target was named, e.g. `--to`; undefined: libpq's variables. */
   readonly target: string | undefined;
+  /** How to give the download more room, e.g. "set TMPDIR to a folder with room". */
+  readonly workDir: string;
 }
 
 /** The runner's wording: its environment variables. */
@@ -217,6 +219,7 @@ const RUNNER_WORDING: RestoreWording = {
   clean: 'set RESTORE_CLEAN=true',
   globals: 'set RESTORE_GLOBALS=true',
   target: undefined,
+  workDir: 'set WORK_DIR to a folder with room (in a drill, give the drill task more ephemeral storage)',
 };
 
 /** The settings of one restore from a typed request, with every default applied. */

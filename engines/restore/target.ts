@@ -20,6 +20,17 @@ export class TargetNotEmptyError extends DatabaseError {
 
 const RETRYABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', '57P03']);
 
+/**
+ * How long one connection attempt may take: a host that drops packets (a security group that does not
+ * let the task in) fails in seconds, not after the operating system's two minutes.
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** True when `error` (from {@link connectTarget}) says the database does not exist. */
+export function isMissingDatabase(error: unknown): boolean {
+  return ((error as Error | undefined)?.cause as { code?: string } | undefined)?.code === '3D000';
+}
+
 /** A target and, when it is not libpq's own (PGPASSWORD, ~/.pgpass), the password to log in with. */
 export interface TargetLogin extends ServerAddress {
   readonly password?: string;
@@ -35,6 +46,7 @@ export async function connectTarget(address: TargetLogin, waitSeconds = 0): Prom
       user: address.user,
       database: address.database,
       application_name: 'pgproof-restore',
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       ...(address.password === undefined ? {} : { password: address.password }),
     });
     try {
@@ -44,6 +56,14 @@ export async function connectTarget(address: TargetLogin, waitSeconds = 0): Prom
     } catch (error) {
       await client.end().catch(() => {});
       const code = (error as { code?: string }).code ?? '';
+      if (/timeout/i.test((error as Error).message ?? '') && !code) {
+        const message = `no answer within ${CONNECT_TIMEOUT_MS / 1000} s`;
+        throw describePgError(
+          Object.assign(new Error(message), { code: 'ETIMEDOUT' }),
+          address,
+          'connecting',
+        );
+      }
       if (!RETRYABLE.has(code) || Date.now() >= deadline) throw describePgError(error, address, 'connecting');
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
@@ -58,7 +78,7 @@ export async function openTargetDatabase(address: ServerAddress, waitSeconds = 0
   try {
     return await connectTarget(address, waitSeconds);
   } catch (error) {
-    if (((error as Error).cause as { code?: string } | undefined)?.code === '3D000') {
+    if (isMissingDatabase(error)) {
       const maintenance = await connectTarget({ ...address, database: 'postgres' }, waitSeconds);
       try {
         await maintenance.query(`CREATE DATABASE ${quoteIdent(address.database)}`);

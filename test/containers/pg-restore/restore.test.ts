@@ -22,6 +22,18 @@ const SEEDED_TABLES = [
   'sales.orders',
 ];
 
+/** The inventory's checks (engines/restore/inventory-checks.ts), in the report's order. */
+const INVENTORY_CHECKS = [
+  'sequences',
+  'indexes',
+  'large objects',
+  'materialized views',
+  'constraints',
+  'owners and privileges',
+  'extensions',
+  'object counts',
+];
+
 describe('restore runner', () => {
   let pg: PgCluster;
   let newer: PgCluster;
@@ -135,6 +147,7 @@ describe('restore runner', () => {
       ['restore', 'restore', true],
       ['ownership', 'restore', true],
       ...SEEDED_TABLES.map((name) => [name, 'table', true]),
+      ...INVENTORY_CHECKS.map((name) => [name, 'inventory', true]),
       ['every order has a customer', 'sql', true],
     ]);
     // This scratch server's superuser is the source's own "postgres": what it owned stays with the
@@ -280,8 +293,57 @@ describe('restore runner', () => {
     expect(report.tables.every((t) => t.hashMatched && t.rows === t.expectedRows)).toBe(true);
   });
 
-  it('refuses to restore into a non-empty database in restore mode, exit 1, unless told to clean it', async () => {
+  /** The requests for dumps made since `from` (an index into the S3 server's request log). */
+  const dumpRequests = (from: number) =>
+    s3.requests.slice(from).filter((r) => r.path.includes('dump.pgdump'));
+
+  it('fails a wrong password before downloading a byte, exit 1, naming the login', async () => {
+    const before = s3.requests.length;
+    const result = await restore({ BACKUP_NAME: 'shop', PGDATABASE: 'drill_login', PGPASSWORD: 'wrong' });
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toMatch(
+      /^pgproof restore failed: cannot log in to PostgreSQL at 127\.0\.0\.1:\d+ as "postgres": password authentication failed for user "postgres"; check the user and password \(PGUSER\/PGPASSWORD, or the database's secret\) \(report: drills\/shop\//,
+    );
+    expect(dumpRequests(before)).toEqual([]);
+    const report = await reportOf(result);
+    expect(report.durations.downloadSeconds).toBe(0);
+    expect(report.checks).toEqual([]);
+    console.info(`a wrong password fails after ${report.durations.totalSeconds} s, before any download`);
+  });
+
+  it('fails a backup needing an extension the scratch server lacks before any download, naming it and the config field', async () => {
+    const manifestKey = await copyBackup('20261104T020000Z', {
+      manifest: (m) => {
+        m.inventory = {
+          ...(m.inventory ?? {
+            sequences: [],
+            largeObjects: { count: 0, hash: '0', owners: [] },
+            materializedViews: [],
+            constraints: [],
+            owners: [],
+            sharedPreloadLibraries: '',
+            objectCounts: [],
+          }),
+          extensions: [
+            { name: 'plpgsql', version: '1.0', schema: 'pg_catalog' },
+            { name: 'postgis', version: '3.4.2', schema: 'public' },
+          ],
+        };
+      },
+    });
+    const before = s3.requests.length;
+    const result = await restore({ MANIFEST_KEY: manifestKey, PGDATABASE: 'drill_postgis' });
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toMatch(
+      /^pgproof restore failed: the drill's scratch server \(PostgreSQL 15\.\d+\) lacks extension\(s\) backup 20261104T020000Z of "shop" needs: postgis; set drill\.postgresImage of database "shop" in the deployment config to a PostgreSQL 15 image that has them \(nothing was downloaded\)/,
+    );
+    expect(dumpRequests(before)).toEqual([]);
+  });
+
+  it('refuses to restore into a non-empty database in restore mode, exit 1, before the download, unless told to clean it', async () => {
+    const before = s3.requests.length;
     const refused = await restore({ RESTORE_MODE: 'restore', BACKUP_NAME: 'shop', PGDATABASE: 'shop' });
+    expect(dumpRequests(before)).toEqual([]);
     expect(refused.code).toBe(1);
     expect(lastLine(refused.stderr)).toMatch(
       /database "shop" on 127\.0\.0\.1:\d+ is not empty \(\d+ tables, views or sequences\): restoring into it would mix data; restore into an empty database, or set RESTORE_CLEAN=true/,
