@@ -133,6 +133,17 @@ function renameInAcl(acl: readonly string[] | null, from: string, to: string): s
     .sort();
 }
 
+/** Relation kinds, whose privileges gained MAINTAIN in PostgreSQL 17. */
+const RELATION_KINDS = new Set(['table', 'view', 'materialized view', 'sequence', 'foreign table']);
+
+/** An ACL without the MAINTAIN privilege (`m`, and `m*` with grant option). */
+function withoutMaintain(acl: readonly string[] | null): string[] | null {
+  if (!acl) return null;
+  return acl.map((item) =>
+    item.replace(/=([^/]*)\//, (_, privileges: string) => `=${privileges.replace(/m\*?/g, '')}/`),
+  );
+}
+
 const aclText = (acl: readonly string[] | null) => (acl ? `{${acl.join(',')}}` : 'default privileges');
 
 function largeObjectsCheck(source: Inventory, copy: Inventory, context: OwnershipContext): RestoreCheck {
@@ -213,6 +224,8 @@ function ownersCheck(source: Inventory, copy: Inventory, context: OwnershipConte
   // The public schema's owner and privileges are the server's defaults, which changed in 15; pg_dump
   // writes them only when they differ from the source server's defaults.
   const crossesPublicDefaults = context.sourceMajor >= 15 !== context.targetMajor >= 15;
+  // PostgreSQL 17 added MAINTAIN (m) to a relation's privileges: an owner's or a grant of ALL gains it.
+  const gainsMaintain = context.sourceMajor < 17 && context.targetMajor >= 17;
   let kept = 0;
   const problems = source.owners.flatMap((o) => {
     if (crossesPublicDefaults && o.kind === 'schema' && o.name === 'public') return [];
@@ -222,7 +235,8 @@ function ownersCheck(source: Inventory, copy: Inventory, context: OwnershipConte
     if (owner === 'different') return [`${key(o)} is owned by ${r.owner}, in the source by ${o.owner}`];
     const expectedAcl = owner === 'kept' ? renameInAcl(o.acl, o.owner, r.owner) : o.acl;
     if (owner === 'kept') kept++;
-    if (aclText(expectedAcl) !== aclText(r.acl && [...r.acl].sort())) {
+    const restoredAcl = gainsMaintain && RELATION_KINDS.has(o.kind) ? withoutMaintain(r.acl) : r.acl;
+    if (aclText(expectedAcl) !== aclText(restoredAcl && [...restoredAcl].sort())) {
       return [`${key(o)} has privileges ${aclText(r.acl)}, the source ${aclText(o.acl)}`];
     }
     return [];
