@@ -8,7 +8,11 @@ import type { TableStat, VerifyLevel } from './manifest.ts';
  */
 
 /**
- * `t::text` depends on these settings; both sides set them before hashing (and the manifest records them).
+ * `t::text` depends on these settings; both sides set them before hashing (and the manifest records them),
+ * so a server with other defaults (a scratch image's, another major's) gives the same text: time zone,
+ * date and interval styles, bytea's and floats' output, `money` (lc_monetary), the names reg* types print
+ * (search_path, which also keeps the counting queries from resolving anything outside pg_catalog), and
+ * identifiers' quoting.
  */
 export const HASH_SESSION_SETTINGS: Readonly<Record<string, string>> = {
   TimeZone: 'UTC',
@@ -16,6 +20,9 @@ export const HASH_SESSION_SETTINGS: Readonly<Record<string, string>> = {
   IntervalStyle: 'postgres',
   bytea_output: 'hex',
   extra_float_digits: '1',
+  lc_monetary: 'C',
+  search_path: 'pg_catalog',
+  quote_all_identifiers: 'off',
 };
 
 /** A table to measure. */

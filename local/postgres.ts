@@ -143,6 +143,8 @@ export interface StartPostgresOptions {
    * @default 'postgres'
    */
   superuser?: string;
+  /** Server settings (`-c name=value`) on top of the harness's own, e.g. other output defaults. */
+  settings?: Readonly<Record<string, string>>;
 }
 
 /** Starts a cluster: a fresh one, or the one kept in `options.directory`. */
@@ -192,6 +194,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     '-c synchronous_commit=off',
     '-c full_page_writes=off',
     '-c max_connections=50',
+    ...Object.entries(options.settings ?? {}).map(([name, value]) => `-c ${name}='${value}'`),
   ].join(' ');
   run(binDir, 'pg_ctl', ['-D', dataDir, '-o', options_, '-l', join(root, 'server.log'), '-w', 'start']);
   const major = Number(run(binDir, 'postgres', ['--version']).match(/(\d+)(?:\.\d+)?/)?.[1]);

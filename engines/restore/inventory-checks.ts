@@ -37,13 +37,20 @@ export async function readRestoredInventory(client: ClientBase): Promise<{
   invalid: string[];
   ungivable: Set<string>;
 }> {
-  const inventory = await readInventory(client);
-  const behind = await sequencesBehindTheirColumns(client);
-  const invalid = await invalidIndexes(client);
-  const { rows } = await client.query<{ rolname: string }>(
-    `SELECT rolname FROM pg_roles WHERE rolsuper OR NOT pg_has_role(current_user, oid, 'MEMBER')`,
-  );
-  return { inventory, behind, invalid, ungivable: new Set(rows.map((r) => r.rolname)) };
+  // Nothing the archive defined (a function or operator in public) is resolved by these queries.
+  await client.query('BEGIN READ ONLY');
+  try {
+    await client.query("SET LOCAL search_path = 'pg_catalog'");
+    const inventory = await readInventory(client);
+    const behind = await sequencesBehindTheirColumns(client);
+    const invalid = await invalidIndexes(client);
+    const { rows } = await client.query<{ rolname: string }>(
+      `SELECT rolname FROM pg_roles WHERE rolsuper OR NOT pg_has_role(current_user, oid, 'MEMBER')`,
+    );
+    return { inventory, behind, invalid, ungivable: new Set(rows.map((r) => r.rolname)) };
+  } finally {
+    await client.query('COMMIT');
+  }
 }
 
 /** One check from its problems: passed when there are none. */
