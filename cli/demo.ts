@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
+import { SCRATCH_SUPERUSER } from '../cdk/constructs/drill-tasks.ts';
 import { parseRestoreReport, type RestoreReport } from '../core/drill-report.ts';
 import { ConfigError, oneLine } from '../core/errors.ts';
 import { backupKeys, formatBackupId } from '../core/layout.ts';
@@ -100,7 +101,13 @@ export async function runDemo(output: Output = processOutput(false)): Promise<Ex
     const client = await chooseClient();
     step(client.description);
     step('starting PostgreSQL (the source), a scratch PostgreSQL (the drill sidecar) and an S3 server');
-    const [source, scratch, s3] = await Promise.all([startPostgres(), startPostgres(), startS3()]);
+    // The scratch server's superuser is named as the drill task's sidecar names it, so that the sample's
+    // own `postgres` role restores as an ordinary role, as in AWS.
+    const [source, scratch, s3] = await Promise.all([
+      startPostgres(),
+      startPostgres({ superuser: SCRATCH_SUPERUSER }),
+      startS3(),
+    ]);
     cleanups.push(
       () => source.stop(),
       () => scratch.stop(),
