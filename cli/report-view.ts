@@ -1,4 +1,4 @@
-import type { RestoreReport } from '../core/drill-report.ts';
+import { RESTORE_PHASES, type RestoreReport } from '../core/drill-report.ts';
 import { formatBytes, formatTable } from './output.ts';
 
 /**
@@ -41,13 +41,36 @@ export function formatReport(report: RestoreReport): string[] {
     for (const line of formatTable(['', 'TABLE', 'MANIFEST', 'RESTORED', ''], rows))
       lines.push(`    ${line}`);
   }
-  const d = report.durations;
-  lines.push(
-    '',
-    `  time: download ${d.downloadSeconds.toFixed(1)} s, restore ${d.restoreSeconds.toFixed(1)} s, verify ${d.verifySeconds.toFixed(1)} s, total ${d.totalSeconds.toFixed(1)} s` +
-      (report.rto.targetSeconds !== undefined
-        ? ` (RTO ${report.rto.met ? 'met' : 'MISSED'}: ${report.rto.seconds.toFixed(0)} s of ${report.rto.targetSeconds} s)`
-        : ''),
-  );
+  lines.push('', ...formatDurations(report));
   return lines;
+}
+
+/**
+ * How long the restore took, phase by phase as far as the report has them (older reports: download,
+ * restore, verify), and the recovery time against the RTO with the phase that took longest.
+ */
+export function formatDurations(report: RestoreReport): string[] {
+  const d = report.durations;
+  const seconds = (value: number) => `${value.toFixed(1)} s`;
+  const phased = d.dataSeconds !== undefined;
+  const parts = phased
+    ? RESTORE_PHASES.filter(({ field }) => d[field] !== undefined).map(
+        ({ phase, field }) => `${phase} ${seconds(d[field] ?? 0)}`,
+      )
+    : [
+        `download ${seconds(d.downloadSeconds)}`,
+        `restore ${seconds(d.restoreSeconds)}`,
+        `verify ${seconds(d.verifySeconds)}`,
+        `total ${seconds(d.totalSeconds)}`,
+      ];
+  const { rto } = report;
+  const longest =
+    rto.dominantPhase === undefined
+      ? ''
+      : `; longest: ${rto.dominantPhase} ${seconds(rto.dominantSeconds ?? 0)}`;
+  const verdict =
+    rto.targetSeconds === undefined
+      ? `recovery time ${seconds(rto.seconds)} (download + restore${longest})`
+      : `recovery time ${seconds(rto.seconds)} of the RTO's ${rto.targetSeconds} s: ${rto.met ? 'met' : 'MISSED'}${longest}`;
+  return [`  time: ${parts.join(', ')}`, `  ${verdict}`];
 }

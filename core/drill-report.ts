@@ -53,15 +53,58 @@ export type IgnoredRestoreError = z.infer<typeof ignoredRestoreErrorSchema>;
 export const restoreDurationsSchema = z.object({
   /** Download of the dump and globals, and their SHA-256 checks. */
   downloadSeconds: z.number().nonnegative(),
-  /** Globals, `pg_restore -j N` and ANALYZE. */
+  /**
+   * From opening the target after the download to the last object restored: globals, the archive's
+   * sections and, in a drill, the restoring role's steps around them (globals + pre-data + data +
+   * post-data, and the connection).
+   */
   restoreSeconds: z.number().nonnegative(),
-  /** Row counts, hashes and SQL checks. */
+  /** Row counts, hashes, the inventory and SQL checks, with ANALYZE alongside. */
   verifySeconds: z.number().nonnegative(),
   totalSeconds: z.number().nonnegative(),
   /** The checks before the download (target, login, emptiness, extensions, disk); absent in older reports. */
   preflightSeconds: z.number().nonnegative().optional(),
+  // The phases of restoreSeconds and verifySeconds below: absent in older reports, and for phases that did not run.
+  /** globals.sql's roles. */
+  globalsSeconds: z.number().nonnegative().optional(),
+  /** The archive's definitions (`pg_restore --section=pre-data`), after a drill's role and extensions. */
+  preDataSeconds: z.number().nonnegative().optional(),
+  /** Rows, sequence values, large objects (`--section=data`, `-j N`). */
+  dataSeconds: z.number().nonnegative().optional(),
+  /** Indexes, constraints, triggers, materialized views' data (`--section=post-data`, `-j N`), then owners. */
+  postDataSeconds: z.number().nonnegative().optional(),
+  /** ANALYZE, which runs alongside the verification: part of `verifySeconds`, not after it. */
+  analyzeSeconds: z.number().nonnegative().optional(),
 });
 export type RestoreDurations = z.infer<typeof restoreDurationsSchema>;
+
+/**
+ * The phases of a restore in the order they run: the report's field, and the metric the restore
+ * runner publishes per database (namespace and dimensions of core/telemetry.ts) for the dashboard.
+ */
+export const RESTORE_PHASES = [
+  { phase: 'preflight', field: 'preflightSeconds', metric: 'RestorePreflightSeconds' },
+  { phase: 'download', field: 'downloadSeconds', metric: 'RestoreDownloadSeconds' },
+  { phase: 'globals', field: 'globalsSeconds', metric: 'RestoreGlobalsSeconds' },
+  { phase: 'pre-data', field: 'preDataSeconds', metric: 'RestorePreDataSeconds' },
+  { phase: 'data', field: 'dataSeconds', metric: 'RestoreDataSeconds' },
+  { phase: 'post-data', field: 'postDataSeconds', metric: 'RestorePostDataSeconds' },
+  { phase: 'analyze', field: 'analyzeSeconds', metric: 'RestoreAnalyzeSeconds' },
+  { phase: 'verify', field: 'verifySeconds', metric: 'RestoreVerifySeconds' },
+  { phase: 'total', field: 'totalSeconds', metric: 'RestoreTotalSeconds' },
+] as const satisfies readonly { phase: string; field: keyof RestoreDurations; metric: string }[];
+
+/** A phase's name, e.g. `post-data`. */
+export type RestorePhase = (typeof RESTORE_PHASES)[number]['phase'];
+
+/** The phases the measured recovery time (download + restore) is made of. */
+export const RTO_PHASES = [
+  'download',
+  'globals',
+  'pre-data',
+  'data',
+  'post-data',
+] as const satisfies readonly RestorePhase[];
 
 export const restoreReportSchema = z.object({
   formatVersion: z.literal(1),
@@ -111,6 +154,12 @@ export const restoreReportSchema = z.object({
     seconds: z.number().nonnegative(),
     targetSeconds: z.number().positive().optional(),
     met: z.boolean().optional(),
+    /**
+     * The phase of the recovery time that took longest (`download`, `globals`, `pre-data`, `data`,
+     * `post-data`), and its seconds: what to work on when the RTO is missed. Absent in older reports.
+     */
+    dominantPhase: z.enum(RTO_PHASES).optional(),
+    dominantSeconds: z.number().nonnegative().optional(),
   }),
   /** Why the restore could not run to its end (exit 1); absent when it ran. */
   error: z.string().optional(),

@@ -2,6 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { RESTORE_PHASES } from '../../core/drill-report.ts';
 import {
   DATABASE_DIMENSION,
   databaseMetricDimensions,
@@ -31,8 +32,15 @@ export interface BackupDashboardProps {
 }
 
 /**
+ * The phases of a restore drill a widget shows, one line each: every one but the total, which would
+ * flatten them. Lines, not a stack: ANALYZE runs alongside the verification, inside its time.
+ */
+const SHOWN_PHASES = RESTORE_PHASES.filter(({ phase }) => phase !== 'total');
+
+/**
  * One page for "are the backups fine?": alarm states, when each database last backed up
- * successfully (so its age), and the size and duration of each backup over time.
+ * successfully (so its age), the size and duration of each backup over time, and each database's
+ * restore drills by phase (a growing post-data phase shows before it breaks the RTO).
  */
 export class BackupDashboard extends Construct {
   /** The CloudWatch dashboard. */
@@ -91,6 +99,27 @@ export class BackupDashboard extends Construct {
         left: perDatabase(METRICS.backupDurationSeconds, 'Maximum'),
         width: 8,
       }),
+    );
+    // Drills run weekly: a week's period gives one point per drill.
+    this.dashboard.addWidgets(
+      ...props.databases.map(
+        ({ name }) =>
+          new cloudwatch.GraphWidget({
+            title: `Restore drill of ${name} by phase (seconds)`,
+            left: SHOWN_PHASES.map(
+              ({ phase, metric }) =>
+                new cloudwatch.Metric({
+                  namespace: METRICS_NAMESPACE,
+                  metricName: metric,
+                  dimensionsMap: databaseMetricDimensions(name),
+                  statistic: 'Maximum',
+                  period: Duration.days(7),
+                  label: phase,
+                }),
+            ),
+            width: 12,
+          }),
+      ),
     );
   }
 }

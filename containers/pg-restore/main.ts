@@ -1,7 +1,9 @@
-import { serializeRestoreReport } from '../../core/drill-report.ts';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { RESTORE_PHASES, type RestoreReport, serializeRestoreReport } from '../../core/drill-report.ts';
 import { oneLine } from '../../core/errors.ts';
-import { createLogger } from '../../core/observability.ts';
+import { createLogger, createMetrics } from '../../core/observability.ts';
 import { createS3Client } from '../../core/s3-client.ts';
+import { DATABASE_DIMENSION } from '../../core/telemetry.ts';
 import { exitStatus, writeReport } from '../../engines/restore/report.ts';
 import { runRestore } from '../../engines/restore/restore.ts';
 import { readRestoreSettings } from '../../engines/restore/settings.ts';
@@ -9,10 +11,28 @@ import { readRestoreSettings } from '../../engines/restore/settings.ts';
 /**
  * The restore runner's entrypoint (the drill task's command; `npm run restore`): reads the
  * environment, restores and verifies one backup, writes the report to S3 and prints it as the last
- * line on stdout. Exit status: 0 passed; 2 the backup did not verify; 1 the restore could not run.
+ * line on stdout, after the time of each phase as EMF metrics. Exit status: 0 passed; 2 the backup did
+ * not verify; 1 the restore could not run.
  */
 
 const logger = createLogger('restore-runner');
+const metrics = createMetrics();
+
+/**
+ * The time of each phase that ran, as one EMF line per database (RESTORE_PHASES names the metrics): the
+ * dashboard shows them side by side, so that a growing post-data phase is seen before it breaks the RTO.
+ */
+function publishPhases(report: RestoreReport): void {
+  metrics.addDimension(DATABASE_DIMENSION, report.name);
+  for (const { field, metric } of RESTORE_PHASES) {
+    const seconds = report.durations[field];
+    // A phase that did not run (a failed preflight's download) is no data point, not a zero.
+    if (seconds !== undefined && (seconds > 0 || field === 'totalSeconds')) {
+      metrics.addMetric(metric, MetricUnit.Seconds, seconds);
+    }
+  }
+  metrics.publishStoredMetrics();
+}
 
 async function main(): Promise<number> {
   const startedAt = new Date();
@@ -55,6 +75,7 @@ async function main(): Promise<number> {
         `pgproof restore failed: ${report.error ?? `checks failed: ${failed.join(', ')}`} (report: ${report.reportKey})\n`,
       );
     }
+    publishPhases(report);
     // The contract: the report is the last line on stdout.
     process.stdout.write(`${serializeRestoreReport(report)}\n`);
     return status;

@@ -1,10 +1,12 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   type IgnoredRestoreError,
+  RESTORE_PHASES,
   type RestoreCheck,
   type RestoreDurations,
   type RestoredTable,
   type RestoreReport,
+  RTO_PHASES,
   serializeRestoreReport,
 } from '../../core/drill-report.ts';
 import { describeS3Error } from '../../core/errors.ts';
@@ -70,22 +72,39 @@ export function buildReport(input: ReportInput): RestoreReport {
     ...(input.preflight ? { preflight: input.preflight } : {}),
     ...(input.ignoredErrors.length ? { ignoredErrors: [...input.ignoredErrors] } : {}),
     durations: {
-      downloadSeconds: round(input.durations.downloadSeconds),
-      restoreSeconds: round(input.durations.restoreSeconds),
-      verifySeconds: round(input.durations.verifySeconds),
+      // Every phase measured, rounded; the phases that did not run stay absent.
+      ...(Object.fromEntries(
+        Object.entries(input.durations)
+          .filter(([, seconds]) => seconds !== undefined)
+          .map(([field, seconds]) => [field, round(seconds)]),
+      ) as Omit<RestoreDurations, 'totalSeconds'>),
       totalSeconds: round((input.finishedAt.getTime() - input.startedAt.getTime()) / 1000),
-      ...(input.durations.preflightSeconds === undefined
-        ? {}
-        : { preflightSeconds: round(input.durations.preflightSeconds) }),
     },
     rto: {
       seconds: rtoSeconds,
       ...(input.rtoSeconds === undefined
         ? {}
         : { targetSeconds: input.rtoSeconds, met: passed && rtoSeconds <= input.rtoSeconds }),
+      ...dominantPhase(input.durations),
     },
     ...(input.error === undefined ? {} : { error: input.error }),
   };
+}
+
+/**
+ * The phase of the recovery time that took longest, when any ran: download, or one of the restore's
+ * (globals, pre-data, data, post-data; a report without them has only the download to name).
+ */
+export function dominantPhase(
+  durations: ReportInput['durations'],
+): Pick<RestoreReport['rto'], 'dominantPhase' | 'dominantSeconds'> {
+  let best: { phase: (typeof RTO_PHASES)[number]; seconds: number } | undefined;
+  for (const { phase, field } of RESTORE_PHASES) {
+    const seconds = field === 'totalSeconds' ? undefined : durations[field];
+    if (!(RTO_PHASES as readonly string[]).includes(phase) || seconds === undefined || seconds <= 0) continue;
+    if (!best || seconds > best.seconds) best = { phase: phase as (typeof RTO_PHASES)[number], seconds };
+  }
+  return best ? { dominantPhase: best.phase, dominantSeconds: round(best.seconds) } : {};
 }
 
 /**

@@ -5,7 +5,15 @@ import type { ServerAddress } from '../../core/errors.ts';
 import type { ClientVersion } from '../backup/pg-tools.ts';
 import { applyGlobals, type GlobalsResult } from './globals.ts';
 import { describeReportedError } from './restore-errors.ts';
-import { type ArchiveRestoreOptions, restoreArchive, restoreTools } from './restore-tools.ts';
+import {
+  ARCHIVE_SECTIONS,
+  type ArchiveRestoreOptions,
+  type ArchiveRestoreResult,
+  type ArchiveSection,
+  archiveForeignKeyDrops,
+  restoreArchive,
+  restoreTools,
+} from './restore-tools.ts';
 import {
   createExtensions,
   demoteRoles,
@@ -16,13 +24,13 @@ import {
   type RestoringLogin,
   readPrivilegedSteps,
 } from './restoring-role.ts';
-import { createSchemas, serverMajor, type TargetLogin } from './target.ts';
+import { connectTarget, createSchemas, serverMajor, type TargetLogin } from './target.ts';
 
 /** The restore phase of a restore: downloaded files into the target database. */
 
 /** How to restore: pg_restore's options, where the client programs are, and their versions. */
 export interface RestoreOptions
-  extends Omit<ArchiveRestoreOptions, 'context' | 'noOwner' | 'noPrivileges' | 'listFile'> {
+  extends Omit<ArchiveRestoreOptions, 'context' | 'noOwner' | 'noPrivileges' | 'listFile' | 'section'> {
   /**
    * Restore as {@link RESTORING_ROLE}, an ordinary role, with the superuser `client` doing only what
    * needs one (restoring-role.ts): a drill's untrusted archive. Otherwise pg_restore runs as the target's
@@ -44,6 +52,7 @@ export interface RestoreOutcome {
   readonly ignoredErrors: IgnoredRestoreError[];
   /** The restoring role's login, when the archive was restored as it: verify as it too. */
   readonly restoredAs?: TargetLogin;
+  readonly phases: RestorePhases;
 }
 
 /** The globals check's detail: what was applied, which roles were kept as they were, what failed. */
@@ -94,12 +103,60 @@ function ignoredSummary(ignored: readonly IgnoredRestoreError[]): string {
   return `; ignored as benign: ${[...counts].map(([rule, n]) => `${rule} (${n})`).join(', ')}`;
 }
 
+/** Seconds each step of {@link restoreBackup} took. */
+export interface RestorePhases {
+  /** globals.sql's roles (and, in a drill, making them ordinary). */
+  readonly globalsSeconds: number;
+  /**
+   * The archive's definitions (`--section=pre-data`), with what a drill's superuser does first: the
+   * restoring role, the extensions and the schemas.
+   */
+  readonly preDataSeconds: number;
+  /** The rows, sequence values and large objects (`--section=data`, `-j N`). */
+  readonly dataSeconds: number;
+  /**
+   * Indexes, constraints, triggers and materialized views' data (`--section=post-data`, `-j N`), and in a
+   * drill each object given to its owner.
+   */
+  readonly postDataSeconds: number;
+}
+
+/** One section's pg_restore runs merged: every error, the ignored ones counted once across sections. */
+function mergeSections(results: readonly ArchiveRestoreResult[]): {
+  passed: boolean;
+  errors: string[];
+  ignored: IgnoredRestoreError[];
+} {
+  const ignored = new Map<string, IgnoredRestoreError>();
+  for (const e of results.flatMap((r) => r.ignored)) {
+    const key = `${e.step}\n${e.rule}\n${e.message}`;
+    const seen = ignored.get(key);
+    ignored.set(key, seen ? { ...seen, count: seen.count + e.count } : e);
+  }
+  return {
+    passed: results.every((r) => r.passed),
+    errors: results.flatMap((r) => r.errors),
+    ignored: [...ignored.values()],
+  };
+}
+
+/** pg_restore's arguments as the restore check shows them: one command, its sections named. */
+function commandLine(results: readonly ArchiveRestoreResult[]): string {
+  const args = (results.find((r) => r.args.includes('--section=data')) ?? results[0])?.args ?? [];
+  return args
+    .slice(0, -1)
+    .map((a) => (a.startsWith('--section=') ? `--section=${ARCHIVE_SECTIONS.join('|')}` : a))
+    .join(' ');
+}
+
 /**
- * Restores downloaded files into the target database: globals first, then the archive with
- * `pg_restore -j N` (optionally some tables or schemas). Errors either program reports are decided by
- * the benign rules (restore-errors.ts): accepted ones are returned as ignored, any other fails its check.
- * ANALYZE is the caller's to run (`analyzeDatabase` in target.ts; `runRestore` runs it alongside the
- * verification). The archive's own errors fail a check, they do not throw.
+ * Restores downloaded files into the target database: globals first, then the archive section by
+ * section, `pre-data` on one connection, `data` and `post-data` with `pg_restore -j N` (optionally some
+ * tables or schemas), each timed. Errors either program reports are decided by the benign rules
+ * (restore-errors.ts): accepted ones are returned as ignored, any other fails its check. Every section
+ * runs even after another reported errors, as one pg_restore would go on. ANALYZE is the caller's to run
+ * (`analyzeDatabase` in target.ts; `runRestore` runs it alongside the verification). The archive's own
+ * errors fail a check, they do not throw.
  */
 export async function restoreBackup(
   files: { readonly dumpPath: string; readonly globalsPath: string | undefined },
@@ -112,6 +169,13 @@ export async function restoreBackup(
   const context = { targetMajor, clientMajor: options.pgRestoreVersion.major };
   const checks: RestoreCheck[] = [];
   const ignoredErrors: IgnoredRestoreError[] = [];
+  let started = performance.now();
+  const lap = () => {
+    const now = performance.now();
+    const seconds = (now - started) / 1000;
+    started = now;
+    return seconds;
+  };
   if (files.globalsPath) {
     const globals = await applyGlobals(client, await readFile(files.globalsPath, 'utf8'), context);
     const demoted = options.asRestoringRole ? await demoteRoles(client, globals.createdRoles) : [];
@@ -123,6 +187,7 @@ export async function restoreBackup(
       detail: globalsDetail(globals, demoted),
     });
   }
+  const globalsSeconds = lap();
   const schemas = new Set([
     ...options.schemas,
     ...options.tables.filter((t) => t.indexOf('.') > 0).map((t) => t.slice(0, t.indexOf('.'))),
@@ -137,24 +202,57 @@ export async function restoreBackup(
     await createExtensions(client, steps);
   }
   await createSchemas(client, schemas, login?.user);
-  const restored = await restoreArchive(tools.pgRestore, files.dumpPath, restoreAs, {
-    ...options,
-    context,
-    // The restoring role owns what it restores until the superuser gives each object to its owner.
-    noOwner: options.asRestoringRole,
-    // Without the backup's roles the grants would name roles that do not exist.
-    noPrivileges: options.asRestoringRole && files.globalsPath === undefined,
-    ...(steps ? { listFile: steps.restoreList } : {}),
-  });
+  // One pg_restore --clean drops the archive's foreign keys before its tables; by sections, the pre-data
+  // pass could not drop a table another one references. Dropped as the restoring user, alone each.
+  if (options.clean) {
+    const drops = await archiveForeignKeyDrops(tools.pgRestore, files.dumpPath, options.work);
+    if (drops.length > 0) {
+      const restorer = await connectTarget(restoreAs);
+      try {
+        for (const sql of drops) {
+          // @types/pg lacks `queryMode`; pg 8 honours it: one Parse message, so one statement only.
+          await restorer.query({ text: sql, queryMode: 'extended' } as pg.QueryConfig);
+        }
+      } finally {
+        await restorer.end().catch(() => {});
+      }
+    }
+  }
+  const section = (name: ArchiveSection) =>
+    restoreArchive(tools.pgRestore, files.dumpPath, restoreAs, {
+      ...options,
+      // Definitions restore one after another whatever -j says; rows and indexes in parallel.
+      jobs: name === 'pre-data' ? 1 : options.jobs,
+      section: name,
+      context,
+      // The restoring role owns what it restores until the superuser gives each object to its owner.
+      noOwner: options.asRestoringRole,
+      // Without the backup's roles the grants would name roles that do not exist.
+      noPrivileges: options.asRestoringRole && files.globalsPath === undefined,
+      ...(steps ? { listFile: steps.restoreList } : {}),
+    });
+  const preData = await section('pre-data');
+  const preDataSeconds = lap();
+  const data = await section('data');
+  const dataSeconds = lap();
+  const postData = await section('post-data');
+  const sections = [preData, data, postData];
+  const restored = mergeSections(sections);
   ignoredErrors.push(...restored.ignored);
   checks.push({
     name: 'restore',
     kind: 'restore',
     passed: restored.passed,
     detail: restored.passed
-      ? `pg_restore ${restored.args.slice(0, -1).join(' ')} finished without errors${ignoredSummary(restored.ignored)}`
+      ? `pg_restore ${commandLine(sections)} finished without errors${ignoredSummary(restored.ignored)}`
       : `pg_restore reported ${restored.errors.length} error(s): ${restored.errors.slice(0, 5).join(' | ')}${ignoredSummary(restored.ignored)}${missingRolesHint(restored.errors, files.globalsPath, options.globalsHint)}`,
   });
   if (steps && files.globalsPath) checks.push(ownershipCheck(await giveOwnership(client, steps.owners)));
-  return { checks, ignoredErrors, ...(login ? { restoredAs: restoreAs } : {}) };
+  const postDataSeconds = lap();
+  return {
+    checks,
+    ignoredErrors,
+    phases: { globalsSeconds, preDataSeconds, dataSeconds, postDataSeconds },
+    ...(login ? { restoredAs: restoreAs } : {}),
+  };
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseTocListing, type TocEntry } from '../../core/archive-toc.ts';
 import type { IgnoredRestoreError } from '../../core/drill-report.ts';
@@ -153,7 +154,17 @@ export interface PgRestoreSelection {
   readonly noPrivileges: boolean;
   /** Restore only the entries of this `pg_restore --list` file (`--use-list`). */
   readonly listFile?: string;
+  /**
+   * Restore only this section of the archive (`--section`): `pre-data` (definitions), `data` (rows,
+   * sequence values, large objects), `post-data` (indexes, constraints, triggers, materialized views'
+   * data). @default - every section
+   */
+  readonly section?: ArchiveSection;
 }
+
+/** The sections of an archive, in the order they restore. */
+export const ARCHIVE_SECTIONS = ['pre-data', 'data', 'post-data'] as const;
+export type ArchiveSection = (typeof ARCHIVE_SECTIONS)[number];
 
 /** What `pg_restore` is asked to restore, and what the benign-error rules look at. */
 export interface ArchiveRestoreOptions extends PgRestoreSelection, StepOptions {}
@@ -184,6 +195,7 @@ export function pgRestoreArgs(file: string, options: PgRestoreSelection): string
   if (options.noOwner) args.push('--no-owner');
   if (options.noPrivileges) args.push('--no-privileges');
   if (options.listFile !== undefined) args.push(`--use-list=${options.listFile}`);
+  if (options.section !== undefined) args.push(`--section=${options.section}`);
   args.push(file);
   return args;
 }
@@ -248,6 +260,41 @@ export async function archiveScript(
     listFile,
   });
   return pgRestoreOutput(pgRestore, ['--file=-', ...args.filter((a) => !a.startsWith('--jobs='))]);
+}
+
+const IDENT = `(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
+/** The one statement `pg_restore --clean --if-exists` writes to drop a foreign key, and nothing else. */
+const DROP_FOREIGN_KEY = new RegExp(
+  `^ALTER TABLE IF EXISTS (?:ONLY )?${IDENT}\\.${IDENT} DROP CONSTRAINT IF EXISTS ${IDENT};$`,
+);
+
+/**
+ * The statements that drop the archive's foreign keys, as `pg_restore --clean --if-exists` writes them
+ * (read from its script, each line checked to have that one shape). A restore by sections drops each
+ * section's objects in its own pass: a table that another table's foreign key references could not be
+ * dropped by the pre-data pass, its foreign key being post-data; one pg_restore drops those first.
+ */
+export async function archiveForeignKeyDrops(
+  pgRestore: string,
+  file: string,
+  work: string,
+): Promise<string[]> {
+  const listing = await archiveListing(pgRestore, file);
+  const foreignKeys = parseTocListing(listing).filter((e) => e.description.startsWith('FK CONSTRAINT '));
+  if (foreignKeys.length === 0) return [];
+  const list = join(work, 'foreign-keys.list');
+  await writeFile(
+    list,
+    foreignKeys.map((e) => `${e.dumpId}; ${e.tableOid} ${e.oid} ${e.description}`).join('\n'),
+  );
+  const script = await pgRestoreOutput(pgRestore, [
+    '--file=-',
+    '--clean',
+    '--if-exists',
+    `--use-list=${list}`,
+    file,
+  ]);
+  return script.split('\n').filter((line) => DROP_FOREIGN_KEY.test(line));
 }
 
 /** What pg_restore printed, or a ConfigError with its last message. */

@@ -137,7 +137,8 @@ export async function runRestore(
       checks.push(...restored.checks);
       ignoredErrors = restored.ignoredErrors;
       durations.restoreSeconds = (clock() - phase) / 1000;
-      log('restored', { seconds: durations.restoreSeconds, targetVersion });
+      Object.assign(durations, restored.phases);
+      log('restored', { seconds: durations.restoreSeconds, targetVersion, ...restored.phases });
 
       phase = clock();
       // The restoring role verifies what it restored (restoring-role.ts): the SQL checks read the
@@ -153,7 +154,11 @@ export async function runRestore(
           checks: settings.checks,
           parallel: Math.min(settings.jobs, 4),
         }),
-        analyzeDatabase(analyzer).finally(() => (analyzer === client ? undefined : analyzer.end())),
+        analyzeDatabase(analyzer)
+          .then(() => {
+            durations.analyzeSeconds = (clock() - phase) / 1000;
+          })
+          .finally(() => (analyzer === client ? undefined : analyzer.end())),
       ]);
       checks.push(...verification.checks);
       tables = verification.tables;

@@ -2,6 +2,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
 import { BackupDashboard } from '../../cdk/constructs/backup-dashboard.ts';
+import { RESTORE_PHASES } from '../../core/drill-report.ts';
 import { bareStacks } from './bare-stack.ts';
 
 const stack = bareStacks();
@@ -36,5 +37,18 @@ describe('BackupDashboard', () => {
     ]) {
       expect(body).toContain(text.replaceAll('"', '\\"'));
     }
+  });
+
+  it("shows each database's restore drills by phase, from the metrics the restore runner publishes", () => {
+    const body = JSON.stringify(resource('AWS::CloudWatch::Dashboard', 'Dashboard').Properties.DashboardBody);
+    for (const name of ['orders', 'billing']) {
+      expect(body).toContain(`Restore drill of ${name} by phase (seconds)`);
+    }
+    for (const { phase, metric } of RESTORE_PHASES.filter((p) => p.phase !== 'total')) {
+      expect(body).toContain(
+        `\\"${metric}\\",\\"Database\\",\\"orders\\",\\"service\\",\\"pgproof\\",{\\"label\\":\\"${phase}\\"`,
+      );
+    }
+    expect(body).not.toContain('RestoreTotalSeconds');
   });
 });

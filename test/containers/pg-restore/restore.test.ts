@@ -168,6 +168,35 @@ describe('restore runner', () => {
     const { downloadSeconds, restoreSeconds, verifySeconds, totalSeconds } = report.durations;
     expect(downloadSeconds + restoreSeconds + verifySeconds).toBeLessThanOrEqual(totalSeconds);
     expect(report.rto.seconds).toBeCloseTo(downloadSeconds + restoreSeconds, 2);
+    // The restore by phase: pg_restore ran section by section, each timed within the restore's time.
+    const d = report.durations;
+    const phases = [d.globalsSeconds, d.preDataSeconds, d.dataSeconds, d.postDataSeconds];
+    expect(phases.every((s) => s !== undefined && s > 0)).toBe(true);
+    expect(phases.reduce((a = 0, b = 0) => a + b, 0)).toBeLessThanOrEqual(restoreSeconds + 0.002);
+    expect(d.analyzeSeconds).toBeLessThanOrEqual(verifySeconds + 0.001);
+    expect(d.preflightSeconds).toBeGreaterThan(0);
+    const longest = Math.max(downloadSeconds, ...phases.map((s) => s ?? 0));
+    expect(report.rto).toMatchObject({
+      dominantPhase: expect.stringMatching(/^(download|globals|pre-data|data|post-data)$/),
+      dominantSeconds: longest,
+    });
+    expect(report.checks[2]?.detail).toMatch(
+      /^pg_restore --no-password --jobs=2 .*--section=pre-data\|data\|post-data finished without errors/,
+    );
+    // Each phase is a metric of the database (EMF on stdout, before the report's line).
+    const emf = result.stdout
+      .split('\n')
+      .filter((line) => line.includes('"_aws"'))
+      .map((line) => JSON.parse(line));
+    expect(emf).toHaveLength(1);
+    expect(emf[0]).toMatchObject({
+      service: 'pgproof',
+      Database: 'shop',
+      RestoreDownloadSeconds: downloadSeconds,
+      RestoreDataSeconds: d.dataSeconds,
+      RestorePostDataSeconds: d.postDataSeconds,
+      RestoreTotalSeconds: totalSeconds,
+    });
     expect(report.backup).toEqual({
       takenAt: manifest.startedAt,
       ageHours: expect.closeTo(
