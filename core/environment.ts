@@ -18,6 +18,33 @@ export const csvVariable = z
       .filter(Boolean),
   );
 
+/**
+ * A list of names: comma-separated (`a, b`), or, for names that hold a comma, a JSON list of strings
+ * (`["a,b", "c"]`, when the value starts with `[`). Unset is empty.
+ */
+export const nameListVariable = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx): string[] => {
+      const text = (value ?? '').trim();
+      if (!text.startsWith('[')) return csvVariable.parse(text);
+      let list: unknown;
+      try {
+        list = JSON.parse(text);
+      } catch {
+        list = undefined;
+      }
+      if (!Array.isArray(list) || !list.every((item) => typeof item === 'string' && item.trim())) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} starts with "[" but is not a JSON list of names; write ["sales.orders", "public.a,b"] or a comma-separated list`,
+        });
+        return z.NEVER;
+      }
+      return list;
+    });
+
 /** `true` or `false`; unset is `fallback`. */
 export const flagVariable = (name: string, fallback: boolean) =>
   z

@@ -105,6 +105,8 @@ export async function restoreCommand(
         globals: 'pass --globals',
         target: '--to',
         workDir: 'free space there, or set TMPDIR to a folder with room',
+        tables: '--table',
+        schemas: '--schema',
       },
     },
     new Date(),
@@ -154,7 +156,10 @@ export const restore = defineCommand({
       'the target: postgres://user@host:5432/database[?sslmode=...] (required; TLS verified unless sslmode says otherwise; the password from PGPASSWORD or ~/.pgpass)',
     ],
     backup: ['--backup ID', 'restore this backup (default: the latest)'],
-    table: ['--table T', 'restore only this table (schema.table); repeat for more'],
+    table: [
+      '--table T',
+      'restore only this table (schema.table; "double quotes" around a name with a dot); repeat for more',
+    ],
     schema: ['--schema S', 'restore only this schema; repeat for more'],
     clean: [
       '--clean',

@@ -134,7 +134,14 @@ function collectStderr(stream: Readable, onLine: (line: string) => void): () => 
 /** pg_dump prints `pg_dump: error: ...` even in cases where it still exits 0 (rare); both fail the dump. */
 const ERROR_LINE = /^pg_dump(all)?: error: /;
 
-/** The first error line and the `detail:` lines after it (where the server's own message is). */
+/** A table named in a COPY command: `public.accounts`, `sales."Odd Name"`. */
+const COPIED_TABLE = /COPY ((?:"(?:[^"]|"")+"|[^\s."]+)\.(?:"(?:[^"]|"")+"|[^\s."(]+))/;
+
+/**
+ * The first error line and the `detail:` lines after it (where the server's own message is). A dump
+ * refused by row-level security (the backup role lacks BYPASSRLS and a table has policies) also says
+ * which role and table, and the two ways out.
+ */
 function explainError(lines: readonly string[]): string | undefined {
   const at = lines.findIndex((l) => ERROR_LINE.test(l));
   if (at < 0) return undefined;
@@ -143,7 +150,19 @@ function explainError(lines: readonly string[]): string | undefined {
     if (!/^pg_dump(all)?: detail: /.test(line)) break;
     details.push(line.replace(/^pg_dump(all)?: detail: /, ''));
   }
-  return [lines[at], ...details].join(' ');
+  const text = [lines[at], ...details].join(' ');
+  const policy = /query would be affected by row-level security policy for table "((?:[^"]|"")+)"/.exec(text);
+  if (!policy) return text;
+  const table = COPIED_TABLE.exec(text)?.[1] ?? `"${policy[1]}"`;
+  const user = process.env.PGUSER;
+  const who = user === undefined ? 'the backup role' : `the backup role "${user}"`;
+  const name =
+    user === undefined
+      ? '<role>'
+      : /^[a-z_][a-z0-9_$]*$/.test(user)
+        ? user
+        : `"${user.replaceAll('"', '""')}"`;
+  return `${text}; ${who} is subject to row-level security on ${table}: grant it BYPASSRLS (ALTER ROLE ${name} BYPASSRLS, as a superuser or, on RDS, the master user), or leave the table out (EXCLUDE_TABLES=${table})`;
 }
 
 /** Starts pg_dump with the source's libpq environment; stdout is the archive. */

@@ -24,6 +24,7 @@ import {
   type RestoringLogin,
   readPrivilegedSteps,
 } from './restoring-role.ts';
+import { parseTableSelection } from './selection.ts';
 import { connectTarget, createSchemas, serverMajor, type TargetLogin } from './target.ts';
 
 /** The restore phase of a restore: downloaded files into the target database. */
@@ -190,7 +191,7 @@ export async function restoreBackup(
   const globalsSeconds = lap();
   const schemas = new Set([
     ...options.schemas,
-    ...options.tables.filter((t) => t.indexOf('.') > 0).map((t) => t.slice(0, t.indexOf('.'))),
+    ...options.tables.flatMap((t) => parseTableSelection(t).schema ?? []),
   ]);
   let login: RestoringLogin | undefined;
   let restoreAs: TargetLogin = target;

@@ -11,6 +11,7 @@ import {
   parsePgRestoreErrors,
   type RestoreContext,
 } from './restore-errors.ts';
+import { parseTableSelection } from './selection.ts';
 
 /**
  * Seams around the PostgreSQL client program a restore runs: `pg_restore` for the archive and its
@@ -176,18 +177,15 @@ export interface ArchiveRestoreResult extends StepResult {
 
 /**
  * pg_restore's arguments. `-t` in pg_restore takes a bare table name; a `schema.table` becomes
- * `-n schema -t table`.
+ * `-n schema -t table` (selection.ts reads the names). Each name is one argument: any character survives.
  */
 export function pgRestoreArgs(file: string, options: PgRestoreSelection): string[] {
   const args = ['--no-password', `--jobs=${options.jobs}`];
   const schemas = new Set(options.schemas);
   const tables: string[] = [];
-  for (const table of options.tables) {
-    const dot = table.indexOf('.');
-    if (dot > 0) {
-      schemas.add(table.slice(0, dot));
-      tables.push(table.slice(dot + 1));
-    } else tables.push(table);
+  for (const table of options.tables.map(parseTableSelection)) {
+    if (table.schema !== undefined) schemas.add(table.schema);
+    tables.push(table.name);
   }
   for (const schema of schemas) args.push(`--schema=${schema}`);
   for (const table of tables) args.push(`--table=${table}`);
@@ -239,6 +237,29 @@ export async function listArchive(pgRestore: string, file: string): Promise<TocE
 /** The text of `pg_restore --list`: a list file `--use-list` takes once edited. */
 export async function archiveListing(pgRestore: string, file: string): Promise<string> {
   return pgRestoreOutput(pgRestore, ['--list', file]);
+}
+
+/**
+ * How many entries of the archive `selection` (one table or one schema) selects: `pg_restore --list`
+ * applies `-n`/`-t` exactly as a restore does.
+ */
+export async function listSelected(
+  pgRestore: string,
+  file: string,
+  selection: Pick<PgRestoreSelection, 'tables' | 'schemas'>,
+): Promise<number> {
+  const args = pgRestoreArgs(file, {
+    ...selection,
+    jobs: 1,
+    clean: false,
+    noOwner: false,
+    noPrivileges: false,
+  });
+  const listing = await pgRestoreOutput(pgRestore, [
+    '--list',
+    ...args.filter((a) => !a.startsWith('--jobs=')),
+  ]);
+  return parseTocListing(listing).length;
 }
 
 /**

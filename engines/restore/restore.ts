@@ -16,6 +16,7 @@ import { preflight } from './preflight.ts';
 import { buildReport, type ReportInput } from './report.ts';
 import { restoreBackup } from './restore-backup.ts';
 import { assertCanRead, restoreTools } from './restore-tools.ts';
+import { assertSelectionMatches, parseTableSelection, selectionName } from './selection.ts';
 import type { RestoreSettings } from './settings.ts';
 import {
   analyzeDatabase,
@@ -112,6 +113,14 @@ export async function runRestore(
     log('downloaded', { seconds: durations.downloadSeconds, checksum: files.check.passed });
 
     if (files.check.passed) {
+      // A selection that matches nothing would restore an empty database and pass: refused first.
+      await assertSelectionMatches(
+        restoreTools(settings.pgBinDir).pgRestore,
+        files.dumpPath,
+        manifest,
+        settings,
+        settings.wording,
+      );
       phase = clock();
       client = await openTargetDatabase(target, settings.targetWaitSeconds);
       targetVersion = await serverVersion(client);
@@ -149,7 +158,7 @@ export async function runRestore(
       // is ready for use when both are done.
       const [verification] = await Promise.all([
         verifyRestore(verifyAs, manifest, {
-          tables: settings.tables,
+          tables: settings.tables.map((t) => selectionName(parseTableSelection(t))),
           schemas: settings.schemas,
           checks: settings.checks,
           parallel: Math.min(settings.jobs, 4),

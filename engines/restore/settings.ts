@@ -3,13 +3,15 @@ import { z } from 'zod';
 import { type SqlCheck, sqlCheckSchema } from '../../core/drill.ts';
 import {
   backupLocationVariables,
-  csvVariable,
   flagVariable,
   jsonVariable,
+  nameListVariable,
   parseEnvironment,
 } from '../../core/environment.ts';
+import { ConfigError } from '../../core/errors.ts';
 import type { BackupSelector } from '../../core/find-backup.ts';
 import { BACKUP_ID_PATTERN } from '../../core/layout.ts';
+import { parseTableSelection } from './selection.ts';
 
 export type { SqlCheck };
 
@@ -23,7 +25,6 @@ export type { SqlCheck };
 /** `drill`: restore into a scratch server; `restore`: into a real target. */
 export type RestoreMode = 'drill' | 'restore';
 
-const csv = csvVariable;
 const flag = flagVariable;
 
 const wholeNumber = (name: string, min: number) =>
@@ -78,8 +79,8 @@ const environmentSchema = z
     // Unset: the mode decides (restoreSettings).
     RESTORE_GLOBALS: flag('RESTORE_GLOBALS', false).optional(),
     RESTORE_JOBS: wholeNumber('RESTORE_JOBS', 1),
-    RESTORE_TABLES: csv,
-    RESTORE_SCHEMAS: csv,
+    RESTORE_TABLES: nameListVariable('RESTORE_TABLES'),
+    RESTORE_SCHEMAS: nameListVariable('RESTORE_SCHEMAS'),
     CHECKS_JSON: checksSchema,
     REPORT_KEY: z.string().min(1).optional(),
     RTO_SECONDS: wholeNumber('RTO_SECONDS', 1),
@@ -128,7 +129,10 @@ export interface RestoreSettings {
   /** Restore roles from globals.sql first (when the backup has one). */
   readonly restoreGlobals: boolean;
   readonly jobs: number;
-  /** `schema.table` or `table`: restore only these tables. */
+  /**
+   * Restore only these tables: `schema.table` (split at the first dot) or `table`; a part in double
+   * quotes is taken as it is, `""` for a quote (`"my.schema".orders`; selection.ts).
+   */
   readonly tables: readonly string[];
   readonly schemas: readonly string[];
   readonly checks: readonly SqlCheck[];
@@ -212,6 +216,9 @@ export interface RestoreWording {
   readonly target: string | undefined;
   /** How to give the download more room, e.g. "set TMPDIR to a folder with room". */
   readonly workDir: string;
+  /** How tables and schemas were selected, e.g. `--table` and `--schema`. */
+  readonly tables: string;
+  readonly schemas: string;
 }
 
 /** The runner's wording: its environment variables. */
@@ -220,10 +227,21 @@ const RUNNER_WORDING: RestoreWording = {
   globals: 'set RESTORE_GLOBALS=true',
   target: undefined,
   workDir: 'set WORK_DIR to a folder with room (in a drill, give the drill task more ephemeral storage)',
+  tables: 'RESTORE_TABLES',
+  schemas: 'RESTORE_SCHEMAS',
 };
 
 /** The settings of one restore from a typed request, with every default applied. */
 export function restoreSettings(request: RestoreRequest, now: Date): RestoreSettings {
+  const wording = { ...RUNNER_WORDING, ...request.wording };
+  // A name that cannot be read is refused now, not after the download.
+  for (const table of request.tables ?? []) {
+    try {
+      parseTableSelection(table);
+    } catch (error) {
+      throw new ConfigError(`${wording.tables}: ${(error as Error).message}`);
+    }
+  }
   return {
     mode: request.mode,
     bucket: request.bucket,
@@ -247,7 +265,7 @@ export function restoreSettings(request: RestoreRequest, now: Date): RestoreSett
     workDir: request.workDir ?? tmpdir(),
     pgBinDir: request.pgBinDir,
     forcePathStyle: request.forcePathStyle ?? false,
-    wording: { ...RUNNER_WORDING, ...request.wording },
+    wording,
     startedAt: now,
   };
 }

@@ -214,6 +214,26 @@ describe('pgproof list, verify and restore', () => {
     expect(tables.map((t) => t.name)).toEqual(['public.customers']);
   });
 
+  it('fails a --table that matches nothing in the backup, naming it in the words typed', async () => {
+    await cluster.createDatabase('shop_none');
+    const { code, stdout } = await cli(
+      'restore',
+      'shop',
+      '--backup',
+      GOOD,
+      '--table',
+      'public.custmers',
+      '--to',
+      cluster.url('shop_none'),
+    );
+    expect(code).toBe(1);
+    expect(stdout.join('\n')).toMatch(
+      /--table "public\.custmers" matches nothing in backup 20261120T020000Z of "shop"; nothing was restored: check the names \(exact, case included; schema\.table\): its tables are /,
+    );
+    const tables = await cluster.query('shop_none', "SELECT 1 FROM pg_tables WHERE schemaname = 'public'");
+    expect(tables).toEqual([]);
+  });
+
   it('refuses a non-empty target unless told to clean it', async () => {
     const { code, stdout } = await cli('restore', 'shop', '--backup', GOOD, '--to', cluster.url('shop_copy'));
     expect(code).toBe(1);

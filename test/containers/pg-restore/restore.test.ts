@@ -312,6 +312,51 @@ describe('restore runner', () => {
     expect(restored).toEqual([{ name: 'sales.orders' }]);
   });
 
+  it('fails a selection that matches nothing before restoring anything, exit 1, naming each unmatched name', async () => {
+    const result = await restore({
+      BACKUP_NAME: 'shop',
+      PGDATABASE: 'drill_nothing',
+      RESTORE_TABLES: 'sales.orders, sales.nope',
+      RESTORE_SCHEMAS: 'Sales',
+    });
+    expect(result.code).toBe(1);
+    expect(lastLine(result.stderr)).toMatch(
+      /^pgproof restore failed: RESTORE_TABLES "sales\.nope", RESTORE_SCHEMAS "Sales" match nothing in backup 20261121T020000Z of "shop"; nothing was restored: check the names \(exact, case included; schema\.table\): its tables are public\.audit_log, public\.customers, .*sales\.orders \(report/,
+    );
+    const databases = await pg.query('postgres', "SELECT 1 FROM pg_database WHERE datname = 'drill_nothing'");
+    expect(databases).toEqual([]);
+  });
+
+  it('restores tables whose names hold a comma, a dot or a quote, selected as a JSON list', async () => {
+    await pg.createDatabase('odd');
+    await pg.query(
+      'odd',
+      `CREATE SCHEMA "my.schema";
+       CREATE TABLE public."a,b" (id int); INSERT INTO public."a,b" VALUES (1), (2);
+       CREATE TABLE "my.schema"."x.y ""z""" (id int); INSERT INTO "my.schema"."x.y ""z""" VALUES (3);
+       CREATE TABLE public.other (id int);`,
+    );
+    const backup = await runScript(BACKUP_RUNNER, { ...pg.env('odd'), ...s3.env, BACKUP_ID });
+    expect(backup.stderr).toBe('');
+    const result = await restore({
+      BACKUP_NAME: 'odd',
+      PGDATABASE: 'drill_odd',
+      RESTORE_TABLES: JSON.stringify(['public.a,b', '"my.schema"."x.y ""z"""']),
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = await reportOf(result);
+    expect(report.tables).toEqual([
+      { schema: 'my.schema', name: 'x.y "z"', expectedRows: 1, rows: 1 },
+      { schema: 'public', name: 'a,b', expectedRows: 2, rows: 2 },
+    ]);
+    const restored = await pg.query<{ name: string }>(
+      'drill_odd',
+      "SELECT schemaname || '|' || tablename AS name FROM pg_tables WHERE schemaname IN ('public', 'my.schema') ORDER BY 1",
+    );
+    expect(restored).toEqual([{ name: 'my.schema|x.y "z"' }, { name: 'public|a,b' }]);
+  });
+
   it('restores into a newer PostgreSQL major (the upgrade path) and verifies it', async () => {
     expect(newer.major).toBeGreaterThan(pg.major);
     const result = await restore({ BACKUP_NAME: 'shop', PGDATABASE: 'upgraded' }, newer);
