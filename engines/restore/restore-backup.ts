@@ -70,7 +70,10 @@ function globalsDetail(globals: GlobalsResult, demoted: readonly string[]): stri
 
 /** The ownership check: objects given to their owners, those left with the restoring role and why. */
 function ownershipCheck(ownership: Ownership): RestoreCheck {
-  const errors = ownership.errors.map(describeReportedError);
+  // Each names its object by the statement that failed: `ALTER TABLE public.t OWNER TO app failed: ...`.
+  const errors = ownership.errors.map((e) =>
+    e.command ? `${e.command.replace(/;$/, '')} failed: ${e.message}` : describeReportedError(e),
+  );
   const kept = [...ownership.keptFromSuperusers].map(([role, n]) => `"${role}" (${n})`);
   const keptDetail = kept.length
     ? `; left with ${RESTORING_ROLE}, their owner being a superuser on the scratch server (nothing from a backup runs as one): ${kept.join(', ')}`

@@ -7,7 +7,7 @@ import { ConfigError, InterruptedError } from '../../core/errors.ts';
 import { type ClientVersion, clientVersion } from '../backup/pg-tools.ts';
 import {
   classifyErrors,
-  describeReportedError,
+  describeRestoreFailure,
   parsePgRestoreErrors,
   type RestoreContext,
 } from './restore-errors.ts';
@@ -219,7 +219,10 @@ export async function restoreArchive(
   );
   const reported = parsePgRestoreErrors(result.stderr);
   const { ignored, failing } = classifyErrors(reported, options.context);
-  const errors = failing.map(describeReportedError);
+  // Each failure is named by its place in the archive, read from the listing only when one failed.
+  const listing =
+    failing.length === 0 ? [] : (await archiveListing(pgRestore, file).catch(() => '')).split('\n');
+  const errors = failing.map((e) => describeRestoreFailure(e, listing));
   const finished = result.code === 0 || (result.code === 1 && reported.length > 0);
   if (!finished && errors.length === 0) {
     errors.push(

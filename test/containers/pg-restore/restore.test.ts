@@ -357,6 +357,32 @@ describe('restore runner', () => {
     expect(restored).toEqual([{ name: 'my.schema|x.y "z"' }, { name: 'public|a,b' }]);
   });
 
+  it('fails an index that does not restore, naming it by type, schema and name', async () => {
+    // The classic: an index on a function that finds its table through search_path, which pg_restore empties.
+    await pg.createDatabase('lookup');
+    await pg.query(
+      'lookup',
+      `CREATE TABLE public.rates (code text PRIMARY KEY, factor int); INSERT INTO public.rates VALUES ('a', 2);
+       CREATE FUNCTION public.factor_of(c text) RETURNS int LANGUAGE plpgsql IMMUTABLE
+         AS 'BEGIN RETURN (SELECT factor FROM rates WHERE code = c); END';
+       CREATE TABLE public.items (id int, code text); INSERT INTO public.items VALUES (1, 'a');
+       CREATE INDEX items_factor_idx ON public.items (public.factor_of(code));`,
+    );
+    const backup = await runScript(BACKUP_RUNNER, { ...pg.env('lookup'), ...s3.env, BACKUP_ID });
+    expect(backup.stderr).toBe('');
+    const result = await restore({ BACKUP_NAME: 'lookup', PGDATABASE: 'drill_lookup' });
+    expect(result.code).toBe(2);
+    const report = await reportOf(result);
+    expect(report.checks.find((c) => c.name === 'restore')).toEqual({
+      name: 'restore',
+      kind: 'restore',
+      passed: false,
+      detail: expect.stringMatching(
+        /^pg_restore reported 1 error\(s\): INDEX public\.items_factor_idx failed: relation "rates" does not exist(; ignored as benign: .*)?$/,
+      ),
+    });
+  });
+
   it('restores into a newer PostgreSQL major (the upgrade path) and verifies it', async () => {
     expect(newer.major).toBeGreaterThan(pg.major);
     const result = await restore({ BACKUP_NAME: 'shop', PGDATABASE: 'upgraded' }, newer);

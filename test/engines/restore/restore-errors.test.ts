@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   BENIGN_RULES,
   classifyErrors,
+  describeRestoreFailure,
+  formatPlace,
+  parseListingEntry,
   parsePgRestoreErrors,
 } from '../../../engines/restore/restore-errors.ts';
 
@@ -198,5 +201,101 @@ describe('globals errors', () => {
     const alter = failed('ALTER ROLE postgres WITH SUPERUSER;', 'role "postgres" already exists', '42710', 3);
     const other = failed('CREATE ROLE postgres;', 'role "postgres" already exists', 'XX000', 2);
     expect(classifyErrors([alter, other], context).failing).toHaveLength(2);
+  });
+});
+
+describe('the place of a failed restore step in the archive', () => {
+  /** Lines of a `pg_restore --list` of an archive, as pg_restore 18 prints them. */
+  const LISTING = [
+    ';',
+    '; Archive created at 2026-11-21 02:00:00 UTC',
+    '3201; 1259 16420 INDEX public orders_total_idx postgres',
+    '3190; 2606 16404 CONSTRAINT sales orders orders_pkey app',
+    '3185; 0 16385 TABLE DATA public trap mallory',
+    '3186; 0 16390 TABLE DATA sales Odd Name app',
+    '3100; 3079 16500 EXTENSION - hstore ',
+  ];
+
+  it('names an index, a constraint and a table by type, schema and name', () => {
+    const [lostIndex] = parsePgRestoreErrors(PG_RESTORE_LOST_INDEX);
+    expect(lostIndex && describeRestoreFailure(lostIndex, LISTING)).toBe(
+      'INDEX public.orders_total_idx failed: function public.net(numeric) does not exist',
+    );
+    const constraint = {
+      step: 'restore' as const,
+      message: 'could not create unique index "orders_pkey"',
+      sqlState: undefined,
+      command: 'ALTER TABLE ONLY sales.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (id);',
+      entry: '3190; 2606 16404 CONSTRAINT orders orders_pkey app',
+    };
+    expect(describeRestoreFailure(constraint, LISTING)).toBe(
+      'CONSTRAINT orders_pkey ON sales.orders failed: could not create unique index "orders_pkey"',
+    );
+  });
+
+  it("finds a parallel worker's failed COPY by its table's name", () => {
+    const [copy] = parsePgRestoreErrors(PG_RESTORE_COPY_FAILED);
+    expect(copy && describeRestoreFailure(copy, LISTING)).toBe(
+      'TABLE DATA public.trap failed: must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program',
+    );
+    // Without a listing the table's name is still the place.
+    expect(copy && describeRestoreFailure(copy, [])).toMatch(/^TABLE DATA trap failed: must be superuser/);
+  });
+
+  it('reads entries whose names hold spaces, and entries outside a schema', () => {
+    expect(parseListingEntry('3186; 0 16390 TABLE DATA sales Odd Name app')).toEqual({
+      dumpId: 3186,
+      type: 'TABLE DATA',
+      schema: 'sales',
+      name: 'Odd Name',
+    });
+    expect(parseListingEntry('3100; 3079 16500 EXTENSION - hstore ')).toMatchObject({
+      type: 'EXTENSION',
+      schema: undefined,
+      name: 'hstore',
+    });
+    expect(formatPlace({ type: 'EXTENSION', schema: undefined, name: 'hstore' })).toBe('EXTENSION hstore');
+  });
+
+  it("names a parallel worker's failure, which has no TOC entry, by its command", () => {
+    const failed = (command: string) =>
+      describeRestoreFailure(
+        { step: 'restore', message: 'boom', sqlState: undefined, command, entry: undefined },
+        LISTING,
+      );
+    expect(
+      failed('CREATE INDEX items_factor_idx ON public.items USING btree (public.factor_of(code));'),
+    ).toBe('INDEX public.items_factor_idx failed: boom');
+    expect(failed('CREATE UNIQUE INDEX "Odd Idx" ON ONLY sales."Odd Name" USING btree (id);')).toBe(
+      'INDEX sales.Odd Idx failed: boom',
+    );
+    expect(
+      failed(
+        'ALTER TABLE ONLY sales.orders\n    ADD CONSTRAINT orders_customer_fkey FOREIGN KEY (customer_id) REFERENCES public.customers(id);',
+      ),
+    ).toBe('FK CONSTRAINT orders_customer_fkey ON sales.orders failed: boom');
+    expect(failed('ALTER TABLE ONLY public.orders\n    ADD CONSTRAINT orders_pkey PRIMARY KEY (id);')).toBe(
+      'CONSTRAINT orders_pkey ON public.orders failed: boom',
+    );
+    expect(
+      failed(
+        'CREATE TRIGGER audit AFTER INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION public.log();',
+      ),
+    ).toBe('TRIGGER audit ON public.orders failed: boom');
+    expect(failed('REFRESH MATERIALIZED VIEW sales.revenue_by_month;')).toBe(
+      'MATERIALIZED VIEW DATA sales.revenue_by_month failed: boom',
+    );
+    expect(failed('CREATE TABLE public.t (\n    id integer\n);')).toBe('TABLE public.t failed: boom');
+  });
+
+  it('leaves an error without an entry as its message', () => {
+    const refused = {
+      step: 'restore' as const,
+      message: 'connection to server failed',
+      sqlState: undefined,
+      command: undefined,
+      entry: undefined,
+    };
+    expect(describeRestoreFailure(refused, [])).toBe('connection to server failed');
   });
 });
