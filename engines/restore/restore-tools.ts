@@ -5,12 +5,8 @@ import { parseTocListing, type TocEntry } from '../../core/archive-toc.ts';
 import type { IgnoredRestoreError } from '../../core/drill-report.ts';
 import { ConfigError, InterruptedError } from '../../core/errors.ts';
 import { type ClientVersion, clientVersion } from '../backup/pg-tools.ts';
-import {
-  classifyErrors,
-  describeRestoreFailure,
-  parsePgRestoreErrors,
-  type RestoreContext,
-} from './restore-errors.ts';
+import { describeRestoreFailure } from './archive-places.ts';
+import { classifyErrors, parsePgRestoreErrors, type RestoreContext } from './restore-errors.ts';
 import { parseTableSelection } from './selection.ts';
 
 /**

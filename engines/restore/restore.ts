@@ -15,7 +15,7 @@ import { downloadBackup } from './download-backup.ts';
 import { preflight } from './preflight.ts';
 import { buildReport, type ReportInput } from './report.ts';
 import { restoreBackup } from './restore-backup.ts';
-import { assertCanRead, restoreTools } from './restore-tools.ts';
+import { assertCanRead, listSelected, restoreTools } from './restore-tools.ts';
 import { assertSelectionMatches, parseTableSelection, selectionName } from './selection.ts';
 import type { RestoreSettings } from './settings.ts';
 import {
@@ -114,9 +114,9 @@ export async function runRestore(
 
     if (files.check.passed) {
       // A selection that matches nothing would restore an empty database and pass: refused first.
+      const pgRestore = restoreTools(settings.pgBinDir).pgRestore;
       await assertSelectionMatches(
-        restoreTools(settings.pgBinDir).pgRestore,
-        files.dumpPath,
+        (selection) => listSelected(pgRestore, files.dumpPath, selection),
         manifest,
         settings,
         settings.wording,

@@ -1,6 +1,5 @@
 import { ConfigError } from '../../core/errors.ts';
 import type { Manifest } from '../../core/manifest.ts';
-import { listSelected } from './restore-tools.ts';
 
 /**
  * A selective restore's names. A table is `schema.table`, split at the first dot, or a bare `table`
@@ -62,8 +61,8 @@ export function selectionName(table: TableSelection): string {
  * (`--list` takes the selection), so a name matches exactly as the restore will match it.
  */
 export async function assertSelectionMatches(
-  pgRestore: string,
-  dumpPath: string,
+  /** How many archive entries one table or one schema selects (`listSelected` in restore-tools.ts). */
+  countSelected: (selection: { tables: string[]; schemas: string[] }) => Promise<number>,
   manifest: Manifest,
   selection: { readonly tables: readonly string[]; readonly schemas: readonly string[] },
   wording: { readonly tables: string; readonly schemas: string },
@@ -84,7 +83,7 @@ export async function assertSelectionMatches(
   // Each listing reads only the archive's table of contents: milliseconds, a few at a time.
   for (let i = 0; i < probes.length; i += 4) {
     const batch = probes.slice(i, i + 4);
-    const counts = await Promise.all(batch.map((p) => listSelected(pgRestore, dumpPath, p)));
+    const counts = await Promise.all(batch.map(countSelected));
     batch.forEach((p, j) => {
       if (counts[j] === 0) unmatched.push(p.said);
     });

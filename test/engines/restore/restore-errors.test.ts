@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  BENIGN_RULES,
-  classifyErrors,
   describeRestoreFailure,
   formatPlace,
   parseListingEntry,
+} from '../../../engines/restore/archive-places.ts';
+import {
+  BENIGN_RULES,
+  classifyErrors,
   parsePgRestoreErrors,
 } from '../../../engines/restore/restore-errors.ts';
 
