@@ -150,9 +150,9 @@ describe('restore drill workflow, run locally from the synthesized template', ()
         Message: expect.stringContaining('Restore drill of backup 20261121T020000Z of "shop" PASSED.'),
       },
     ]);
-    // checksum, globals, restore, ownership, six tables and the config's SQL check
+    // checksum, globals, restore, ownership, six tables, the eight inventory checks and the config's SQL check
     expect(notifications[0]?.Message).toContain(
-      '11 checks passed, 0 failed; 6 tables compared with the manifest',
+      '19 checks passed, 0 failed; 6 tables compared with the manifest',
     );
     expect(restoreRuns.at(-1)?.code).toBe(0);
     const report = parseRestoreReport(restoreRuns.at(-1)?.report ?? '', 'stdout');
