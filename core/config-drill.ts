@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { cron, text, timeZone, wholeNumber } from './config-fields.ts';
 
 /**
- * The config's restore drill settings: a database's `drill` (its RTO, schedule, alarm and SQL checks)
- * and the deployment's `drill` (what holds for every database).
+ * The config's restore drill settings: a database's `drill` (its RTO, schedule, alarm, SQL checks and
+ * scratch server image) and the deployment's `drill` (what holds for every database).
  */
 
 /** When a database's `drill` names no schedule: Sundays at 05:00 in the drill's time zone. */
@@ -23,6 +23,118 @@ const sqlCheckSchema = z
     { error: 'must be an object like { "name": "orders exist", "sql": "select count(*) > 0 from orders" }' },
   )
   .strict();
+
+/** Where the PostgreSQL major goes in a database's `drill.postgresImage`. */
+export const MAJOR_PLACEHOLDER = '{major}';
+
+/**
+ * The scratch server's image when a database names none: Docker's official PostgreSQL image on ECR
+ * Public, pulled through the drill's ECR pull-through cache.
+ */
+export const DEFAULT_POSTGRES_IMAGE = `public.ecr.aws/docker/library/postgres:${MAJOR_PLACEHOLDER}`;
+
+/** What a `drill.postgresImage` that works looks like, for messages. */
+const POSTGRES_IMAGE_EXAMPLES = `e.g. "public.ecr.aws/docker/library/postgres:${MAJOR_PLACEHOLDER}" or "123456789012.dkr.ecr.eu-west-1.amazonaws.com/postgis:${MAJOR_PLACEHOLDER}-3.5"`;
+
+/**
+ * A scratch server image of one major, as a drill task pulls it: from ECR Public through the drill's
+ * pull-through cache, or from a repository of the deployment's own ECR.
+ */
+export type ScratchImage =
+  | {
+      readonly registry: 'ecr-public';
+      /** `<registry alias>/<repository>`, e.g. `docker/library/postgres`. */
+      readonly repository: string;
+      /** `:<tag>`, `@sha256:<digest>`, or empty for `latest`. */
+      readonly reference: string;
+    }
+  | {
+      readonly registry: 'ecr';
+      readonly account: string;
+      readonly region: string;
+      readonly repository: string;
+      readonly reference: string;
+      /** The image as the task pulls it: `<account>.dkr.ecr.<region>.amazonaws.com/<repository><reference>`. */
+      readonly uri: string;
+    };
+
+/** The major a template is checked with: any major gives the same answer. */
+const SAMPLE_MAJOR = 16;
+
+// Docker's reference grammar: lowercase path components, a tag or a digest.
+const PATH = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*';
+const REFERENCE = '(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})?';
+const ECR_PUBLIC_IMAGE = new RegExp(`^public\\.ecr\\.aws/(${PATH})(${REFERENCE})$`);
+const ECR_IMAGE = new RegExp(
+  `^(\\d{12})\\.dkr\\.ecr\\.([a-z]{2}(?:-gov)?-[a-z]+-\\d)\\.amazonaws\\.com(?:\\.cn)?/(${PATH})(${REFERENCE})$`,
+);
+const ANY_IMAGE = new RegExp(`^(?:[A-Za-z0-9.-]+(?::\\d+)?/)?${PATH}${REFERENCE}$`);
+
+/**
+ * The image `template` names for PostgreSQL `major` (each `{major}` replaced), or the problem with the
+ * template, worded for the config (`<what is wrong>; <fix>`). Drill tasks have no internet route: they
+ * reach only ECR, through the VPC's endpoints, so an image anywhere else could never be pulled.
+ */
+export function readScratchImage(
+  template: string,
+  major: number,
+): ScratchImage | { readonly problem: string } {
+  if (!template.includes(MAJOR_PLACEHOLDER)) {
+    return {
+      problem: `"${template}" has no ${MAJOR_PLACEHOLDER}; put ${MAJOR_PLACEHOLDER} where the PostgreSQL major goes (each major is drilled in a server of its own), ${POSTGRES_IMAGE_EXAMPLES}`,
+    };
+  }
+  const image = template.replaceAll(MAJOR_PLACEHOLDER, String(major));
+  const ecrPublic = ECR_PUBLIC_IMAGE.exec(image);
+  if (ecrPublic) {
+    const [, repository = '', reference = ''] = ecrPublic;
+    if (!repository.includes('/')) {
+      return {
+        problem: `"${template}" names no registry alias; ECR Public images are public.ecr.aws/<alias>/<repository>, e.g. "public.ecr.aws/docker/library/postgres:${MAJOR_PLACEHOLDER}"`,
+      };
+    }
+    return { registry: 'ecr-public', repository, reference };
+  }
+  const ecr = ECR_IMAGE.exec(image);
+  if (ecr) {
+    const [, account = '', region = '', repository = '', reference = ''] = ecr;
+    return { registry: 'ecr', account, region, repository, reference, uri: image };
+  }
+  if (!ANY_IMAGE.test(image)) {
+    return {
+      problem: `"${template}" is not an image reference; write <registry>/<repository>:<tag> with ${MAJOR_PLACEHOLDER} in it, ${POSTGRES_IMAGE_EXAMPLES}`,
+    };
+  }
+  return {
+    problem: `"${template}" is neither on ECR Public nor in this deployment's ECR, and drill tasks reach only ECR (through the VPC's endpoints, no internet route); use the image's ECR Public name ("public.ecr.aws/...", pulled through pgproof's cache) or push it to this account's ECR in the primary region, ${POSTGRES_IMAGE_EXAMPLES}`,
+  };
+}
+
+/**
+ * The problem with an ECR image in another account or region than the deployment's (an interface
+ * endpoint of ECR serves its own region only, and pgproof's endpoints admit only the account's own
+ * requests), else undefined. Problems of the template itself are {@link readScratchImage}'s.
+ */
+export function scratchImageHomeProblem(
+  template: string,
+  account: string,
+  region: string,
+): string | undefined {
+  const image = readScratchImage(template, SAMPLE_MAJOR);
+  if ('problem' in image || image.registry !== 'ecr') return undefined;
+  if (image.account === account && image.region === region) return undefined;
+  const path = template.slice(template.indexOf('/') + 1);
+  return `"${template}" is in the ECR of account ${image.account} in ${image.region}, and drill tasks pull only from this deployment's account ${account} in ${region} (the primary region) through the VPC's endpoints; push or replicate the image there, e.g. "${account}.dkr.ecr.${region}.amazonaws.com/${path}"`;
+}
+
+/** A database's `drill.postgresImage`: a `{major}` template of an image a drill task can pull. */
+const postgresImageSchema = text(
+  `name a PostgreSQL image with ${MAJOR_PLACEHOLDER} for the major, ${POSTGRES_IMAGE_EXAMPLES}`,
+).superRefine((template, ctx) => {
+  if (template === '') return; // text() said so
+  const image = readScratchImage(template, SAMPLE_MAJOR);
+  if ('problem' in image) ctx.addIssue({ code: 'custom', message: image.problem });
+});
 
 /**
  * How a database's backups are proven to restore: its RTO, the drill's schedule, alarm and SQL checks.
@@ -48,6 +160,11 @@ export const drillSchema = z
           error: 'must be a list like [{ "name": "orders exist", "sql": "select count(*) > 0 from orders" }]',
         })
         .default([]),
+      /**
+       * The scratch server's image of each major (`{major}` in it), for a database whose backups need
+       * what Docker's official image lacks (PostGIS, pgvector...). Unset: {@link DEFAULT_POSTGRES_IMAGE}.
+       */
+      postgresImage: postgresImageSchema.optional(),
     },
     { error: 'must be an object like { "rtoMinutes": 60 }; leave it out to drill only on demand' },
   )

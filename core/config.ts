@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { databaseSchema } from './config-database.ts';
-import { deploymentDrillSchema } from './config-drill.ts';
+import { deploymentDrillSchema, scratchImageHomeProblem } from './config-drill.ts';
 import { region, text } from './config-fields.ts';
 import { networkSchema } from './config-network.ts';
 import { ConfigError } from './errors.ts';
@@ -119,6 +119,14 @@ function crossFieldProblems(json: unknown): string[] {
           `databases[${index}].name: "${name}" is the folder of the drill reports; give the database another name, e.g. "${name}_db"`,
         );
       }
+    });
+    const account = fieldOf(json, 'account');
+    databases.forEach((db: unknown, index) => {
+      const image = fieldOf(fieldOf(db, 'drill'), 'postgresImage');
+      if (typeof image !== 'string' || typeof account !== 'string' || typeof primaryRegion !== 'string')
+        return;
+      const problem = scratchImageHomeProblem(image, account, primaryRegion);
+      if (problem) problems.push(`databases[${index}].drill.postgresImage: ${problem}`);
     });
     databases.forEach((db: unknown, index) => {
       const checks = fieldOf(fieldOf(db, 'drill'), 'checks');

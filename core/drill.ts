@@ -153,6 +153,31 @@ export const drillPlanSchema = z.object({
 });
 export type DrillPlan = z.infer<typeof drillPlanSchema>;
 
+/**
+ * The task definition family of a database's own drill task of one major (a database with its own
+ * scratch server image): the default task's family of that major and the database's name. Derived, so
+ * that ResolveBackup needs only each task's revision (`DRILL_DATABASE_TASKS`: Lambda allows 4 KB of
+ * environment in all).
+ */
+export function databaseTaskFamily(defaultFamily: string, database: string): string {
+  return `${defaultFamily}-${database}`;
+}
+
+/**
+ * The ARN of `database`'s own drill task whose major's default task is `defaultTaskArn`, at `revision`
+ * ({@link databaseTaskFamily}); undefined when `defaultTaskArn` is not a task definition ARN.
+ */
+export function databaseTaskArn(
+  defaultTaskArn: string,
+  database: string,
+  revision: string,
+): string | undefined {
+  const parts = /^(arn:[^:]+:ecs:[^:]*:\d*:task-definition\/)([A-Za-z0-9_-]+):\d+$/.exec(defaultTaskArn);
+  if (!parts) return undefined;
+  const [, prefix, family = ''] = parts;
+  return `${prefix}${databaseTaskFamily(family, database)}:${revision}`;
+}
+
 /** ECS refuses container overrides above 8 KiB in total. */
 const MAX_OVERRIDE_BYTES = 8192;
 

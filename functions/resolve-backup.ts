@@ -3,6 +3,7 @@ import {
   DrillInputError,
   DrillNotPossibleError,
   type DrillPlan,
+  databaseTaskArn,
   drillDatabaseSchema,
   drillInputSchema,
   drillPlanSchema,
@@ -33,6 +34,19 @@ const settingsSchema = z.object({
   DRILL_TASKS: jsonVariable(z.record(z.string().regex(/^\d+$/), z.string().min(1)), {
     notJson: 'is not valid JSON',
   }),
+  /**
+   * `{ "<name>": { "<postgres major>": "<revision>" } }`: the drill tasks of each database with a scratch
+   * server image of its own (`drill.postgresImage`), by revision: each is named after the default task
+   * of its major (core/drill.ts `databaseTaskArn`), as whole ARNs would not fit Lambda's 4 KB of
+   * environment. Unset: no database has its own image.
+   */
+  DRILL_DATABASE_TASKS: jsonVariable(
+    z.record(
+      z.string(),
+      z.record(z.string().regex(/^\d+$/), z.string().regex(/^\d+$/, 'must be a task definition revision')),
+    ),
+    { notJson: 'is not valid JSON' },
+  ).optional(),
   /** `{ "<name>": "<role arn>" }`: each database's drill task role, which reads only its backups. */
   DRILL_TASK_ROLES: jsonVariable(
     z.record(z.string(), z.string().regex(/^arn:[a-z-]+:iam::\d{12}:role\//, 'must be an IAM role ARN')),
@@ -43,6 +57,29 @@ const settingsSchema = z.object({
 /** Reads the function's environment once per invocation (cheap, and tests can change it). */
 export function readResolveSettings(env: NodeJS.ProcessEnv) {
   return parseInput(settingsSchema, env, 'resolve-backup environment');
+}
+
+/**
+ * The ARNs of a database's own drill tasks from their revisions by major ({@link databaseTaskArn}: each
+ * is named after the default task of its major, in `DRILL_TASKS`).
+ */
+function databaseTaskArns(
+  database: string,
+  revisions: Readonly<Record<string, string>>,
+  defaults: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(revisions).flatMap(([major, revision]) => {
+      const defaultTask = Object.hasOwn(defaults, major) ? defaults[major] : undefined;
+      const arn = defaultTask && databaseTaskArn(defaultTask, database, revision);
+      if (!arn) {
+        throw new DrillNotPossibleError(
+          `DRILL_DATABASE_TASKS names a PostgreSQL ${major} task of "${database}", and DRILL_TASKS has no task definition ARN of ${major} it is named after; deploy the stack again`,
+        );
+      }
+      return [[major, arn]];
+    }),
+  );
 }
 
 /** Execution input in, the drill's plan out; a missing backup or bad input throws a one-line error. */
@@ -64,6 +101,7 @@ export const handler = pgproofHandler({ logger }, async (event): Promise<DrillPl
       `database "${input.database}" has drill settings but no drill task role (DRILL_TASK_ROLES); deploy the stack again so that each database gets its own`,
     );
   }
+  const ownRevisions = own(settings.DRILL_DATABASE_TASKS ?? {});
   const found = await findBackup(s3, settings.BACKUP_BUCKET, settings.BACKUP_PREFIX, {
     name: input.database,
     backupId: input.backupId,
@@ -72,7 +110,11 @@ export const handler = pgproofHandler({ logger }, async (event): Promise<DrillPl
     manifestKey: found.manifestKey,
     manifest: found.manifest,
     database,
-    tasks: settings.DRILL_TASKS,
+    // A database with its own scratch server image is drilled in its own tasks only: the default image
+    // lacks what its backups need.
+    tasks: ownRevisions
+      ? databaseTaskArns(input.database, ownRevisions, settings.DRILL_TASKS)
+      : settings.DRILL_TASKS,
     taskRoleArn,
     prefix: settings.BACKUP_PREFIX,
     now: new Date(),

@@ -24,26 +24,39 @@ export const LOCAL_REGION = 'eu-west-1';
 
 /**
  * Turns a synthesized `Fn::Join` (how CloudFormation strings with references look) into the string
- * it becomes at deploy time, with each reference replaced by `fake(reference)`.
+ * it becomes at deploy time, with each reference replaced by `fake(reference)`; `Fn::Select` of an
+ * `Fn::Split` (a part of an ARN) is taken from the faked string.
  */
 export function joinToText(value: unknown, fake: (reference: Record<string, unknown>) => string): string {
   if (typeof value === 'string') return value;
   const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
   if (join) return join[1].map((part) => joinToText(part, fake)).join(join[0]);
+  const select = (value as { 'Fn::Select'?: [number | string, unknown] })['Fn::Select'];
+  const split = (select?.[1] as { 'Fn::Split'?: [string, unknown] } | undefined)?.['Fn::Split'];
+  if (select && split) return joinToText(split[1], fake).split(split[0])[Number(select[0])] ?? '';
   return fake(value as Record<string, unknown>);
 }
 
+/** A synthesized template's resources, by logical id. */
+type TemplateResources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
 /**
- * A reference as it looks once deployed: Lambda functions and IAM roles become ARNs, the rest its
- * logical id.
+ * A reference as it looks once deployed: Lambda functions, IAM roles and task definitions (revision 1
+ * of their family) become ARNs, the rest its logical id.
  */
-function fakeReference(reference: Record<string, unknown>): string {
-  if (reference.Ref === 'AWS::Partition') return 'aws';
-  const [logicalId = ''] = (reference['Fn::GetAtt'] as string[] | undefined) ?? [String(reference.Ref)];
-  if (/Function/.test(logicalId))
-    return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${logicalId}`;
-  if (/Role/.test(logicalId)) return `arn:aws:iam::${LOCAL_ACCOUNT}:role/${logicalId}`;
-  return logicalId;
+function fakeReference(resources: TemplateResources) {
+  return (reference: Record<string, unknown>): string => {
+    if (reference.Ref === 'AWS::Partition') return 'aws';
+    const [logicalId = ''] = (reference['Fn::GetAtt'] as string[] | undefined) ?? [String(reference.Ref)];
+    const resource = resources[logicalId];
+    if (resource?.Type === 'AWS::ECS::TaskDefinition' && reference.Ref) {
+      return `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT}:task-definition/${String(resource.Properties.Family)}:1`;
+    }
+    if (/Function/.test(logicalId))
+      return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${logicalId}`;
+    if (/Role/.test(logicalId)) return `arn:aws:iam::${LOCAL_ACCOUNT}:role/${logicalId}`;
+    return logicalId;
+  };
 }
 
 /** The drill workflow of an offline stack. */
@@ -87,12 +100,13 @@ export function synthesizeDrillWorkflow(
       ...(options.postgresMajors ? { postgresMajors: options.postgresMajors } : {}),
     });
     const template = app.synth().getStackByName(stack.stackName).template as {
-      Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+      Resources: TemplateResources;
     };
     const resources = Object.values(template.Resources);
+    const fake = fakeReference(template.Resources);
     const machine = resources.find((r) => r.Type === 'AWS::StepFunctions::StateMachine');
     if (!machine) throw new Error('the synthesized drill has no state machine');
-    const definition = JSON.parse(joinToText(machine.Properties.DefinitionString, fakeReference));
+    const definition = JSON.parse(joinToText(machine.Properties.DefinitionString, fake));
     const environmentOf = (r: (typeof resources)[number]) =>
       (r.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
     const resolver = resources.find(
@@ -101,7 +115,7 @@ export function synthesizeDrillWorkflow(
     if (!resolver) throw new Error('the synthesized drill has no ResolveBackup function');
     const variables = environmentOf(resolver);
     const resolveEnvironment = Object.fromEntries(
-      Object.entries(variables).map(([name, value]) => [name, joinToText(value, fakeReference)]),
+      Object.entries(variables).map(([name, value]) => [name, joinToText(value, fake)]),
     );
     return { definition, resolveEnvironment };
   } finally {

@@ -1,4 +1,4 @@
-import { Stack } from 'aws-cdk-lib';
+import { Fn, Stack } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -19,6 +19,11 @@ export interface DrillFunctionsOptions {
   readonly databases: Readonly<Record<string, DrillDatabase>>;
   /** The drill task definition of each PostgreSQL major (`DRILL_TASKS`). */
   readonly taskDefinitions: ReadonlyMap<number, ecs.FargateTaskDefinition>;
+  /**
+   * Per database with a scratch server image of its own, its drill task definition of each PostgreSQL
+   * major (`DRILL_DATABASE_TASKS`).
+   */
+  readonly databaseTaskDefinitions: ReadonlyMap<string, ReadonlyMap<number, ecs.FargateTaskDefinition>>;
   /** The drill task role of each database, by name (`DRILL_TASK_ROLES`). */
   readonly taskRoles: ReadonlyMap<string, iam.IRole>;
   readonly logRetention: logs.RetentionDays;
@@ -40,6 +45,7 @@ export interface DrillFunctions {
 export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptions): DrillFunctions {
   const { vault, prefix, logRetention } = options;
   const { bucket } = vault;
+  const stack = Stack.of(scope);
   const resolveFunction = addPgproofFunction(scope, 'ResolveBackup', {
     file: 'resolve-backup.ts',
     description: 'pgproof: validates a drill request and finds the backup to restore',
@@ -48,16 +54,34 @@ export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptio
       BACKUP_BUCKET: bucket.bucketName,
       BACKUP_PREFIX: prefix,
       DRILL_DATABASES: JSON.stringify(options.databases),
-      DRILL_TASKS: Stack.of(scope).toJsonString(
+      DRILL_TASKS: stack.toJsonString(
         Object.fromEntries(
           [...options.taskDefinitions].map(([major, task]) => [String(major), task.taskDefinitionArn]),
         ),
       ),
       // The role a drill runs with is chosen here, by the stack, from the database the input names:
       // never from the execution's input.
-      DRILL_TASK_ROLES: Stack.of(scope).toJsonString(
+      DRILL_TASK_ROLES: stack.toJsonString(
         Object.fromEntries([...options.taskRoles].map(([name, role]) => [name, role.roleArn])),
       ),
+      // Lambda allows 4 KB of environment in all: each task only by its revision, the rest of its ARN
+      // being that of the default task of its major (core/drill.ts databaseTaskArn).
+      ...(options.databaseTaskDefinitions.size > 0 && {
+        DRILL_DATABASE_TASKS: stack.toJsonString(
+          Object.fromEntries(
+            [...options.databaseTaskDefinitions].map(([name, tasks]) => [
+              name,
+              Object.fromEntries(
+                [...tasks].map(([major, task]) => [
+                  String(major),
+                  // arn:<partition>:ecs:<region>:<account>:task-definition/<family>:<revision>
+                  Fn.select(6, Fn.split(':', task.taskDefinitionArn)),
+                ]),
+              ),
+            ]),
+          ),
+        ),
+      }),
     },
   }).function;
   vault.grantManifestRead(resolveFunction, prefix);

@@ -1,9 +1,11 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { DEFAULT_POSTGRES_IMAGE, readScratchImage } from '../../core/config-drill.ts';
+import { databaseTaskFamily } from '../../core/drill.ts';
 import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
 import type { IBackupVault } from './backup-vault.ts';
 import { pascalCase } from './construct-id.ts';
@@ -43,6 +45,11 @@ export interface DrillTasksOptions {
    * @default - Docker's official `postgres:<major>` through an ECR pull-through cache made here
    */
   readonly postgresImage?: (major: number) => ecs.ContainerImage;
+  /**
+   * Per database name, its own scratch server image: a `{major}` template (a database's
+   * `drill.postgresImage`, checked by the construct), on ECR Public or in the stack's own ECR.
+   */
+  readonly databaseImages: ReadonlyMap<string, string>;
   readonly architecture: ecs.CpuArchitecture;
   readonly logRetention: logs.RetentionDays;
 }
@@ -51,6 +58,11 @@ export interface DrillTasksOptions {
 export interface DrillTasks {
   /** One drill task definition per PostgreSQL major. */
   readonly taskDefinitions: ReadonlyMap<number, ecs.FargateTaskDefinition>;
+  /**
+   * Per database with an image of its own, its drill task definition of each PostgreSQL major: the
+   * same task with that database's scratch server image.
+   */
+  readonly databaseTaskDefinitions: ReadonlyMap<string, ReadonlyMap<number, ecs.FargateTaskDefinition>>;
   /**
    * The task definitions' own task role, which may do nothing: every run passes its database's role
    * from {@link databaseTaskRoles} as the RunTask override.
@@ -69,9 +81,10 @@ export interface DrillTasks {
 
 /**
  * The drill's Fargate tasks, added to `scope` (the {@link RestoreDrill}) as `TaskLogs`, `TaskRole`,
- * `DatabaseTaskRoles/<Name>`, `TaskExecutionRole`, `PostgresImageCache` and `Task<major>`: one task
- * definition per PostgreSQL major, each a scratch server of that major and the restore runner that
- * waits for it, and one task role per database.
+ * `DatabaseTaskRoles/<Name>`, `TaskExecutionRole`, `PostgresImageCache`, `Task<major>` and
+ * `DatabaseTasks/<Name>/Task<major>`: one task definition per PostgreSQL major, each a scratch server
+ * of that major and the restore runner that waits for it, the same per database with an image of its
+ * own, and one task role per database.
  *
  * Added to the drill's own scope rather than to a child construct: a child would put a new level in
  * the construct path, which CloudFormation logical ids hash, and replace the retained log group.
@@ -96,37 +109,112 @@ export function addDrillTasks(scope: Construct, options: DrillTasksOptions): Dri
     description: 'pgproof: pulls the drill images and ships their logs',
   });
 
-  const postgresImage = options.postgresImage ?? cachedPostgresImage(scope, executionRole);
-  const taskDefinitions = new Map<number, ecs.FargateTaskDefinition>();
-  for (const major of options.postgresMajors) {
-    taskDefinitions.set(
-      major,
-      drillTaskDefinition(scope, major, {
-        ...options,
-        postgresImage,
-        taskRole,
-        executionRole,
-        taskLogGroup,
-      }),
+  const images = scratchImages(scope, executionRole);
+  // Made before the task definitions, as it always was: the execution role's policy keeps its order.
+  if (!options.postgresImage) images.cache();
+  const tasksOf = (
+    taskScope: Construct,
+    postgresImage: (major: number) => ecs.ContainerImage,
+    family?: (major: number) => string,
+  ) =>
+    new Map(
+      options.postgresMajors.map((major) => [
+        major,
+        drillTaskDefinition(taskScope, major, {
+          ...options,
+          postgresImage,
+          family: family?.(major),
+          taskRole,
+          executionRole,
+          taskLogGroup,
+        }),
+      ]),
     );
-  }
+  const taskDefinitions = tasksOf(scope, options.postgresImage ?? images.of(DEFAULT_POSTGRES_IMAGE));
+  const databaseTasks = new Construct(scope, 'DatabaseTasks');
+  const databaseTaskDefinitions = new Map(
+    [...options.databaseImages].map(([name, template]) => {
+      const tasks = new Construct(databaseTasks, pascalCase(name));
+      // CDK cannot see that scratchImages granted the pull of an image of the account's ECR.
+      Annotations.of(tasks).acknowledgeWarning(
+        '@aws-cdk/aws-ecs:ecrImageRequiresPolicy',
+        'The execution role may pull exactly this repository (scratchImages in drill-tasks.ts).',
+      );
+      return [
+        name,
+        tasksOf(tasks, images.of(template), (major) =>
+          databaseTaskFamily(taskDefinitions.get(major)?.family ?? '', name),
+        ),
+      ];
+    }),
+  );
   acknowledgeWildcards(
     executionRole,
     'ecr:GetAuthorizationToken takes no resource; log streams are named by ECS at run time (<log group arn>:*).',
     { resources: ['*'] },
   );
-  return { taskDefinitions, taskRole, databaseTaskRoles, executionRole, taskLogGroup };
+  return {
+    taskDefinitions,
+    databaseTaskDefinitions,
+    taskRole,
+    databaseTaskRoles,
+    executionRole,
+    taskLogGroup,
+  };
 }
 
 /**
- * Docker's official PostgreSQL image through an ECR pull-through cache of ECR Public: the task pulls
- * from this account's registry (reachable through the VPC's ECR endpoints, no internet route needed)
- * and ECR fetches the image upstream on the first pull.
+ * The scratch servers' images from `{major}` templates ({@link readScratchImage}), each pullable by
+ * the execution role and nothing more: ECR Public images through the pull-through cache (`cache()`,
+ * made once, on first use), images of the stack's own ECR from exactly their repository.
  */
-function cachedPostgresImage(
-  scope: Construct,
-  executionRole: iam.Role,
-): (major: number) => ecs.ContainerImage {
+function scratchImages(scope: Construct, executionRole: iam.Role) {
+  const stack = Stack.of(scope);
+  let fromCache: ((path: string) => ecs.ContainerImage) | undefined;
+  const cache = () => {
+    fromCache ??= pullThroughCache(scope, executionRole);
+    return fromCache;
+  };
+  const pulled = new Set<string>();
+  const of =
+    (template: string) =>
+    (major: number): ecs.ContainerImage => {
+      const image = readScratchImage(template, major);
+      if ('problem' in image) throw new Error(`scratch server image ${image.problem}`);
+      if (image.registry === 'ecr-public') return cache()(`${image.repository}${image.reference}`);
+      const repository = stack.formatArn({
+        service: 'ecr',
+        account: image.account,
+        region: image.region,
+        resource: 'repository',
+        resourceName: image.repository,
+      });
+      if (!pulled.has(image.repository)) {
+        pulled.add(image.repository);
+        executionRole.addToPolicy(
+          new iam.PolicyStatement({
+            actions: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+            resources: [repository],
+          }),
+        );
+        if (pulled.size === 1) {
+          // The runner image's grant usually holds it already; an image of the account's ECR needs it.
+          executionRole.addToPolicy(
+            new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+          );
+        }
+      }
+      return ecs.ContainerImage.fromRegistry(image.uri);
+    };
+  return { cache, of };
+}
+
+/**
+ * An ECR pull-through cache of ECR Public: the task pulls from this account's registry (reachable
+ * through the VPC's ECR endpoints, no internet route needed) and ECR fetches the image upstream on the
+ * first pull. Returns the image of an ECR Public path (`<alias>/<repository>:<tag>`) through it.
+ */
+function pullThroughCache(scope: Construct, executionRole: iam.Role): (path: string) => ecs.ContainerImage {
   const stack = Stack.of(scope);
   new ecr.CfnPullThroughCacheRule(scope, 'PostgresImageCache', {
     ecrRepositoryPrefix: POSTGRES_CACHE_PREFIX,
@@ -155,9 +243,9 @@ function cachedPostgresImage(
     'The pull-through cache creates one repository per upstream image on first pull; only those under the pgproof cache prefix are granted.',
     { resources: [repositories] },
   );
-  return (major) =>
+  return (path) =>
     ecs.ContainerImage.fromRegistry(
-      `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${POSTGRES_CACHE_PREFIX}/docker/library/postgres:${major}`,
+      `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${POSTGRES_CACHE_PREFIX}/${path}`,
     );
 }
 
@@ -166,11 +254,14 @@ function drillTaskDefinition(
   scope: Construct,
   major: number,
   options: DrillTasksOptions &
-    Omit<DrillTasks, 'taskDefinitions' | 'databaseTaskRoles'> & {
+    Omit<DrillTasks, 'taskDefinitions' | 'databaseTaskDefinitions' | 'databaseTaskRoles'> & {
       postgresImage: (major: number) => ecs.ContainerImage;
+      /** @default - CDK's unique id of the task definition */
+      family?: string;
     },
 ): ecs.FargateTaskDefinition {
   const task = new ecs.FargateTaskDefinition(scope, `Task${major}`, {
+    family: options.family,
     // The run's size comes from the backup (RunRestore overrides CPU, memory and disk).
     cpu: 1024,
     memoryLimitMiB: 4096,

@@ -1,4 +1,4 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Duration, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -11,6 +11,7 @@ import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { readScratchImage } from '../../core/config-drill.ts';
 import type { DrillDatabase, SqlCheck } from '../../core/drill.ts';
 import { DATABASE_NAME_RULE, isDatabaseName, isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
 import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
@@ -70,6 +71,18 @@ export interface DrillDatabaseProps {
    * @default - none: only row counts (and hashes) against the manifest
    */
   readonly checks?: readonly SqlCheck[];
+  /**
+   * The scratch server's image for this database's drills, `{major}` standing for the PostgreSQL
+   * major, e.g. `public.ecr.aws/docker/library/postgres:{major}` or
+   * `123456789012.dkr.ecr.eu-west-1.amazonaws.com/postgis:{major}-3.5`: an image built on Docker's
+   * official `postgres` image (its entrypoint, `POSTGRES_USER`, `pg_isready`) for the drill's
+   * {@link RestoreDrillProps.architecture}, with the extensions this database's backups need. It must be on
+   * ECR Public (pulled through the drill's pull-through cache) or in the stack's own account and
+   * region's ECR (the execution role may pull exactly that repository): drill tasks reach nothing else.
+   * A string, not an `ecs.ContainerImage`: the construct decides how the task pulls it and grants that.
+   * @default - {@link RestoreDrillProps.postgresImage}: each major's task definition shared by every database
+   */
+  readonly postgresImage?: string;
 }
 
 /** Props of {@link RestoreDrill}. */
@@ -145,6 +158,14 @@ export class RestoreDrill extends Construct {
   /** One drill task definition per PostgreSQL major. */
   public readonly taskDefinitions: ReadonlyMap<number, ecs.FargateTaskDefinition>;
   /**
+   * Per database with a {@link DrillDatabaseProps.postgresImage} of its own, its drill task definition of
+   * each PostgreSQL major: its drills run these instead of {@link taskDefinitions}.
+   */
+  public readonly databaseTaskDefinitions: ReadonlyMap<
+    string,
+    ReadonlyMap<number, ecs.FargateTaskDefinition>
+  >;
+  /**
    * The drill task definitions' own task role, which may do nothing: each drill runs with its
    * database's role from {@link databaseTaskRoles}, passed as the RunTask override.
    */
@@ -172,7 +193,7 @@ export class RestoreDrill extends Construct {
     const prefix = props.prefix ?? '';
     const majors = props.postgresMajors ?? toolchain.postgresServerMajors;
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
-    validateProps(props, prefix, majors);
+    validateProps(props, prefix, majors, Stack.of(this));
 
     this.securityGroup =
       props.securityGroup ??
@@ -194,10 +215,16 @@ export class RestoreDrill extends Construct {
       image: props.image,
       command: props.command ?? ['node', '/app/pg-restore.mjs'],
       postgresImage: props.postgresImage,
+      databaseImages: new Map(
+        props.databases.flatMap((db) =>
+          db.postgresImage === undefined ? [] : [[db.name, db.postgresImage]],
+        ),
+      ),
       architecture: props.architecture ?? ecs.CpuArchitecture.ARM64,
       logRetention,
     });
     this.taskDefinitions = tasks.taskDefinitions;
+    this.databaseTaskDefinitions = tasks.databaseTaskDefinitions;
     this.taskRole = tasks.taskRole;
     this.databaseTaskRoles = tasks.databaseTaskRoles;
     this.taskLogGroup = tasks.taskLogGroup;
@@ -207,6 +234,7 @@ export class RestoreDrill extends Construct {
       prefix,
       databases: drillDatabases(props.databases),
       taskDefinitions: tasks.taskDefinitions,
+      databaseTaskDefinitions: tasks.databaseTaskDefinitions,
       taskRoles: tasks.databaseTaskRoles,
       logRetention,
     });
@@ -226,7 +254,10 @@ export class RestoreDrill extends Construct {
     this.executionLogGroup = workflow.executionLogGroup;
     allowRunningDrillTasks(this.stateMachine, {
       cluster: props.cluster,
-      taskDefinitions: [...tasks.taskDefinitions.values()],
+      taskDefinitions: [
+        ...tasks.taskDefinitions.values(),
+        ...[...tasks.databaseTaskDefinitions.values()].flatMap((byMajor) => [...byMajor.values()]),
+      ],
       taskRoles: [tasks.taskRole, ...tasks.databaseTaskRoles.values()],
       executionRole: tasks.executionRole,
       functions: [this.resolveFunction, this.evaluateFunction],
@@ -289,7 +320,12 @@ function drillDatabases(databases: readonly DrillDatabaseProps[]): Record<string
 }
 
 /** Throws on props that would deploy a drill that cannot work, naming the prop and the fix. */
-function validateProps(props: RestoreDrillProps, prefix: string, majors: readonly number[]): void {
+function validateProps(
+  props: RestoreDrillProps,
+  prefix: string,
+  majors: readonly number[],
+  stack: Stack,
+): void {
   if (!isKeyPrefix(prefix)) {
     throw new Error(`'prefix' ${KEY_PREFIX_RULE}, got "${prefix}"`);
   }
@@ -320,6 +356,19 @@ function validateProps(props: RestoreDrillProps, prefix: string, majors: readonl
       throw new Error(
         `'databases[${db.name}].maxDaysWithoutSuccess' must be whole days from 1 to 7 (an alarm looks back at most 7 days), got ${days}`,
       );
+    }
+    if (db.postgresImage !== undefined) {
+      const image = readScratchImage(db.postgresImage, majors[0] ?? 16);
+      if ('problem' in image) throw new Error(`'databases[${db.name}].postgresImage' ${image.problem}`);
+      const elsewhere = (actual: string, own: string) => !Token.isUnresolved(own) && actual !== own;
+      if (
+        image.registry === 'ecr' &&
+        (elsewhere(image.account, stack.account) || elsewhere(image.region, stack.region))
+      ) {
+        throw new Error(
+          `'databases[${db.name}].postgresImage' "${db.postgresImage}" is in the ECR of account ${image.account} in ${image.region}; drill tasks pull only from the stack's own account ${stack.account} in ${stack.region} (or ECR Public): push or replicate the image there`,
+        );
+      }
     }
     const names = (db.checks ?? []).map((c) => c.name);
     const repeated = names.find((n, i) => names.indexOf(n) !== i);

@@ -76,6 +76,7 @@ export function drillDatabaseProps(db: DatabaseConfig): DrillDatabaseProps {
     timeZone: db.drill.timeZone,
     maxDaysWithoutSuccess: db.drill.maxDaysWithoutSuccess,
     checks: db.drill.checks,
+    ...(db.drill.postgresImage === undefined ? {} : { postgresImage: db.drill.postgresImage }),
   };
 }
 

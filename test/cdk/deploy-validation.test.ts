@@ -10,7 +10,9 @@ import { exampleConfigJson, type SynthesizedDeployment, synthesize } from './syn
 /**
  * What a deploy would reject, found before one: cfn-lint over both synthesized templates (preinstalled on
  * the project's machines; where it is absent the test says so and is skipped), and the drill's state
- * machine definition through an Amazon States Language validator.
+ * machine definition through an Amazon States Language validator. The templates are the example
+ * config's, with each database's drill given a scratch server image of its own (one in the account's
+ * ECR, one on ECR Public), so that every kind of resource the config can make is linted.
  */
 const cfnLint = spawnSync('cfn-lint', ['--version'], { encoding: 'utf8' });
 const hasCfnLint = cfnLint.status === 0;
@@ -20,10 +22,23 @@ if (!hasCfnLint) {
   );
 }
 
+/** `json` with the drill of its first database on an image of the account's ECR, of its second on ECR Public. */
+function withScratchImages(json: Record<string, unknown>): Record<string, unknown> {
+  const images = [
+    `${json.account}.dkr.ecr.${json.primaryRegion}.amazonaws.com/postgis:{major}-3.5`,
+    'public.ecr.aws/bitnami/postgresql:{major}',
+  ];
+  const databases = json.databases as { drill: Record<string, unknown> }[];
+  return {
+    ...json,
+    databases: databases.map((db, i) => ({ ...db, drill: { ...db.drill, postgresImage: images[i] } })),
+  };
+}
+
 describe('deploy-time validation', () => {
   let deployment: SynthesizedDeployment;
   beforeAll(() => {
-    deployment = synthesize(exampleConfigJson());
+    deployment = synthesize(withScratchImages(exampleConfigJson()));
   });
   afterAll(() => deployment?.cleanup());
 
@@ -50,6 +65,12 @@ describe('deploy-time validation', () => {
     },
     120_000,
   );
+
+  it('the deployment with scratch server images of the databases own passes cdk-nag, with their drill tasks', () => {
+    expect(deployment.nagFindings).toEqual([]);
+    // Three majors in the example config: the default tasks and those of both databases.
+    deployment.primary.resourceCountIs('AWS::ECS::TaskDefinition', 2 + 3 * 3);
+  });
 
   it('the drill state machine is valid Amazon States Language', () => {
     const { definition } = synthesizeDrillWorkflow(TEST_DATABASES);

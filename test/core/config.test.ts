@@ -381,6 +381,76 @@ describe('parseDeploymentConfig: the restore drill', () => {
     ]);
   });
 
+  it("keeps a database's own scratch server image, on ECR Public or in the deployment's own ECR", () => {
+    for (const postgresImage of [
+      'public.ecr.aws/docker/library/postgres:{major}',
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com/postgis:{major}-3.5',
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/pg{major}-vector',
+    ]) {
+      const config = parseDeploymentConfig(withDrill({ rtoMinutes: 60, postgresImage }), 'x');
+      expect(config.databases[0]?.drill?.postgresImage).toBe(postgresImage);
+    }
+    expect(parseDeploymentConfig(withDrill({ rtoMinutes: 60 }), 'x').databases[0]?.drill).not.toHaveProperty(
+      'postgresImage',
+    );
+  });
+
+  it('rejects a scratch server image without {major}', () => {
+    expect(
+      problemsOf(withDrill({ rtoMinutes: 60, postgresImage: 'public.ecr.aws/docker/library/postgres:17' })),
+    ).toEqual([
+      'databases[0].drill.postgresImage: "public.ecr.aws/docker/library/postgres:17" has no {major}; put {major} where the PostgreSQL major goes (each major is drilled in a server of its own), e.g. "public.ecr.aws/docker/library/postgres:{major}" or "123456789012.dkr.ecr.eu-west-1.amazonaws.com/postgis:{major}-3.5"',
+    ]);
+  });
+
+  it('rejects a scratch server image a drill task cannot reach, naming ECR Public and the own ECR', () => {
+    expect(problemsOf(withDrill({ rtoMinutes: 60, postgresImage: 'postgis/postgis:{major}-3.5' }))).toEqual([
+      `databases[0].drill.postgresImage: "postgis/postgis:{major}-3.5" is neither on ECR Public nor in this deployment's ECR, and drill tasks reach only ECR (through the VPC's endpoints, no internet route); use the image's ECR Public name ("public.ecr.aws/...", pulled through pgproof's cache) or push it to this account's ECR in the primary region, e.g. "public.ecr.aws/docker/library/postgres:{major}" or "123456789012.dkr.ecr.eu-west-1.amazonaws.com/postgis:{major}-3.5"`,
+    ]);
+    expect(
+      problemsOf(withDrill({ rtoMinutes: 60, postgresImage: 'ghcr.io/acme/postgres:{major}' }))[0],
+    ).toMatch(
+      /^databases\[0\]\.drill\.postgresImage: "ghcr\.io\/acme\/postgres:\{major\}" is neither on ECR Public/,
+    );
+  });
+
+  it('rejects an ECR Public image without its registry alias, and text that is no image', () => {
+    expect(
+      problemsOf(withDrill({ rtoMinutes: 60, postgresImage: 'public.ecr.aws/postgres:{major}' })),
+    ).toEqual([
+      'databases[0].drill.postgresImage: "public.ecr.aws/postgres:{major}" names no registry alias; ECR Public images are public.ecr.aws/<alias>/<repository>, e.g. "public.ecr.aws/docker/library/postgres:{major}"',
+    ]);
+    expect(problemsOf(withDrill({ rtoMinutes: 60, postgresImage: 'PostGIS {major}' }))).toEqual([
+      'databases[0].drill.postgresImage: "PostGIS {major}" is not an image reference; write <registry>/<repository>:<tag> with {major} in it, e.g. "public.ecr.aws/docker/library/postgres:{major}" or "123456789012.dkr.ecr.eu-west-1.amazonaws.com/postgis:{major}-3.5"',
+    ]);
+    expect(problemsOf(withDrill({ rtoMinutes: 60, postgresImage: '' }))).toEqual([
+      'databases[0].drill.postgresImage: must not be empty; name a PostgreSQL image with {major} for the major, e.g. "public.ecr.aws/docker/library/postgres:{major}" or "123456789012.dkr.ecr.eu-west-1.amazonaws.com/postgis:{major}-3.5"',
+    ]);
+  });
+
+  it("rejects an image in another account's or region's ECR, naming where to push it", () => {
+    expect(
+      problemsOf(
+        withDrill({
+          rtoMinutes: 60,
+          postgresImage: '210987654321.dkr.ecr.us-east-1.amazonaws.com/postgis:{major}-3.5',
+        }),
+      ),
+    ).toEqual([
+      `databases[0].drill.postgresImage: "210987654321.dkr.ecr.us-east-1.amazonaws.com/postgis:{major}-3.5" is in the ECR of account 210987654321 in us-east-1, and drill tasks pull only from this deployment's account 123456789012 in eu-west-1 (the primary region) through the VPC's endpoints; push or replicate the image there, e.g. "123456789012.dkr.ecr.eu-west-1.amazonaws.com/postgis:{major}-3.5"`,
+    ]);
+    expect(
+      problemsOf(
+        withDrill({
+          rtoMinutes: 60,
+          postgresImage: '123456789012.dkr.ecr.eu-central-1.amazonaws.com/postgis:{major}',
+        }),
+      ),
+    ).toEqual([
+      `databases[0].drill.postgresImage: "123456789012.dkr.ecr.eu-central-1.amazonaws.com/postgis:{major}" is in the ECR of account 123456789012 in eu-central-1, and drill tasks pull only from this deployment's account 123456789012 in eu-west-1 (the primary region) through the VPC's endpoints; push or replicate the image there, e.g. "123456789012.dkr.ecr.eu-west-1.amazonaws.com/postgis:{major}"`,
+    ]);
+  });
+
   it('rejects an empty list of PostgreSQL majors', () => {
     expect(problemsOf({ ...valid, drill: { postgresMajors: [] } })).toEqual([
       'drill.postgresMajors: must list at least one PostgreSQL major version, e.g. [16]; leave it out for 13 to 18',

@@ -49,6 +49,7 @@ beforeEach(() => {
     }),
   );
   vi.stubEnv('DRILL_TASKS', JSON.stringify({ 15: TASK_15, 17: TASK_17 }));
+  vi.stubEnv('DRILL_DATABASE_TASKS', undefined);
   vi.stubEnv(
     'DRILL_TASK_ROLES',
     JSON.stringify({ orders: ROLE_ORDERS, legacy: ROLE_LEGACY, empty: ROLE_LEGACY }),
@@ -93,6 +94,33 @@ describe('resolve-backup handler', () => {
       'PGDATABASE',
       'RESTORE_JOBS',
     ]);
+  });
+
+  it("plans a drill of a database with its own scratch server image in its own task of the backup's major", async () => {
+    vi.stubEnv('DRILL_DATABASE_TASKS', JSON.stringify({ orders: { 15: '4', 17: '2' } }));
+    const plan = await handler({ database: 'orders' });
+    expect(plan.taskDefinitionArn).toBe(
+      'arn:aws:ecs:eu-west-1:123456789012:task-definition/PgproofDrill15-orders:4',
+    );
+    // Another database keeps the default task.
+    vi.stubEnv('DRILL_DATABASE_TASKS', JSON.stringify({ legacy: { 15: '4' } }));
+    expect((await handler({ database: 'orders' })).taskDefinitionArn).toBe(TASK_15);
+  });
+
+  it("fails a backup of a major the database's own tasks lack instead of drilling it without its image", async () => {
+    vi.stubEnv('DRILL_DATABASE_TASKS', JSON.stringify({ orders: { 17: '2' } }));
+    await expect(handler({ database: 'orders' })).rejects.toThrow(
+      'backup 20261121T020000Z of "orders" comes from PostgreSQL 15.8 and no drill task runs PostgreSQL 15 (available: 17)',
+    );
+  });
+
+  it('fails a database task of a major DRILL_TASKS has no task of, naming the fix', async () => {
+    vi.stubEnv('DRILL_DATABASE_TASKS', JSON.stringify({ orders: { 16: '1' } }));
+    await expect(handler({ database: 'orders' })).rejects.toMatchObject({
+      name: 'DrillNotPossibleError',
+      message:
+        'DRILL_DATABASE_TASKS names a PostgreSQL 16 task of "orders", and DRILL_TASKS has no task definition ARN of 16 it is named after; deploy the stack again',
+    });
   });
 
   it('plans the backup the input names', async () => {
@@ -158,8 +186,9 @@ describe('resolve-backup handler', () => {
     vi.stubEnv('DRILL_DATABASES', '{"orders": {"rtoMinutes": 0}}');
     vi.stubEnv('DRILL_TASKS', 'not json');
     vi.stubEnv('DRILL_TASK_ROLES', JSON.stringify({ orders: 'PgproofDrillOrders' }));
+    vi.stubEnv('DRILL_DATABASE_TASKS', JSON.stringify({ orders: { 15: 'PgproofDrill15-orders:4' } }));
     await expect(handler({ database: 'orders' })).rejects.toThrow(
-      'resolve-backup environment rejected: DRILL_DATABASES.orders.rtoMinutes: Too small: expected number to be >0; DRILL_TASKS: is not valid JSON; DRILL_TASK_ROLES.orders: must be an IAM role ARN',
+      'resolve-backup environment rejected: DRILL_DATABASES.orders.rtoMinutes: Too small: expected number to be >0; DRILL_TASKS: is not valid JSON; DRILL_DATABASE_TASKS.orders.15: must be a task definition revision; DRILL_TASK_ROLES.orders: must be an IAM role ARN',
     );
   });
 });
