@@ -10,9 +10,9 @@ import type { TableStat, VerifyLevel } from './manifest.ts';
 /**
  * `t::text` depends on these settings; both sides set them before hashing (and the manifest records them),
  * so a server with other defaults (a scratch image's, another major's) gives the same text: time zone,
- * date and interval styles, bytea's and floats' output, `money` (lc_monetary), the names reg* types print
- * (search_path, which also keeps the counting queries from resolving anything outside pg_catalog), and
- * identifiers' quoting.
+ * date and interval styles, bytea's and floats' output, `money` (lc_monetary), and identifiers' quoting.
+ * Not search_path, although reg* types print names by it: planning `count(*)` inlines a SQL function of an
+ * index expression, which may name tables unqualified (the session's default path must stay).
  */
 export const HASH_SESSION_SETTINGS: Readonly<Record<string, string>> = {
   TimeZone: 'UTC',
@@ -21,7 +21,6 @@ export const HASH_SESSION_SETTINGS: Readonly<Record<string, string>> = {
   bytea_output: 'hex',
   extra_float_digits: '1',
   lc_monetary: 'C',
-  search_path: 'pg_catalog',
   quote_all_identifiers: 'off',
 };
 

@@ -37,10 +37,10 @@ export async function readRestoredInventory(client: ClientBase): Promise<{
   invalid: string[];
   ungivable: Set<string>;
 }> {
-  // Nothing the archive defined (a function or operator in public) is resolved by these queries.
+  // The default search_path stays: counting a materialized view plans it, which inlines the SQL functions
+  // of its index expressions, and those may name tables unqualified.
   await client.query('BEGIN READ ONLY');
   try {
-    await client.query("SET LOCAL search_path = 'pg_catalog'");
     const inventory = await readInventory(client);
     const behind = await sequencesBehindTheirColumns(client);
     const invalid = await invalidIndexes(client);

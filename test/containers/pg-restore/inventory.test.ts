@@ -122,6 +122,35 @@ describe('drill inventory', () => {
     expect(inventory?.objectCounts).toContainEqual({ schema: 'sales', kind: 'trigger', count: 1 });
   });
 
+  it('backs up a table whose index calls a SQL function naming a table unqualified (counting plans it)', async () => {
+    await source.createDatabase('lookup');
+    await source.query(
+      'lookup',
+      `CREATE TABLE public.rates (k int, factor numeric);
+       INSERT INTO public.rates SELECT g, g / 10.0 FROM generate_series(1, 10) g;
+       CREATE FUNCTION public.rate_of(int) RETURNS numeric LANGUAGE sql IMMUTABLE
+         AS 'SELECT factor FROM rates WHERE k = $1';
+       CREATE TABLE public.items (k int);
+       INSERT INTO public.items SELECT g % 10 + 1 FROM generate_series(1, 100) g;
+       CREATE INDEX items_rate_idx ON public.items (public.rate_of(k));`,
+    );
+    const backup = await runScript('containers/pg-dump/main.ts', {
+      ...source.env('lookup'),
+      ...s3.env,
+      BACKUP_ID: GOOD,
+      VERIFY: 'checksums',
+    });
+    expect(backup.stderr).toBe('');
+    const stored = parseManifest(
+      (await s3.get(backupKeys('', 'lookup', GOOD).manifest)).toString(),
+      'manifest',
+    );
+    expect(stored.tables.map((t) => [t.name, t.rows])).toEqual([
+      ['items', 100],
+      ['rates', 10],
+    ]);
+  });
+
   it('passes every inventory check on a good backup', async () => {
     const report = await drill(GOOD, 'inventory_good');
     const checks = inventoryChecks(report);

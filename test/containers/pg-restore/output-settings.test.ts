@@ -10,7 +10,7 @@ import { type S3Server, startS3 } from '../../support/s3.ts';
 /**
  * Content hashes hash each row's text, and a value's text depends on session settings. A scratch server
  * whose defaults differ from the source's in every such setting (time zone, date and interval styles,
- * bytea's and floats' output, lc_monetary, search_path, identifier quoting), of another major, still
+ * bytea's and floats' output, lc_monetary, identifier quoting), of another major, still
  * matches every table's hash, because both sides pin them.
  */
 
@@ -24,7 +24,6 @@ const OTHER_DEFAULTS = {
   bytea_output: 'escape',
   extra_float_digits: '0',
   lc_monetary: 'C.utf8',
-  search_path: 'public',
   quote_all_identifiers: 'on',
 };
 
