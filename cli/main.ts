@@ -14,6 +14,7 @@ import { demo } from './commands/demo.ts';
 import { drill } from './commands/drill.ts';
 import { EXIT, type ExitCode } from './commands/exit-codes.ts';
 import { list } from './commands/list.ts';
+import { report } from './commands/report.ts';
 import { restore } from './commands/restore.ts';
 import { verify } from './commands/verify.ts';
 import { type Deployment, resolveDeployment } from './deployment.ts';
@@ -27,7 +28,7 @@ import { processOutput } from './output.ts';
 export type { CliContext };
 
 /** Every command, in the order `pgproof --help` lists them; one line registers one. */
-export const COMMANDS: readonly CliCommand[] = [demo, backup, list, drill, restore, verify];
+export const COMMANDS: readonly CliCommand[] = [demo, backup, list, drill, restore, verify, report];
 
 /** Where a command's summary starts in `pgproof --help`. */
 const SUMMARY_COLUMN = 49;
