@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type pg from 'pg';
 import type { IgnoredRestoreError, RestoreCheck } from '../../core/drill-report.ts';
 import type { ServerAddress } from '../../core/errors.ts';
@@ -147,10 +148,14 @@ function mergeSections(results: readonly ArchiveRestoreResult[]): {
 /** pg_restore's arguments as the restore check shows them: one command, its sections named. */
 function commandLine(results: readonly ArchiveRestoreResult[]): string {
   const args = (results.find((r) => r.args.includes('--section=data')) ?? results[0])?.args ?? [];
-  return args
-    .slice(0, -1)
-    .map((a) => (a.startsWith('--section=') ? `--section=${ARCHIVE_SECTIONS.join('|')}` : a))
-    .join(' ');
+  return (
+    args
+      .slice(0, -1)
+      .map((a) => (a.startsWith('--section=') ? `--section=${ARCHIVE_SECTIONS.join('|')}` : a))
+      // The list file lives in the restore's temporary folder: its name says what it is.
+      .map((a) => (a.startsWith('--use-list=') ? `--use-list=${basename(a.slice('--use-list='.length))}` : a))
+      .join(' ')
+  );
 }
 
 /**

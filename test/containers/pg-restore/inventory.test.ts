@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCRATCH_SUPERUSER } from '../../../cdk/constructs/drill-tasks.ts';
+import { formatReport } from '../../../cli/report-view.ts';
 import { parseRestoreReport, type RestoreReport } from '../../../core/drill-report.ts';
 import { backupKeys } from '../../../core/layout.ts';
 import { type Manifest, parseManifest } from '../../../core/manifest.ts';
@@ -228,5 +229,6 @@ describe('drill inventory', () => {
     expect(failed('object counts')).toBe('schema sales: 0 trigger(s) restored, 1 in the source');
     // The rows are all there: only the inventory sees what was lost.
     expect(report.checks.filter((c) => c.kind === 'table').every((c) => c.passed)).toBe(true);
+    console.info(`what a person reads:\n${formatReport(report).join('\n')}`);
   });
 });
