@@ -5,7 +5,7 @@ import { deploymentDrillSchema, scratchImageHomeProblem } from './config-drill.t
 import { region, text } from './config-fields.ts';
 import { networkSchema } from './config-network.ts';
 import { ConfigError } from './errors.ts';
-import { drillReportsPrefix, KEY_PREFIX_PATTERN, KEY_PREFIX_RULE } from './layout.ts';
+import { drillReportsPrefix, KEY_PREFIX_PATTERN, KEY_PREFIX_RULE, ledgerPrefix } from './layout.ts';
 
 export type { DatabaseConfig } from './config-database.ts';
 export { DEFAULT_DRILL_SCHEDULE, DEFAULT_MAX_DAYS_WITHOUT_SUCCESS } from './config-drill.ts';
@@ -22,8 +22,11 @@ export { DEFAULT_RETENTION, retentionDays, type TierRetention } from './config-r
  * `retention` (config-retention.ts) and the `drill` settings (config-drill.ts).
  */
 
-/** The folder of drill reports beside the databases' folders (`<prefix>drills/`). */
-const DRILLS_FOLDER = drillReportsPrefix('').slice(0, -1);
+/** Folders beside the databases' folders, by what they hold: no database may take their names. */
+const RESERVED_FOLDERS: Readonly<Record<string, string>> = {
+  [drillReportsPrefix('').slice(0, -1)]: 'the folder of the drill reports',
+  [ledgerPrefix('').slice(0, -1)]: 'the folder of the evidence ledgers',
+};
 
 /** One problem per line, every problem at once; thrown by {@link parseDeploymentConfig} and {@link loadDeploymentConfig}. */
 export class DeploymentConfigError extends ConfigError {
@@ -114,9 +117,9 @@ function crossFieldProblems(json: unknown): string[] {
       if (typeof name !== 'string') return;
       if (names.indexOf(name) !== index)
         problems.push(`databases[${index}].name: "${name}" is used twice; give each database its own name`);
-      if (name === DRILLS_FOLDER) {
+      if (Object.hasOwn(RESERVED_FOLDERS, name)) {
         problems.push(
-          `databases[${index}].name: "${name}" is the folder of the drill reports; give the database another name, e.g. "${name}_db"`,
+          `databases[${index}].name: "${name}" is ${RESERVED_FOLDERS[name]}; give the database another name, e.g. "${name}_db"`,
         );
       }
     });

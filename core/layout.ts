@@ -2,7 +2,8 @@ import type { Tier } from './retention-tiers.ts';
 
 /**
  * The S3 object layout of DESIGN.md, the one place every part of pgproof derives keys from:
- * `<prefix><name>/<backupId>/{dump.pgdump,globals.sql,manifest.json}`.
+ * `<prefix><name>/<backupId>/{dump.pgdump,globals.sql,manifest.json}`, plus, for a dump too large for one
+ * segment (see engines/backup/upload.ts), its continuation segments `dump.pgdump.00001`, `.00002`, ...
  */
 
 /** File names inside a backup's folder. */
@@ -87,11 +88,37 @@ export function backupKeys(prefix: string, name: string, backupId: string): Back
 }
 
 /**
+ * The key of segment `index` (from 0) of a dump whose first segment is at `dumpKey`: the first is the dump's
+ * own key (a dump of one segment is laid out as before segments existed), the next ones append a
+ * five-digit number (`dump.pgdump.00001`), so a listing of the folder sorts them in order.
+ */
+export function dumpSegmentKey(dumpKey: string, index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index > 99_999) {
+    throw new RangeError(`a dump segment's index is a whole number from 0 to 99999, got ${index}`);
+  }
+  return index === 0 ? dumpKey : `${dumpKey}.${String(index).padStart(5, '0')}`;
+}
+
+/**
  * Where drill reports live: `<prefix>drills/`, beside the databases' folders (so no database may be
  * named `drills`).
  */
 export function drillReportsPrefix(prefix: string): string {
   return `${prefix}drills/`;
+}
+
+/**
+ * Where evidence ledgers live: `<prefix>ledger/`, beside the databases' folders (so no database may be
+ * named `ledger`).
+ */
+export function ledgerPrefix(prefix: string): string {
+  return `${prefix}ledger/`;
+}
+
+/** Where `pgproof report --store` writes a month's ledger: `<prefix>ledger/<YYYY-MM>/ledger.{csv,json,html}`. */
+export function ledgerKeys(prefix: string, month: string): { csv: string; json: string; html: string } {
+  const folder = `${ledgerPrefix(prefix)}${month}/`;
+  return { csv: `${folder}ledger.csv`, json: `${folder}ledger.json`, html: `${folder}ledger.html` };
 }
 
 /** The default key of a drill report: `<prefix>drills/<name>/<backupId>/<UTC time>.json`. */

@@ -32,14 +32,7 @@ export function parseLedgerMonth(month: string): LedgerMonth | undefined {
   return { month, from: new Date(Date.UTC(year, index, 1)), to: new Date(Date.UTC(year, index + 1, 1)) };
 }
 
-/**
- * Where `pgproof report --store` writes a month's ledger: `<prefix>ledger/<YYYY-MM>/ledger.{csv,json,html}`,
- * beside the databases' folders and `drills/` (so, like `drills`, no database should be named `ledger`).
- */
-export function ledgerKeys(prefix: string, month: string): { csv: string; json: string; html: string } {
-  const folder = `${prefix}ledger/${month}/`;
-  return { csv: `${folder}ledger.csv`, json: `${folder}ledger.json`, html: `${folder}ledger.html` };
-}
+export { ledgerKeys } from './layout.ts';
 
 /**
  * The phases a row shows, in the order they run: the report's `durations` fields (core/drill-report.ts),

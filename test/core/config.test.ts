@@ -167,9 +167,12 @@ describe('parseDeploymentConfig', () => {
     ]);
   });
 
-  it('rejects a database named like the folder of the drill reports', () => {
+  it('rejects a database named like the folder of the drill reports or of the evidence ledgers', () => {
     expect(problemsOf(withDatabase({ name: 'drills' }))).toEqual([
       'databases[0].name: "drills" is the folder of the drill reports; give the database another name, e.g. "drills_db"',
+    ]);
+    expect(problemsOf(withDatabase({ name: 'ledger' }))).toEqual([
+      'databases[0].name: "ledger" is the folder of the evidence ledgers; give the database another name, e.g. "ledger_db"',
     ]);
   });
 
