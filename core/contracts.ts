@@ -9,13 +9,16 @@
  * | launcher's answer | `launchResultSchema` | launcher Lambda | `pgproof backup` |
  * | backup runner settings | `BackupSettings` (engines/backup/settings.ts) | the launcher's RunTask overrides, the task definition | backup runner |
  * | manifest | `manifestSchema` (`serializeManifest`) | backup runner | restore runner, launcher (tier history), CLI |
+ * | manifest's inventory | `inventorySchema` (core/inventory.ts), read by `readInventory` | backup runner (in the dump's snapshot) | restore runner's inventory checks, preflight (extensions) |
  * | drill input | `drillInputSchema` | the console, the drill schedule, `pgproof drill` | ResolveBackup |
  * | per-database drill settings | `drillDatabaseSchema` | the stack (ResolveBackup's environment) | ResolveBackup |
+ * | drill task roles and tasks | `DRILL_TASK_ROLES`, `DRILL_TASKS`, `DRILL_DATABASE_TASKS` (functions/resolve-backup.ts) | the stack (ResolveBackup's environment) | ResolveBackup (the plan's `taskRoleArn` and task definition) |
  * | drill plan (`$.drill`) | `drillPlanSchema`, paths by `drillPlanPath` | ResolveBackup | the workflow's RunRestore, EvaluateReport |
  * | drill evaluation (`$.evaluation`) | `DrillEvaluation`, paths by `drillEvaluationPath` | EvaluateReport | the workflow's Notify and Fail |
  * | restore runner settings | `RestoreRequest` / `RestoreSettings` (engines/restore/settings.ts) | the plan's container override, `pgproof restore` | restore engine |
  * | restore report | `restoreReportSchema` (`serializeRestoreReport`) | restore runner | EvaluateReport, `pgproof restore`/`list` |
  * | stack outputs | `STACK_OUTPUTS`, `databaseSchedulesSchema` | the primary stack | the CLI |
+ * | evidence ledger | `ledgerSchema` (`serializeLedger`, core/ledger.ts) | `pgproof report` | auditors, `<prefix>ledger/<month>/ledger.json` |
  */
 
 export type { BackupSettings } from '../engines/backup/settings.ts';
@@ -36,11 +39,13 @@ export {
   restoreReportSchema,
   serializeRestoreReport,
 } from './drill-report.ts';
+export { type Inventory, inventorySchema } from './inventory.ts';
 export {
   type LaunchResult,
   launchResultSchema,
   type StartBackupEvent,
   startBackupEventSchema,
 } from './launch.ts';
+export { type Ledger, ledgerSchema, serializeLedger } from './ledger.ts';
 export { type Manifest, manifestSchema, serializeManifest } from './manifest.ts';
 export { type DatabaseSchedules, databaseSchedulesSchema, STACK_OUTPUTS } from './stack-outputs.ts';
