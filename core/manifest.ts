@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PgproofError } from './errors.ts';
 import { inventorySchema } from './inventory.ts';
-import { backupKeys, parseManifestKey } from './layout.ts';
+import { backupKeys, dumpSegmentKey, parseManifestKey } from './layout.ts';
 import { tierSchema } from './retention-tiers.ts';
 
 /**
@@ -31,6 +31,49 @@ const objectRefSchema = z.object({
   versionId: z.string().min(1).optional(),
 });
 
+/**
+ * One object of a dump stored as several (a dump larger than one segment can hold: engines/backup/upload.ts):
+ * the concatenation of the segments, in order, is the dump. Each has its key (core/layout.ts
+ * `dumpSegmentKey`), size and, where the bucket keeps versions, the version written.
+ */
+const dumpSegmentSchema = z.object({
+  key: z.string(),
+  bytes: z.number().int().nonnegative(),
+  versionId: z.string().min(1).optional(),
+});
+
+/**
+ * The dump. `key`, `bytes`, `sha256` and `versionId` always describe the whole archive as pg_restore reads
+ * it (`key` and `versionId` name its first object). `segments` is there only when the dump was stored as
+ * several objects, and lists all of them, the first included; a dump of one object (every dump up to one
+ * segment's size, and every manifest written before segments existed) has no `segments`.
+ */
+const dumpRefSchema = objectRefSchema
+  .extend({
+    format: z.literal('custom'),
+    compression: z.string(),
+    segments: z.array(dumpSegmentSchema).min(2).max(100_000).optional(),
+  })
+  .superRefine((dump, ctx) => {
+    if (!dump.segments) return;
+    const [first] = dump.segments;
+    if (first?.key !== dump.key || first?.versionId !== dump.versionId) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['segments', 0],
+        message: "the first segment must be the dump's own key and version",
+      });
+    }
+    const total = dump.segments.reduce((sum, segment) => sum + segment.bytes, 0);
+    if (total !== dump.bytes) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['segments'],
+        message: `the segments hold ${total} bytes, the dump ${dump.bytes}`,
+      });
+    }
+  });
+
 /** The verification levels of `VERIFY`. */
 export const verifyLevelSchema = z.enum(['counts', 'checksums', 'none']);
 export type VerifyLevel = z.infer<typeof verifyLevelSchema>;
@@ -45,7 +88,7 @@ export const manifestSchema = z.object({
   finishedAt: z.string(),
   server: z.object({ version: z.string(), versionNum: z.number().int() }),
   pgDump: z.object({ version: z.string(), args: z.array(z.string()) }),
-  dump: objectRefSchema.extend({ format: z.literal('custom'), compression: z.string() }),
+  dump: dumpRefSchema,
   globals: objectRefSchema.nullable(),
   verify: verifyLevelSchema,
   tables: z.array(tableStatSchema),
@@ -60,8 +103,22 @@ export const manifestSchema = z.object({
 
 /** A backup's manifest. */
 export type Manifest = z.infer<typeof manifestSchema>;
+/** One object of a dump stored as several. */
+export type DumpSegment = z.infer<typeof dumpSegmentSchema>;
 /** One table's row count (and hash) in a manifest. */
 export type TableStat = z.infer<typeof tableStatSchema>;
+
+/**
+ * The objects that make up a manifest's dump, in order: its segments, or the one object a dump of one
+ * segment is. Readers concatenate them into the archive pg_restore reads.
+ */
+export function dumpSegments(dump: Manifest['dump']): DumpSegment[] {
+  return (
+    dump.segments ?? [
+      { key: dump.key, bytes: dump.bytes, ...(dump.versionId ? { versionId: dump.versionId } : {}) },
+    ]
+  );
+}
 
 /**
  * A manifest's JSON text, written through the schema its readers parse with: a manifest the schema
@@ -92,8 +149,8 @@ export function parseManifest(text: string, key: string): Manifest {
 }
 
 /**
- * Refuses a manifest that speaks for anything but itself: its name, backup id and object keys must be
- * those of the place it was read from (`key`), and its database a plain name. A manifest copied into
+ * Refuses a manifest that speaks for anything but itself: its name, backup id and object keys (every
+ * segment of the dump's included, each at its place in order) must be those of the place it was read from (`key`), and its database a plain name. A manifest copied into
  * another database's folder, or naming another database's dump, would otherwise have a drill restore
  * objects it was never meant to read; and pg_restore --dbname expands a name holding "=" or a URI into a
  * connection string.
@@ -116,6 +173,11 @@ function placeProblem(manifest: Manifest, key: string): string | undefined {
   if (manifest.backupId !== place.backupId)
     return `it names backup ${manifest.backupId}, its place ${place.backupId}`;
   if (manifest.dump.key !== keys.dump) return `its dump.key is "${manifest.dump.key}", not "${keys.dump}"`;
+  for (const [index, segment] of (manifest.dump.segments ?? []).entries()) {
+    const expected = dumpSegmentKey(keys.dump, index);
+    if (segment.key !== expected)
+      return `its dump.segments[${index}].key is "${segment.key}", not "${expected}"`;
+  }
   if (manifest.globals && manifest.globals.key !== keys.globals) {
     return `its globals.key is "${manifest.globals.key}", not "${keys.globals}"`;
   }

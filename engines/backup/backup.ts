@@ -23,11 +23,12 @@ import { TocReader } from './toc-reader.ts';
 import {
   assertStoredSize,
   BackupExistsError,
-  choosePartSize,
+  layoutUpload,
   type ObjectProtection,
   objectExists,
   putObject,
-  uploadStream,
+  uploadDump,
+  uploadPlan,
 } from './upload.ts';
 
 export { BackupExistsError } from './upload.ts';
@@ -44,7 +45,8 @@ export interface BackupDependencies {
 }
 
 /**
- * Takes one backup: globals, then the dump streamed through SHA-256 into S3 while row counts are
+ * Takes one backup: globals, then the dump streamed through SHA-256 into S3 (one object, or several
+ * segments of a fixed size when it is larger: upload.ts) while row counts are
  * taken in the dump's own snapshot, then the manifest, last. Any failure leaves no manifest and no
  * open multipart upload; the error says what failed and what to do.
  */
@@ -94,10 +96,14 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
   try {
     const compression = chooseCompression(client, settings.compression);
     assertClientCanDump(client, snapshot.server);
+    const plan = uploadPlan(settings.upload);
     log('snapshot exported', {
       snapshot: snapshot.id,
       server: snapshot.server.version,
       pgDump: client.version,
+      databaseBytes: snapshot.databaseBytes,
+      // The upload's memory is fixed; a dump about the database's size would take this many segments.
+      upload: { ...plan, ...layoutUpload(plan, snapshot.databaseBytes) },
     });
     const protection: ObjectProtection = {
       kmsKeyId: settings.kmsKeyId,
@@ -133,14 +139,7 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
       : Promise.resolve([]);
     measured.catch(() => {});
 
-    const upload = uploadStream(
-      s3,
-      settings.bucket,
-      keys.dump,
-      guarded,
-      protection,
-      choosePartSize(snapshot.databaseBytes),
-    );
+    const upload = uploadDump(s3, settings.bucket, keys.dump, guarded, protection, plan);
     // Whatever fails, pg_dump is stopped and the upload settles (aborting its multipart upload)
     // before the error leaves this function.
     let uploaded: Awaited<typeof upload>;
@@ -157,7 +156,10 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     const tables = await Promise.race([measured, snapshot.lost]);
     const inventory = sequences && (await Promise.race([snapshot.inventory(sequences), snapshot.lost]));
     throwIfAborted(signal);
-    await assertStoredSize(s3, settings.bucket, keys.dump, uploaded.bytes, uploaded.versionId);
+    for (const segment of uploaded.segments) {
+      await assertStoredSize(s3, settings.bucket, segment.key, segment.bytes, segment.versionId);
+    }
+    const [first] = uploaded.segments;
 
     const manifest: Manifest = {
       formatVersion: 1,
@@ -176,7 +178,17 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
         format: 'custom',
         compression: compression.compression,
         // The versions written: readers fetch exactly these (absent where the bucket keeps no versions).
-        ...(uploaded.versionId ? { versionId: uploaded.versionId } : {}),
+        ...(first?.versionId ? { versionId: first.versionId } : {}),
+        // A dump of several segments lists them all; one of one segment is laid out as it always was.
+        ...(uploaded.segments.length > 1
+          ? {
+              segments: uploaded.segments.map((segment) => ({
+                key: segment.key,
+                bytes: segment.bytes,
+                ...(segment.versionId ? { versionId: segment.versionId } : {}),
+              })),
+            }
+          : {}),
       },
       globals,
       verify: settings.verify,

@@ -57,6 +57,21 @@ const environmentSchema = z
       )
       .optional(),
     PG_BIN_DIR: z.string().optional(),
+    // Test and benchmark knobs: smaller segments put a small database through a huge one's boundaries.
+    UPLOAD_PART_MIB: z
+      .string()
+      .regex(/^[5-8]$/, 'UPLOAD_PART_MIB must be 5 to 8 (MiB per upload part; default 8)')
+      .transform(Number)
+      .optional(),
+    UPLOAD_SEGMENT_PARTS: z
+      .string()
+      .regex(/^[1-9]\d*$/, 'UPLOAD_SEGMENT_PARTS must be 1 to 10000 (parts per dump segment; default 10000)')
+      .transform(Number)
+      .refine(
+        (n) => n <= 10_000,
+        'UPLOAD_SEGMENT_PARTS must be 1 to 10000 (parts per dump segment; default 10000)',
+      )
+      .optional(),
     AWS_ENDPOINT_URL_S3: z.url('AWS_ENDPOINT_URL_S3 must be a URL').optional(),
     S3_FORCE_PATH_STYLE: flag('S3_FORCE_PATH_STYLE', false),
   })
@@ -97,6 +112,11 @@ export interface BackupSettings {
   /** Folder of pg_dump/pg_dumpall/pg_restore; default: found on PATH. */
   readonly pgBinDir: string | undefined;
   readonly forcePathStyle: boolean;
+  /**
+   * Smaller upload parts and segments than the defaults (8 MiB, 10,000 parts a segment), for tests and the
+   * benchmark (`UPLOAD_PART_MIB`, `UPLOAD_SEGMENT_PARTS`); production leaves them unset.
+   */
+  readonly upload: { readonly partMiB?: number; readonly segmentParts?: number };
   readonly startedAt: Date;
 }
 
@@ -128,6 +148,10 @@ export function readSettings(env: NodeJS.ProcessEnv, now: Date): BackupSettings 
     compression: e.DUMP_COMPRESSION,
     pgBinDir: e.PG_BIN_DIR,
     forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    upload: {
+      ...(e.UPLOAD_PART_MIB === undefined ? {} : { partMiB: e.UPLOAD_PART_MIB }),
+      ...(e.UPLOAD_SEGMENT_PARTS === undefined ? {} : { segmentParts: e.UPLOAD_SEGMENT_PARTS }),
+    },
     startedAt: now,
   };
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type Readable, Transform } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, type Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   type CreateMultipartUploadCommandOutput,
@@ -10,11 +11,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { describeS3Error, PgproofError, StorageError } from '../../core/errors.ts';
+import { dumpSegmentKey } from '../../core/layout.ts';
 import { isNotFound } from '../../core/s3-client.ts';
 
 /**
  * Writing a backup's objects: every object gets the same protection (SSE-KMS, tags, Object Lock);
- * the dump streams through SHA-256 into a multipart upload whose memory stays bounded. Every write is
+ * the dump streams through SHA-256 into multipart uploads of fixed parts, as many segment objects as its
+ * size needs, so memory stays the same whatever the size ({@link UploadPlan}). Every write is
  * conditional (`If-None-Match: *`): S3 stores it only where no object is, so a backup is never
  * overwritten, whatever wrote first.
  */
@@ -57,51 +60,114 @@ export function protectionParams(p: ObjectProtection): Partial<PutObjectCommandI
 }
 
 const MiB = 1024 * 1024;
-/** S3's limits: 10,000 parts, parts of 5 MiB to 5 GiB, objects up to 5 TiB. */
+/** S3's limits: at most 10,000 parts of at least 5 MiB (but the last) to an object. */
 export const S3_MAX_PARTS = 10_000;
-const S3_MAX_PART = 5 * 1024 * MiB;
-const MIN_PART = 8 * MiB;
+export const S3_MIN_PART_BYTES = 5 * MiB;
 
 /**
- * Part size and concurrency for a dump expected to be at most `expectedBytes` (the database's size
- * on disk; a dump is nearly always smaller). Parts grow so that twice the expected size still fits in
- * 9,000 parts (headroom for growth during the dump); fewer parts are in flight when they are large, so
- * memory, about (queue + 1) × part size, stays bounded.
+ * How a dump is cut for S3: parts of `partSize` bytes, `queueSize` of them in flight, at most
+ * `partsPerSegment` parts to an object (a segment); a dump larger than one segment continues in the next.
+ *
+ * Why segments, and why this is the only sound way to keep memory flat:
+ * - A part must be held in memory until S3 has acknowledged it. A failed UploadPart is retried by sending
+ *   the same bytes again, and the source is pg_dump's stdout, a pipe that cannot be read twice. Unbuffered
+ *   parts (each request streamed straight from the pipe) would make one dropped connection in a day-long
+ *   dump fail the whole backup; staging parts on disk would break "nothing is staged on disk" and needs a
+ *   task disk as large as a part queue of the biggest dump.
+ * - One object has at most 10,000 parts, so a single 5 TB object needs parts of at least 525 MiB, and with
+ *   a few in flight the runner holds gigabytes; parts that grow with the database make memory grow with it.
+ * - So the part size is fixed and the object is not: a dump larger than 10,000 parts continues in further
+ *   objects (`dump.pgdump`, `dump.pgdump.00001`, ..., core/layout.ts), uploaded one after the other from
+ *   the same stream. Memory is that of one multipart upload of fixed parts ({@link peakBufferedBytes}:
+ *   48 MiB with the defaults) for a dump of any size; what grows is the number of segments (a 5 TiB dump is
+ *   66 of at most 78.1 GiB). A dump of one segment (up to 78.1 GiB with the defaults) is the one object
+ *   at `dump.pgdump` it always was, so readers of existing backups see no change.
+ * The price: pg_dump waits on its pipe for one CompleteMultipartUpload every 78 GiB, and readers
+ * concatenate the segments the manifest lists (engines/restore/download.ts; README "Restoring without
+ * pgproof" for stock tools).
  */
-export function choosePartSize(expectedBytes: number): { partSize: number; queueSize: number } {
-  const needed = Math.ceil((2 * Math.max(0, expectedBytes)) / 9_000);
-  const partSize = Math.min(S3_MAX_PART, Math.max(MIN_PART, Math.ceil(needed / MiB) * MiB));
-  return { partSize, queueSize: partSize <= 16 * MiB ? 4 : 2 };
+export interface UploadPlan {
+  /** Bytes per part: every part but a segment's last has exactly this size. */
+  readonly partSize: number;
+  /** Parts uploaded at once. */
+  readonly queueSize: number;
+  /** Parts per segment object, at most S3's 10,000. */
+  readonly partsPerSegment: number;
 }
 
-/** A pass-through stream that hashes (SHA-256) and counts what flows. */
-export class HashingStream extends Transform {
-  private readonly hash = createHash('sha256');
-  bytes = 0;
+/** 8 MiB parts (S3's guidance for throughput), four in flight, 10,000 to a segment: 78.1 GiB segments. */
+export const DEFAULT_UPLOAD_PLAN: UploadPlan = {
+  partSize: 8 * MiB,
+  queueSize: 4,
+  partsPerSegment: S3_MAX_PARTS,
+};
 
-  override _transform(
-    chunk: Buffer,
-    _encoding: BufferEncoding,
-    callback: (e?: Error | null, c?: Buffer) => void,
+/**
+ * The plan with a test or benchmark's smaller sizes (`UPLOAD_PART_MIB`, `UPLOAD_SEGMENT_PARTS`): they only
+ * make segments smaller, so a small database goes through the segment boundaries a 5 TB one does.
+ */
+export function uploadPlan(overrides: { partMiB?: number; segmentParts?: number } = {}): UploadPlan {
+  const partSize = (overrides.partMiB ?? DEFAULT_UPLOAD_PLAN.partSize / MiB) * MiB;
+  const partsPerSegment = overrides.segmentParts ?? DEFAULT_UPLOAD_PLAN.partsPerSegment;
+  if (
+    !Number.isInteger(partSize) ||
+    partSize < S3_MIN_PART_BYTES ||
+    partSize > DEFAULT_UPLOAD_PLAN.partSize
   ) {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
+    throw new RangeError(`a part is 5 to 8 MiB, got ${partSize / MiB} MiB`);
   }
-
-  /** The hex digest; call once the stream has ended. */
-  digest(): string {
-    return this.hash.digest('hex');
+  if (!Number.isInteger(partsPerSegment) || partsPerSegment < 1 || partsPerSegment > S3_MAX_PARTS) {
+    throw new RangeError(`a segment has 1 to ${S3_MAX_PARTS} parts, got ${partsPerSegment}`);
   }
+  return { ...DEFAULT_UPLOAD_PLAN, partSize, partsPerSegment };
 }
 
-/** Result of a streamed upload. */
-export interface UploadedObject {
+/** The most bytes one segment holds. */
+export function segmentCapacity(plan: UploadPlan): number {
+  return plan.partSize * plan.partsPerSegment;
+}
+
+/**
+ * The most dump bytes the runner holds at once, whatever the dump's size: the parts in flight, the part
+ * lib-storage is filling, and its copy when it joins the chunks of a part (`Buffer.concat`). Segments are
+ * uploaded one after the other, never two at once.
+ */
+export function peakBufferedBytes(plan: UploadPlan): number {
+  return (plan.queueSize + 2) * plan.partSize;
+}
+
+/** What a dump of `bytes` becomes under a plan. */
+export interface UploadLayout {
+  readonly segments: number;
+  /** Parts of the fullest segment. */
+  readonly maxPartsPerSegment: number;
+  readonly peakBufferedBytes: number;
+}
+
+/** How a dump of `bytes` is stored under `plan` (an empty dump is one empty object). */
+export function layoutUpload(plan: UploadPlan, bytes: number): UploadLayout {
+  const capacity = segmentCapacity(plan);
+  const segments = Math.max(1, Math.ceil(bytes / capacity));
+  return {
+    segments,
+    maxPartsPerSegment: Math.max(1, Math.ceil(Math.min(bytes, capacity) / plan.partSize)),
+    peakBufferedBytes: peakBufferedBytes(plan),
+  };
+}
+
+/** One object of a stored dump. */
+export interface UploadedSegment {
   readonly key: string;
   readonly bytes: number;
-  readonly sha256: string;
   /** The S3 version written; undefined when the bucket keeps no versions. */
   readonly versionId: string | undefined;
+}
+
+/** A stored dump: the whole stream's size and SHA-256, and the objects it is in, in order. */
+export interface UploadedDump {
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly segments: readonly UploadedSegment[];
 }
 
 /**
@@ -122,47 +188,122 @@ function describeWriteError(error: unknown, operation: string, bucket: string, k
   return describeS3Error(error, operation, bucket, key);
 }
 
+/** A segment being written: the stream its upload reads, and what was written to it. */
+interface OpenSegment {
+  readonly key: string;
+  readonly body: PassThrough;
+  bytes: number;
+  readonly versionId: Promise<string | undefined>;
+}
+
 /**
- * Streams `body` into `key` as a multipart upload, completed only if no object is at `key` (lib-storage
- * passes its params, `IfNoneMatch` included, to CompleteMultipartUpload, and to the single PutObject of a
- * body smaller than one part). On any failure (the body erroring included) the multipart upload is
- * aborted, and the abort is awaited, before the error is rethrown: nothing half-written is left behind.
+ * Streams `source` through SHA-256 into the segments of a dump whose first object is `dumpKey`
+ * ({@link UploadPlan}): each segment a multipart upload (a single PutObject when it is smaller than a part)
+ * with the backup's protection, completed only if no object is at its key. A segment is started only when
+ * a byte for it arrives, so a dump never ends in an empty segment. On any failure (the source erroring
+ * included) the open segment's multipart upload is aborted, and the abort awaited, before the error is
+ * rethrown: nothing half-written is left behind. Segments already completed stay, as a completed dump
+ * does when a later step fails: no manifest names them, and their tier tag expires them.
  */
-export async function uploadStream(
+export async function uploadDump(
+  s3: S3Client,
+  bucket: string,
+  dumpKey: string,
+  source: Readable,
+  protection: ObjectProtection,
+  plan: UploadPlan = DEFAULT_UPLOAD_PLAN,
+): Promise<UploadedDump> {
+  const hash = createHash('sha256');
+  const capacity = segmentCapacity(plan);
+  const segments: UploadedSegment[] = [];
+  let open: OpenSegment | undefined;
+  let bytes = 0;
+  const start = (): OpenSegment => {
+    const key = dumpSegmentKey(dumpKey, segments.length);
+    const body = new PassThrough();
+    const versionId = uploadSegment(s3, bucket, key, body, protection, plan);
+    versionId.catch(() => {});
+    return { key, body, bytes: 0, versionId };
+  };
+  const complete = async (segment: OpenSegment): Promise<void> => {
+    open = undefined;
+    segment.body.end();
+    segments.push({ key: segment.key, bytes: segment.bytes, versionId: await segment.versionId });
+  };
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      let rest = chunk;
+      while (rest.length > 0) {
+        open ??= start();
+        const piece = rest.subarray(0, capacity - open.bytes);
+        rest = rest.subarray(piece.length);
+        open.bytes += piece.length;
+        if (!open.body.write(piece)) await drained(open);
+        if (open.bytes === capacity) await complete(open);
+      }
+    }
+    if (open || segments.length === 0) await complete(open ?? start());
+  } catch (error) {
+    source.destroy();
+    const failed = open as OpenSegment | undefined;
+    if (failed) {
+      failed.body.destroy(error instanceof Error ? error : new Error(String(error)));
+      await failed.versionId.catch(() => {});
+    }
+    throw error;
+  }
+  return { bytes, sha256: hash.digest('hex'), segments };
+}
+
+/** Waits until the segment's upload wants more, or fails with its upload. */
+async function drained(segment: OpenSegment): Promise<void> {
+  const drain = once(segment.body, 'drain');
+  drain.catch(() => {});
+  await Promise.race([
+    drain,
+    segment.versionId.then(() => {
+      throw new Error(`the upload of ${segment.key} ended before its data did`);
+    }),
+  ]);
+}
+
+/**
+ * Uploads one segment from `body` (lib-storage passes its params, `IfNoneMatch` included, to
+ * CreateMultipartUpload and CompleteMultipartUpload, and to the single PutObject of a body smaller than
+ * one part) and returns the version written. On failure, aborts the multipart upload and awaits it.
+ */
+async function uploadSegment(
   s3: S3Client,
   bucket: string,
   key: string,
-  body: Readable,
+  body: PassThrough,
   protection: ObjectProtection,
-  sizing: { partSize: number; queueSize: number },
-): Promise<UploadedObject> {
-  const hashing = new HashingStream();
-  body.on('error', (error) => hashing.destroy(error));
-  body.pipe(hashing);
+  plan: UploadPlan,
+): Promise<string | undefined> {
   const upload = new Upload({
     client: s3,
     params: {
       Bucket: bucket,
       Key: key,
-      Body: hashing,
+      Body: body,
       ContentType: 'application/octet-stream',
       ...protectionParams(protection),
       ...WRITE_ONCE,
     },
-    partSize: sizing.partSize,
-    queueSize: sizing.queueSize,
+    partSize: plan.partSize,
+    queueSize: plan.queueSize,
     leavePartsOnError: false,
   });
-  let versionId: string | undefined;
   try {
     const done = await upload.done();
-    versionId = 'VersionId' in done ? done.VersionId : undefined;
+    return 'VersionId' in done ? done.VersionId : undefined;
   } catch (error) {
-    hashing.destroy();
+    body.destroy();
     await abortUpload(s3, upload, bucket, key);
     throw describeWriteError(error, 'multipart upload', bucket, key);
   }
-  return { key, bytes: hashing.bytes, sha256: hashing.digest(), versionId };
 }
 
 /**

@@ -44,36 +44,74 @@ export async function downloadObject(
   options: DownloadOptions,
   versionId?: string,
 ): Promise<Downloaded> {
-  let size: number;
-  let etag: string | undefined;
-  const version = versionId ? { VersionId: versionId } : {};
-  try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, ...version }));
-    size = head.ContentLength ?? 0;
-    etag = head.ETag;
-  } catch (error) {
-    throw describeS3Error(error, 'HeadObject', bucket, key);
+  const { bytes } = await downloadObjects(s3, bucket, [{ key, versionId }], path, options);
+  return { path, bytes };
+}
+
+/** One object of a file stored as several (a dump's segments), in the S3 version given, if any. */
+export interface ObjectPiece {
+  readonly key: string;
+  readonly versionId?: string | undefined;
+}
+
+/** What was downloaded of a file stored as several objects. */
+export interface DownloadedPieces extends Downloaded {
+  /** Each object's size as S3 holds it, in order. */
+  readonly pieceBytes: readonly number[];
+}
+
+/**
+ * Downloads the objects `pieces` one after the other into the one file `path` (a dump stored as several
+ * segments becomes the one archive pg_restore reads), each as {@link downloadObject} would: its ranges
+ * fetched in parallel (`concurrency` in flight over all of them) and written at their offset in the file.
+ * Progress counts the whole file.
+ */
+export async function downloadObjects(
+  s3: S3Client,
+  bucket: string,
+  pieces: readonly ObjectPiece[],
+  path: string,
+  options: DownloadOptions,
+): Promise<DownloadedPieces> {
+  const heads = await mapLimited(pieces, options.concurrency, async (piece) => {
+    const version = piece.versionId ? { VersionId: piece.versionId } : {};
+    try {
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: piece.key, ...version }));
+      return { ...piece, version, size: head.ContentLength ?? 0, etag: head.ETag };
+    } catch (error) {
+      throw describeS3Error(error, 'HeadObject', bucket, piece.key);
+    }
+  });
+  const ranges: { object: (typeof heads)[number]; range: [number, number]; offset: number }[] = [];
+  let size = 0;
+  for (const object of heads) {
+    for (let start = 0; start < object.size; start += options.partBytes) {
+      ranges.push({
+        object,
+        range: [start, Math.min(object.size, start + options.partBytes) - 1],
+        offset: size,
+      });
+    }
+    size += object.size;
   }
 
   const file = await open(path, 'w');
   try {
     await file.truncate(size);
-    const ranges: [number, number][] = [];
-    for (let start = 0; start < size; start += options.partBytes) {
-      ranges.push([start, Math.min(size, start + options.partBytes) - 1]);
-    }
     let next = 0;
     let done = 0;
     options.onProgress?.(0, size);
     const worker = async () => {
       while (next < ranges.length) {
-        const range = ranges[next++];
-        if (!range) continue;
+        const item = ranges[next++];
+        if (!item) continue;
+        const { object, range, offset } = item;
         await downloadRange(
           s3,
-          { Bucket: bucket, Key: key, IfMatch: etag, ...version },
+          { Bucket: bucket, Key: object.key, IfMatch: object.etag, ...object.version },
           range,
           file,
+          offset,
           options,
         );
         done += range[1] - range[0] + 1;
@@ -84,7 +122,25 @@ export async function downloadObject(
   } finally {
     await file.close();
   }
-  return { path, bytes: size };
+  return { path, bytes: size, pieceBytes: heads.map((head) => head.size) };
+}
+
+/** `map` with at most `limit` calls in flight, results in order. */
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  map: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await map(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
 }
 
 async function downloadRange(
@@ -92,6 +148,8 @@ async function downloadRange(
   object: { Bucket: string; Key: string; IfMatch: string | undefined; VersionId?: string },
   [first, last]: [number, number],
   file: Awaited<ReturnType<typeof open>>,
+  /** Where the object starts in the file. */
+  offset: number,
   options: DownloadOptions,
 ): Promise<void> {
   const { Bucket: bucket, Key: key } = object;
@@ -105,7 +163,7 @@ async function downloadRange(
       });
       for await (const chunk of response.Body as Readable) {
         const buffer = chunk as Buffer;
-        await file.write(buffer, 0, buffer.length, position);
+        await file.write(buffer, 0, buffer.length, offset + position);
         position += buffer.length;
       }
       if (position !== last + 1) {

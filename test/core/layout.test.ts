@@ -3,6 +3,7 @@ import {
   backupKeys,
   backupTagging,
   drillReportKey,
+  dumpSegmentKey,
   formatBackupId,
   parseBackupId,
   parseManifestKey,
@@ -26,6 +27,20 @@ describe('object layout', () => {
     });
     expect(backupKeys('', 'orders', '20261121T020000Z').manifest).toBe(
       'orders/20261121T020000Z/manifest.json',
+    );
+  });
+
+  it("names a dump's segments after its key, the first being the dump's own key, in listing order", () => {
+    const dump = backupKeys('prod/', 'orders', '20261121T020000Z').dump;
+    expect([0, 1, 2, 10, 99_999].map((i) => dumpSegmentKey(dump, i))).toEqual([
+      'prod/orders/20261121T020000Z/dump.pgdump',
+      'prod/orders/20261121T020000Z/dump.pgdump.00001',
+      'prod/orders/20261121T020000Z/dump.pgdump.00002',
+      'prod/orders/20261121T020000Z/dump.pgdump.00010',
+      'prod/orders/20261121T020000Z/dump.pgdump.99999',
+    ]);
+    expect(() => dumpSegmentKey(dump, 100_000)).toThrow(
+      "a dump segment's index is a whole number from 0 to 99999, got 100000",
     );
   });
 

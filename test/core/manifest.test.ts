@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { assertManifestBelongs, parseManifest, serializeManifest } from '../../core/manifest.ts';
+import {
+  assertManifestBelongs,
+  dumpSegments,
+  parseManifest,
+  serializeManifest,
+} from '../../core/manifest.ts';
 import { fakeManifest } from '../support/manifests.ts';
 
 describe('manifest contract', () => {
@@ -31,6 +36,66 @@ describe('manifest contract', () => {
     expect(() =>
       parseManifest(JSON.stringify({ ...base, dump: { ...base.dump, versionId: '' } }), key),
     ).toThrow(`manifest ${key} is invalid at dump.versionId: `);
+  });
+
+  it('keeps the segments of a dump stored as several objects, and lists a one-object dump as its one segment', () => {
+    const key = 'orders/20261121T020000Z/manifest.json';
+    const base = fakeManifest('orders', '20261121T020000Z');
+    const dump = base.dump.key;
+    const segmented = fakeManifest('orders', '20261121T020000Z', {
+      dump: {
+        ...base.dump,
+        bytes: 30,
+        versionId: 'v0',
+        segments: [
+          { key: dump, bytes: 20, versionId: 'v0' },
+          { key: `${dump}.00001`, bytes: 10, versionId: 'v1' },
+        ],
+      },
+    });
+    expect(parseManifest(serializeManifest(segmented), key)).toEqual(segmented);
+    expect(dumpSegments(segmented.dump).map((s) => s.key)).toEqual([dump, `${dump}.00001`]);
+    expect(dumpSegments(base.dump)).toEqual([{ key: dump, bytes: base.dump.bytes }]);
+    // A one-object dump is written as before segments existed.
+    expect('segments' in JSON.parse(serializeManifest(base)).dump).toBe(false);
+  });
+
+  it.each([
+    [
+      'segments that do not add up to the dump',
+      { bytes: 31 },
+      'dump.segments: the segments hold 30 bytes, the dump 31',
+    ],
+    [
+      'a first segment that is not the dump itself',
+      { key: 'orders/20261121T020000Z/dump.pgdump.00001' },
+      "dump.segments.0: the first segment must be the dump's own key and version",
+    ],
+    [
+      'a first segment of another version than the dump',
+      { versionId: 'v9' },
+      "dump.segments.0: the first segment must be the dump's own key and version",
+    ],
+  ])('rejects a manifest with %s', (_what, change, message) => {
+    const key = 'orders/20261121T020000Z/manifest.json';
+    const base = fakeManifest('orders', '20261121T020000Z');
+    const dump = base.dump.key;
+    const text = JSON.stringify({
+      ...base,
+      dump: {
+        ...base.dump,
+        bytes: 30,
+        versionId: 'v0',
+        segments: [
+          { key: dump, bytes: 20, versionId: 'v0' },
+          { key: `${dump}.00001`, bytes: 10 },
+        ],
+        ...change,
+      },
+    });
+    expect(() => parseManifest(text, key)).toThrow(
+      `manifest ${key} is invalid at ${message}; restore another backup`,
+    );
   });
 
   it('refuses to write a manifest its readers would refuse', () => {
@@ -84,6 +149,25 @@ describe('a manifest is believed only about itself', () => {
   ])('rejects a manifest with %s', (_what, change, problem) => {
     expect(() => assertManifestBelongs({ ...own(), ...change }, key)).toThrow(
       `manifest ${key} does not belong where it is: ${problem}; it was not written there by pgproof`,
+    );
+  });
+
+  it('accepts the segments of its own dump, in order, and rejects one kept elsewhere or out of order', () => {
+    const dump = 'pg/orders/20261121T020000Z/dump.pgdump';
+    const segmented = (keys: string[]) => ({
+      ...own(),
+      dump: { ...own().dump, bytes: keys.length, segments: keys.map((k) => ({ key: k, bytes: 1 })) },
+    });
+    expect(() =>
+      assertManifestBelongs(segmented([dump, `${dump}.00001`, `${dump}.00002`]), key),
+    ).not.toThrow();
+    expect(() =>
+      assertManifestBelongs(segmented([dump, 'pg/billing/20261121T020000Z/dump.pgdump.00001']), key),
+    ).toThrow(
+      `manifest ${key} does not belong where it is: its dump.segments[1].key is "pg/billing/20261121T020000Z/dump.pgdump.00001", not "${dump}.00001"; it was not written there by pgproof`,
+    );
+    expect(() => assertManifestBelongs(segmented([dump, `${dump}.00002`, `${dump}.00001`]), key)).toThrow(
+      `its dump.segments[1].key is "${dump}.00002", not "${dump}.00001"`,
     );
   });
 

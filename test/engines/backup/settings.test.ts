@@ -62,6 +62,21 @@ describe('backup runner settings', () => {
     });
   });
 
+  it('takes smaller upload parts and segments as a test and benchmark knob, and none by default', () => {
+    expect(readSettings(BASE, NOW).upload).toEqual({});
+    expect(readSettings({ ...BASE, UPLOAD_PART_MIB: '5', UPLOAD_SEGMENT_PARTS: '2' }, NOW).upload).toEqual({
+      partMiB: 5,
+      segmentParts: 2,
+    });
+  });
+
+  it('rejects upload parts S3 would refuse and segments over its 10,000 parts', () => {
+    expect(() => readSettings({ ...BASE, UPLOAD_PART_MIB: '4', UPLOAD_SEGMENT_PARTS: '10001' }, NOW)).toThrow(
+      'invalid environment: UPLOAD_PART_MIB must be 5 to 8 (MiB per upload part; default 8); ' +
+        'UPLOAD_SEGMENT_PARTS must be 1 to 10000 (parts per dump segment; default 10000)',
+    );
+  });
+
   it('treats empty variables as unset', () => {
     expect(readSettings({ ...BASE, BACKUP_TIER: '', VERIFY: '', RETENTION_DAYS: '' }, NOW)).toMatchObject({
       tier: 'daily',

@@ -3,38 +3,85 @@ import { describe, expect, it } from 'vitest';
 import {
   assertStoredSize,
   BackupExistsError,
-  choosePartSize,
+  layoutUpload,
+  peakBufferedBytes,
   protectionParams,
   putObject,
   S3_MAX_PARTS,
+  segmentCapacity,
+  uploadPlan,
 } from '../../../engines/backup/upload.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const TiB = 1024 * GiB;
 
-describe('multipart sizing', () => {
-  it('uses 8 MiB parts, four in flight, for small and medium databases', () => {
-    expect(choosePartSize(0)).toEqual({ partSize: 8 * MiB, queueSize: 4 });
-    expect(choosePartSize(20 * GiB)).toEqual({ partSize: 8 * MiB, queueSize: 4 });
-  });
+describe('the upload plan', () => {
+  const MB = 1e6;
+  const TB = 1e12;
+  /** 1 MB to S3's 5 TB object limit, and past it: a backup of several objects has no such limit. */
+  const sizes = [
+    1 * MB,
+    100 * MB,
+    1e9,
+    36 * GiB,
+    78 * GiB,
+    100 * GiB,
+    1 * TB,
+    1 * TiB,
+    5 * TB,
+    5 * TiB,
+    50 * TiB,
+  ];
+  /** What the runner may hold of the dump at once, at any size: well inside its 200 MB. */
+  const BOUND = 64 * MiB;
 
-  it('grows parts so that twice the database size fits in the part limit', () => {
-    for (const size of [100 * GiB, 1 * TiB, 2.5 * TiB]) {
-      const { partSize } = choosePartSize(size);
-      expect(partSize % MiB).toBe(0);
-      expect(Math.ceil((2 * size) / partSize)).toBeLessThanOrEqual(S3_MAX_PARTS);
+  it('holds the same bounded bytes at every size from 1 MB to 5 TB (and beyond): what grows is the segments', () => {
+    const plan = uploadPlan();
+    expect(plan).toEqual({ partSize: 8 * MiB, queueSize: 4, partsPerSegment: 10_000 });
+    expect(segmentCapacity(plan)).toBe(10_000 * 8 * MiB);
+    const rows = sizes.map((bytes) => ({ bytes, ...layoutUpload(plan, bytes) }));
+    for (const row of rows) {
+      expect(row.peakBufferedBytes, `${row.bytes} bytes`).toBe(48 * MiB);
+      expect(row.peakBufferedBytes).toBeLessThanOrEqual(BOUND);
+      expect(row.maxPartsPerSegment).toBeLessThanOrEqual(S3_MAX_PARTS);
+      // Every segment fits in one object: at most 10,000 parts and S3's 5 TiB.
+      expect(row.segments * segmentCapacity(plan)).toBeGreaterThanOrEqual(row.bytes);
+      expect(segmentCapacity(plan)).toBeLessThanOrEqual(5 * TiB);
     }
+    expect(rows.map((r) => [r.bytes, r.segments, r.maxPartsPerSegment])).toEqual([
+      [1 * MB, 1, 1],
+      [100 * MB, 1, 12],
+      [1e9, 1, 120],
+      [36 * GiB, 1, 4608],
+      [78 * GiB, 1, 9984],
+      [100 * GiB, 2, 10_000],
+      [1 * TB, 12, 10_000],
+      [1 * TiB, 14, 10_000],
+      [5 * TB, 60, 10_000],
+      [5 * TiB, 66, 10_000],
+      [50 * TiB, 656, 10_000],
+    ]);
   });
 
-  it('can store a 5 TB object (the S3 limit) even when the database was estimated far smaller', () => {
-    const { partSize } = choosePartSize(2.5 * TiB);
-    expect(Math.ceil((5 * TiB) / partSize)).toBeLessThanOrEqual(S3_MAX_PARTS);
+  it('keeps a dump of up to 78.1 GiB in the one object it always was', () => {
+    expect(layoutUpload(uploadPlan(), 10_000 * 8 * MiB).segments).toBe(1);
+    expect(layoutUpload(uploadPlan(), 10_000 * 8 * MiB + 1).segments).toBe(2);
+    expect(layoutUpload(uploadPlan(), 0)).toEqual({
+      segments: 1,
+      maxPartsPerSegment: 1,
+      peakBufferedBytes: 48 * MiB,
+    });
   });
 
-  it('keeps fewer large parts in flight, never more than 5 GiB a part', () => {
-    expect(choosePartSize(1 * TiB).queueSize).toBe(2);
-    expect(choosePartSize(100 * TiB).partSize).toBe(5 * GiB);
+  it('shrinks parts and segments for tests and the benchmark, never below what S3 takes', () => {
+    const small = uploadPlan({ partMiB: 5, segmentParts: 2 });
+    expect(small).toEqual({ partSize: 5 * MiB, queueSize: 4, partsPerSegment: 2 });
+    expect(layoutUpload(small, 30 * MB).segments).toBe(3);
+    expect(peakBufferedBytes(small)).toBeLessThan(peakBufferedBytes(uploadPlan()));
+    expect(() => uploadPlan({ partMiB: 4 })).toThrow('a part is 5 to 8 MiB, got 4 MiB');
+    expect(() => uploadPlan({ partMiB: 64 })).toThrow('a part is 5 to 8 MiB, got 64 MiB');
+    expect(() => uploadPlan({ segmentParts: 10_001 })).toThrow('a segment has 1 to 10000 parts, got 10001');
   });
 });
 

@@ -169,3 +169,98 @@ describe('downloadBackup of a backup whose objects were overwritten after its ma
     );
   });
 });
+
+/** A dump stored as several segments (engines/backup/upload.ts), on moto's versioned S3. */
+describe('downloadBackup of a dump stored as several segments', () => {
+  let s3: MotoServer;
+  let work: string;
+  const pieces = [randomBytes(300 * KiB), randomBytes(300 * KiB), randomBytes(77 * KiB)];
+  const dump = Buffer.concat(pieces);
+  const key = 'orders/20261121T020000Z/dump.pgdump';
+  const keys = [key, `${key}.00001`, `${key}.00002`];
+  let manifest: ReturnType<typeof fakeManifest>;
+  // Ranges of 128 KiB: segments end inside ranges' worth of offsets, three ranges in flight across them.
+  const options = { partBytes: 128 * KiB, concurrency: 3, withGlobals: false };
+
+  beforeAll(async () => {
+    s3 = await startMoto();
+    work = mkdtempSync(join(tmpdir(), 'pgproof-download-segments-'));
+    const versions: (string | undefined)[] = [];
+    for (const [i, body] of pieces.entries()) {
+      const put = new PutObjectCommand({ Bucket: s3.bucket, Key: keys[i], Body: body });
+      versions.push((await s3.client.send(put)).VersionId);
+    }
+    manifest = fakeManifest('orders', '20261121T020000Z', {
+      dump: {
+        key,
+        bytes: dump.length,
+        sha256: sha256(dump),
+        format: 'custom',
+        compression: 'zstd:1',
+        versionId: versions[0],
+        segments: pieces.map((body, i) => ({
+          key: keys[i] as string,
+          bytes: body.length,
+          versionId: versions[i],
+        })),
+      },
+    });
+    // A newer version of the second segment: the manifest's version is still what is read.
+    await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: keys[1], Body: randomBytes(10) }));
+  });
+  afterAll(async () => {
+    await s3?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('downloads the segments in order into the one file, each in its version, and checks the whole', async () => {
+    const progress: [number, number][] = [];
+    const files = await downloadBackup(s3.client, s3.bucket, manifest, mkdtempSync(join(work, 'all-')), {
+      ...options,
+      onProgress: (done, total) => progress.push([done, total]),
+    });
+    expect(readFileSync(files.dumpPath).equals(dump)).toBe(true);
+    expect(files.check).toMatchObject({ name: 'checksum', passed: true });
+    expect(files.check.detail).toBe(
+      `${key} and its 2 further segments: ${dump.length} bytes, SHA-256 ${manifest.dump.sha256} as in the manifest`,
+    );
+    expect(progress.at(-1)).toEqual([dump.length, dump.length]);
+  });
+
+  it('fails the check naming a segment of another size than the manifest says', async () => {
+    const segments = manifest.dump.segments ?? [];
+    const changed = {
+      ...manifest,
+      dump: {
+        ...manifest.dump,
+        // The current (newer, 10-byte) version of the second segment.
+        segments: segments.map((s, i) => (i === 1 ? { key: s.key, bytes: s.bytes } : s)),
+      },
+    };
+    const files = await downloadBackup(
+      s3.client,
+      s3.bucket,
+      changed,
+      mkdtempSync(join(work, 'changed-')),
+      options,
+    );
+    expect(files.check.passed).toBe(false);
+    expect(files.check.detail).toBe(
+      `${keys[1]} (segment 2 of 3) is 10 bytes, the manifest says ${300 * KiB}: the object was changed or truncated; restore another backup`,
+    );
+  });
+
+  it('fails a download whose segment is missing, naming it', async () => {
+    const segments = manifest.dump.segments ?? [];
+    const missing = {
+      ...manifest,
+      dump: {
+        ...manifest.dump,
+        segments: [...segments.slice(0, 2), { key: `${key}.00009`, bytes: 77 * KiB }],
+      },
+    };
+    await expect(
+      downloadBackup(s3.client, s3.bucket, missing, mkdtempSync(join(work, 'missing-')), options),
+    ).rejects.toThrow(`${key}.00009`);
+  });
+});
