@@ -1,5 +1,5 @@
 import type { CpuBreakdown } from './cpu-profile.ts';
-import { VARIANT_IDS } from './options.ts';
+import { FORCED_SEGMENTS_ENV, VARIANT_IDS } from './options.ts';
 import type { RoleUsage } from './process-monitor.ts';
 import {
   type BenchResults,
@@ -231,6 +231,13 @@ function scaleSection(s: ScaleResult, rounds: number, cores: number): string[] {
   if (memory.length) {
     lines.push(`Runner RSS over its run (largest sample in each quarter of it): ${memory.join('; ')}.`, '');
   }
+  const objects = s.variants.C?.rounds.map((r) => r.dumpObjects ?? 1) ?? [];
+  if (objects.some((n) => n > 1)) {
+    lines.push(
+      `C stored each dump as ${[...new Set(objects)].join(' or ')} segment objects (the large-size regime); D downloaded them all into one file.`,
+      '',
+    );
+  }
   lines.push(...timeBudgetLines(s, cores));
   const phases = variants.flatMap(phaseLines);
   if (phases.length) lines.push('| | phase (median) | s |', '| --- | --- | ---: |', ...phases, '');
@@ -317,6 +324,18 @@ export function renderMarkdown(results: BenchResults): string {
       return v ? `| ${id} | ${v.label} |` : `| ${id} | not run |`;
     }),
     '',
+    ...(results.options.forceSegments
+      ? [
+          `**Forced large-size regime** (\`--force-segments\`): the backup runner ran with ${Object.entries(
+            FORCED_SEGMENTS_ENV,
+          )
+            .map(([k, v]) => `\`${k}=${results.options.runnerEnv[k] ?? v}\``)
+            .join(
+              ', ',
+            )}, so each dump became segment after segment, as a dump over 78 GiB does with the defaults (8 MiB parts, 10,000 to a segment); its peak RSS is the bound measured in that regime.`,
+          '',
+        ]
+      : []),
     ...targetLines(results),
     ...results.scales.flatMap((s) => scaleSection(s, results.options.rounds, m.cores)),
     NOTES,

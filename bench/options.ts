@@ -29,14 +29,27 @@ export interface BenchOptions {
    * client when scripts/postgres-client.sh has built it, else Debian's.
    */
   readonly clientBinDir: string | undefined;
+  /**
+   * The large-size regime on a small database: the backup runner cuts its dump into segments of one
+   * 1 MiB part each ({@link FORCED_SEGMENTS_ENV}), so a 60 MB dump is as many objects as a 5 TiB one
+   * (66), and the runners' memory is measured across segment after segment. `--runner-env` may set
+   * other sizes.
+   */
+  readonly forceSegments: boolean;
 }
+
+/** The runner environment of `--force-segments` (engines/backup/settings.ts, test and benchmark knobs). */
+export const FORCED_SEGMENTS_ENV: Readonly<Record<string, string>> = {
+  UPLOAD_PART_MIB: '1',
+  UPLOAD_SEGMENT_PARTS: '1',
+};
 
 /** The default scale: pgbench scale 55 plus the wide table is about 1 GB on disk. */
 export const DEFAULT_SCALE = 55;
 
 export const USAGE = `usage: npm run bench -- [--scale N | --scales N,M,...] [--rounds N] [--variants A,B,C,D,E]
                        [--reuse] [--profile] [--out DIR] [--runner-env K=V,...] [--s3 s3rver|sink]
-                       [--client-bin-dir DIR]
+                       [--client-bin-dir DIR] [--force-segments]
   --scale N       pgbench scale of the data set (default ${DEFAULT_SCALE}, about 1 GB with the wide table)
   --scales N,M    several data sets in one run, to show how time and memory grow
   --rounds N      interleaved rounds per scale (default 3, at least 1)
@@ -47,7 +60,10 @@ export const USAGE = `usage: npm run bench -- [--scale N | --scales N,M,...] [--
   --s3 sink       back C up into a stand-in that discards the dump instead of s3rver (no D, E)
   --runner-env    extra environment for the runners, e.g. VERIFY=none,DUMP_GLOBALS=false (to see what each costs)
   --client-bin-dir DIR  pg_dump and pg_restore of every variant (default: the production client when
-                  scripts/postgres-client.sh has built it, else Debian's)`;
+                  scripts/postgres-client.sh has built it, else Debian's)
+  --force-segments  the large-size regime on a small database: C stores its dump as 1 MiB segment
+                  objects (UPLOAD_PART_MIB=1, UPLOAD_SEGMENT_PARTS=1) and D downloads them all, so the
+                  runners' memory is measured across as many segments as a 5 TB dump has`;
 
 /** The arguments are invalid. */
 export class UsageError extends Error {
@@ -78,6 +94,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   const runnerEnv: Record<string, string> = {};
   let s3: BenchOptions['s3'] = 's3rver';
   let clientBinDir: string | undefined;
+  let forceSegments = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const [flag, inline] = arg.includes('=')
@@ -142,6 +159,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         else clientBinDir = dir;
         break;
       }
+      case '--force-segments':
+        forceSegments = true;
+        break;
       case '--help':
       case '-h':
         throw new UsageError(USAGE);
@@ -152,5 +172,17 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
   if (s3 === 'sink' && variants.some((v) => v === 'D' || v === 'E'))
     problems.push('--s3 sink keeps no dump to restore: add --variants A,B,C');
   if (problems.length) throw new UsageError(`${problems.join('; ')}\n${USAGE}`);
-  return { scales, rounds, variants, reuse, profile, outDir, runnerEnv, s3, clientBinDir };
+  return {
+    scales,
+    rounds,
+    variants,
+    reuse,
+    profile,
+    outDir,
+    // --runner-env wins over --force-segments' sizes.
+    runnerEnv: forceSegments ? { ...FORCED_SEGMENTS_ENV, ...runnerEnv } : runnerEnv,
+    s3,
+    clientBinDir,
+    forceSegments,
+  };
 }

@@ -101,7 +101,7 @@ async function runScale(options: BenchOptions, context: BenchContext): Promise<S
       const run = await runVariant(context, id, round);
       runs.get(id)?.push(run);
       log(
-        `scale ${dataSet.scale} round ${round}/${options.rounds} ${id}: ${run.wallSeconds.toFixed(2)} s, output ${(run.outputBytes / 1e6).toFixed(1)} MB`,
+        `scale ${dataSet.scale} round ${round}/${options.rounds} ${id}: ${run.wallSeconds.toFixed(2)} s, output ${(run.outputBytes / 1e6).toFixed(1)} MB${(run.dumpObjects ?? 1) > 1 ? ` in ${run.dumpObjects} segment objects` : ''}`,
       );
       await settle(context);
     }

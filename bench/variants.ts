@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseRestoreReport, type RestoreReport } from '../core/drill-report.ts';
 import { backupKeys, formatBackupId } from '../core/layout.ts';
-import { parseManifest } from '../core/manifest.ts';
+import { dumpSegments, parseManifest } from '../core/manifest.ts';
 import { chooseCompression, clientVersion } from '../engines/backup/pg-tools.ts';
 import { classifyErrors, parsePgRestoreErrors } from '../engines/restore/restore-errors.ts';
 import { pgRestoreArgs } from '../engines/restore/restore-tools.ts';
@@ -60,6 +60,8 @@ export interface VariantRun {
   readonly phases?: Record<string, number>;
   /** The S3 server's requests during the run, by operation (C and D). */
   readonly s3Operations?: Record<string, OperationTiming>;
+  /** C: how many objects the dump was stored as (more than one: segments, as with `--force-segments`). */
+  readonly dumpObjects?: number;
 }
 
 /** What each variant is, for the report. */
@@ -218,6 +220,7 @@ async function backupRunner(context: BenchContext, round: number): Promise<Varia
     outputBytes: manifest.dump.bytes,
     processes: run.processes,
     s3Operations: run.s3Operations,
+    dumpObjects: dumpSegments(manifest.dump).length,
     phases: phasesFromLog(run.result.stdout, startedAtMs, [
       'backup started',
       'snapshot exported',
@@ -287,13 +290,17 @@ async function restoreRunner(context: BenchContext, round: number): Promise<Vari
 
 async function plainRestore(context: BenchContext, round: number): Promise<VariantRun> {
   const database = RESTORE_DATABASE.E;
-  // The archive C uploaded this round, fetched (untimed) to a local file.
+  // The archive C uploaded this round, fetched (untimed) to a local file: its objects, in order.
   const file = join(context.workDir, 'E.pgdump');
-  const key = backupKeys('', context.dataSet.database, roundBackupId(round)).dump;
-  const response = await context.s3.client.send(
-    new GetObjectCommand({ Bucket: context.s3.bucket, Key: key }),
-  );
-  await pipeline(response.Body as NodeJS.ReadableStream, createWriteStream(file));
+  const keys = backupKeys('', context.dataSet.database, roundBackupId(round));
+  const manifest = parseManifest(await getText(context, keys.manifest), keys.manifest);
+  await rm(file, { force: true });
+  for (const segment of dumpSegments(manifest.dump)) {
+    const response = await context.s3.client.send(
+      new GetObjectCommand({ Bucket: context.s3.bucket, Key: segment.key, VersionId: segment.versionId }),
+    );
+    await pipeline(response.Body as NodeJS.ReadableStream, createWriteStream(file, { flags: 'a' }));
+  }
   await dropRestoreDatabase(context, 'E');
   await context.cluster.query('postgres', `CREATE DATABASE "${database}"`);
   await settle(context);

@@ -60,7 +60,7 @@ const environmentSchema = z
     // Test and benchmark knobs: smaller segments put a small database through a huge one's boundaries.
     UPLOAD_PART_MIB: z
       .string()
-      .regex(/^[5-8]$/, 'UPLOAD_PART_MIB must be 5 to 8 (MiB per upload part; default 8)')
+      .regex(/^[1-8]$/, 'UPLOAD_PART_MIB must be 1 to 8 (MiB per upload part; default 8)')
       .transform(Number)
       .optional(),
     UPLOAD_SEGMENT_PARTS: z
@@ -76,6 +76,14 @@ const environmentSchema = z
     S3_FORCE_PATH_STYLE: flag('S3_FORCE_PATH_STYLE', false),
   })
   .superRefine((e, ctx) => {
+    if (e.UPLOAD_PART_MIB !== undefined && e.UPLOAD_PART_MIB < 5 && (e.UPLOAD_SEGMENT_PARTS ?? 10_000) > 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['UPLOAD_PART_MIB'],
+        message:
+          "UPLOAD_PART_MIB under 5 needs UPLOAD_SEGMENT_PARTS=1 (S3 takes a part under 5 MiB only as an object's last)",
+      });
+    }
     // The name in the key layout defaults to the database's: it must then follow the same rule.
     if (e.BACKUP_NAME === undefined && e.PGDATABASE && !isDatabaseName(e.PGDATABASE)) {
       ctx.addIssue({

@@ -104,20 +104,22 @@ export const DEFAULT_UPLOAD_PLAN: UploadPlan = {
 
 /**
  * The plan with a test or benchmark's smaller sizes (`UPLOAD_PART_MIB`, `UPLOAD_SEGMENT_PARTS`): they only
- * make segments smaller, so a small database goes through the segment boundaries a 5 TB one does.
+ * make segments smaller, so a small database goes through the segment boundaries a 5 TB one does. A part
+ * under S3's 5 MiB must be its segment's only part (S3 takes a part that small only as an object's last).
  */
 export function uploadPlan(overrides: { partMiB?: number; segmentParts?: number } = {}): UploadPlan {
   const partSize = (overrides.partMiB ?? DEFAULT_UPLOAD_PLAN.partSize / MiB) * MiB;
   const partsPerSegment = overrides.segmentParts ?? DEFAULT_UPLOAD_PLAN.partsPerSegment;
-  if (
-    !Number.isInteger(partSize) ||
-    partSize < S3_MIN_PART_BYTES ||
-    partSize > DEFAULT_UPLOAD_PLAN.partSize
-  ) {
-    throw new RangeError(`a part is 5 to 8 MiB, got ${partSize / MiB} MiB`);
+  if (!Number.isInteger(partSize) || partSize < MiB || partSize > DEFAULT_UPLOAD_PLAN.partSize) {
+    throw new RangeError(`a part is 1 to 8 MiB, got ${partSize / MiB} MiB`);
   }
   if (!Number.isInteger(partsPerSegment) || partsPerSegment < 1 || partsPerSegment > S3_MAX_PARTS) {
     throw new RangeError(`a segment has 1 to ${S3_MAX_PARTS} parts, got ${partsPerSegment}`);
+  }
+  if (partSize < S3_MIN_PART_BYTES && partsPerSegment > 1) {
+    throw new RangeError(
+      `a part under 5 MiB (${partSize / MiB} MiB) must be its segment's only part, got ${partsPerSegment} parts: S3 refuses such parts but an object's last`,
+    );
   }
   return { ...DEFAULT_UPLOAD_PLAN, partSize, partsPerSegment };
 }
@@ -292,7 +294,9 @@ async function uploadSegment(
       ...protectionParams(protection),
       ...WRITE_ONCE,
     },
-    partSize: plan.partSize,
+    // lib-storage refuses a part size under S3's minimum even for a body it sends in one PutObject; a
+    // plan's part is under it only when the part is the whole segment (uploadPlan), which is then that.
+    partSize: Math.max(plan.partSize, S3_MIN_PART_BYTES),
     queueSize: plan.queueSize,
     leavePartsOnError: false,
   });

@@ -13,7 +13,19 @@ describe('bench options', () => {
       runnerEnv: {},
       s3: 's3rver',
       clientBinDir: undefined,
+      forceSegments: false,
     });
+  });
+
+  it('forces the large-size regime: 1 MiB segment objects, sizes --runner-env may change', () => {
+    expect(parseOptions(['--force-segments', '--runner-env', 'VERIFY=none'])).toMatchObject({
+      forceSegments: true,
+      runnerEnv: { UPLOAD_PART_MIB: '1', UPLOAD_SEGMENT_PARTS: '1', VERIFY: 'none' },
+    });
+    expect(
+      parseOptions(['--force-segments', '--runner-env', 'UPLOAD_PART_MIB=5,UPLOAD_SEGMENT_PARTS=2'])
+        .runnerEnv,
+    ).toEqual({ UPLOAD_PART_MIB: '5', UPLOAD_SEGMENT_PARTS: '2' });
   });
 
   it('takes the client folder of every variant, and refuses the flag without one', () => {

@@ -71,10 +71,17 @@ describe('backup runner settings', () => {
   });
 
   it('rejects upload parts S3 would refuse and segments over its 10,000 parts', () => {
-    expect(() => readSettings({ ...BASE, UPLOAD_PART_MIB: '4', UPLOAD_SEGMENT_PARTS: '10001' }, NOW)).toThrow(
-      'invalid environment: UPLOAD_PART_MIB must be 5 to 8 (MiB per upload part; default 8); ' +
+    expect(() => readSettings({ ...BASE, UPLOAD_PART_MIB: '9', UPLOAD_SEGMENT_PARTS: '10001' }, NOW)).toThrow(
+      'invalid environment: UPLOAD_PART_MIB must be 1 to 8 (MiB per upload part; default 8); ' +
         'UPLOAD_SEGMENT_PARTS must be 1 to 10000 (parts per dump segment; default 10000)',
     );
+    expect(() => readSettings({ ...BASE, UPLOAD_PART_MIB: '1' }, NOW)).toThrow(
+      "invalid environment: UPLOAD_PART_MIB under 5 needs UPLOAD_SEGMENT_PARTS=1 (S3 takes a part under 5 MiB only as an object's last)",
+    );
+    expect(readSettings({ ...BASE, UPLOAD_PART_MIB: '1', UPLOAD_SEGMENT_PARTS: '1' }, NOW).upload).toEqual({
+      partMiB: 1,
+      segmentParts: 1,
+    });
   });
 
   it('treats empty variables as unset', () => {

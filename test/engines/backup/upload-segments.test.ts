@@ -125,6 +125,24 @@ describe('uploadDump in segments', () => {
     ]);
   });
 
+  it("cuts parts under S3's minimum only as whole segments, each one PutObject (the benchmark's regime)", async () => {
+    const body = randomBytes(3 * MiB + 5);
+    const tiny = uploadPlan({ partMiB: 1, segmentParts: 1 });
+    const dump = await uploadDump(
+      s3.client,
+      s3.bucket,
+      'orders/6/dump.pgdump',
+      chunked(body),
+      protection,
+      tiny,
+    );
+    expect(dump.segments.map((s) => s.bytes)).toEqual([MiB, MiB, MiB, 5]);
+    const stored = await Promise.all(dump.segments.map((s) => s3.get(s.key, s.versionId)));
+    expect(Buffer.concat(stored).equals(body)).toBe(true);
+    const writes = sent.filter((r) => String(r.input.Key).startsWith('orders/6/'));
+    expect(new Set(writes.map((r) => r.command))).toEqual(new Set(['PutObjectCommand', 'GetObjectCommand']));
+  });
+
   it('fails when the stream fails in a later segment, aborting its multipart upload', async () => {
     const body = randomBytes(16 * MiB);
     const failing = Readable.from(

@@ -79,8 +79,15 @@ describe('the upload plan', () => {
     expect(small).toEqual({ partSize: 5 * MiB, queueSize: 4, partsPerSegment: 2 });
     expect(layoutUpload(small, 30 * MB).segments).toBe(3);
     expect(peakBufferedBytes(small)).toBeLessThan(peakBufferedBytes(uploadPlan()));
-    expect(() => uploadPlan({ partMiB: 4 })).toThrow('a part is 5 to 8 MiB, got 4 MiB');
-    expect(() => uploadPlan({ partMiB: 64 })).toThrow('a part is 5 to 8 MiB, got 64 MiB');
+    expect(() => uploadPlan({ partMiB: 4 })).toThrow(
+      "a part under 5 MiB (4 MiB) must be its segment's only part, got 10000 parts: S3 refuses such parts but an object's last",
+    );
+    expect(uploadPlan({ partMiB: 1, segmentParts: 1 })).toEqual({
+      partSize: MiB,
+      queueSize: 4,
+      partsPerSegment: 1,
+    });
+    expect(() => uploadPlan({ partMiB: 64 })).toThrow('a part is 1 to 8 MiB, got 64 MiB');
     expect(() => uploadPlan({ segmentParts: 10_001 })).toThrow('a segment has 1 to 10000 parts, got 10001');
   });
 });
