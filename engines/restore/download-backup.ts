@@ -2,7 +2,13 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RestoreCheck } from '../../core/drill-report.ts';
 import { dumpSegments, type Manifest } from '../../core/manifest.ts';
-import { type ChecksumResult, downloadObject, downloadObjects, verifyChecksum } from './download.ts';
+import {
+  type ChecksumResult,
+  compareChecksum,
+  downloadObject,
+  downloadObjects,
+  verifyChecksum,
+} from './download.ts';
 
 /**
  * The download phase of a restore: a backup's dump and globals onto local disk, checked against the
@@ -53,7 +59,8 @@ export async function downloadBackup(
           detail: `${segment.key} (segment ${wrong + 1} of ${segments.length}) is ${downloaded.pieceBytes[wrong]} bytes, the manifest says ${segment.bytes}: the object was changed or truncated; restore another backup`,
         } satisfies ChecksumResult;
       }
-      return verifyChecksum(dumpPath, {
+      // Hashed as its ranges landed: compared without reading the file again.
+      return compareChecksum(downloaded, {
         ...manifest.dump,
         key:
           segments.length > 1

@@ -58,12 +58,16 @@ export interface ObjectPiece {
 export interface DownloadedPieces extends Downloaded {
   /** Each object's size as S3 holds it, in order. */
   readonly pieceBytes: readonly number[];
+  /** SHA-256 (hex) of the whole file, taken as its ranges landed. */
+  readonly sha256: string;
 }
 
 /**
  * Downloads the objects `pieces` one after the other into the one file `path` (a dump stored as several
  * segments becomes the one archive pg_restore reads), each as {@link downloadObject} would: its ranges
  * fetched in parallel (`concurrency` in flight over all of them) and written at their offset in the file.
+ * The file is hashed in order as its ranges land (each read back once, from the page cache, while later
+ * ranges download), so its SHA-256 is known when the last range lands, with no second pass over the file.
  * Progress counts the whole file.
  */
 export async function downloadObjects(
@@ -82,7 +86,12 @@ export async function downloadObjects(
       throw describeS3Error(error, 'HeadObject', bucket, piece.key);
     }
   });
-  const ranges: { object: (typeof heads)[number]; range: [number, number]; offset: number }[] = [];
+  const ranges: {
+    object: (typeof heads)[number];
+    range: [number, number];
+    offset: number;
+    landed: boolean;
+  }[] = [];
   let size = 0;
   for (const object of heads) {
     for (let start = 0; start < object.size; start += options.partBytes) {
@@ -90,16 +99,40 @@ export async function downloadObjects(
         object,
         range: [start, Math.min(object.size, start + options.partBytes) - 1],
         offset: size,
+        landed: false,
       });
     }
     size += object.size;
   }
 
-  const file = await open(path, 'w');
+  // Read back as well: the hashing follows the landed ranges.
+  const file = await open(path, 'w+');
   try {
     await file.truncate(size);
     let next = 0;
     let done = 0;
+    // Hashing follows the landed ranges in file order, one range at a time, in one buffer.
+    const hash = createHash('sha256');
+    const buffer = Buffer.allocUnsafe(Math.max(0, Math.min(options.partBytes, size)));
+    let hashed = 0;
+    let hashing = Promise.resolve();
+    const hashLanded = async () => {
+      for (let item = ranges[hashed]; item?.landed; item = ranges[++hashed]) {
+        const length = item.range[1] - item.range[0] + 1;
+        for (let read = 0; read < length; ) {
+          const { bytesRead } = await file.read(
+            buffer,
+            read,
+            length - read,
+            item.offset + item.range[0] + read,
+          );
+          if (bytesRead === 0)
+            throw new StorageError(`${path} ended before byte ${item.offset + item.range[0] + read}`);
+          read += bytesRead;
+        }
+        hash.update(buffer.subarray(0, length));
+      }
+    };
     options.onProgress?.(0, size);
     const worker = async () => {
       while (next < ranges.length) {
@@ -114,15 +147,24 @@ export async function downloadObjects(
           offset,
           options,
         );
+        item.landed = true;
+        hashing = hashing.then(hashLanded);
+        hashing.catch(() => {}); // awaited, and its error thrown, once the workers are done
         done += range[1] - range[0] + 1;
         options.onProgress?.(done, size);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(options.concurrency, ranges.length) }, worker));
+    // The file is closed only once no read of the hashing is in flight: wait for both, whichever failed.
+    const failures: unknown[] = [];
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, ranges.length) }, worker)).catch(
+      (error: unknown) => failures.push(error),
+    );
+    await hashing.catch((error: unknown) => failures.push(error));
+    if (failures.length) throw failures[0];
+    return { path, bytes: size, pieceBytes: heads.map((head) => head.size), sha256: hash.digest('hex') };
   } finally {
     await file.close();
   }
-  return { path, bytes: size, pieceBytes: heads.map((head) => head.size) };
 }
 
 /** `map` with at most `limit` calls in flight, results in order. */
@@ -208,7 +250,14 @@ export async function verifyChecksum(
   path: string,
   expected: { readonly key: string; readonly bytes: number; readonly sha256: string },
 ): Promise<ChecksumResult> {
-  const actual = await sha256File(path);
+  return compareChecksum(await sha256File(path), expected);
+}
+
+/** Compares a size and SHA-256 taken of a download with what the manifest recorded. */
+export function compareChecksum(
+  actual: { readonly bytes: number; readonly sha256: string },
+  expected: { readonly key: string; readonly bytes: number; readonly sha256: string },
+): ChecksumResult {
   if (actual.bytes !== expected.bytes) {
     return {
       passed: false,

@@ -1,10 +1,15 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadObject, sha256File, verifyChecksum } from '../../../engines/restore/download.ts';
+import {
+  downloadObject,
+  downloadObjects,
+  sha256File,
+  verifyChecksum,
+} from '../../../engines/restore/download.ts';
 import { type S3Server, startS3 } from '../../support/s3.ts';
 
 const KiB = 1024;
@@ -50,6 +55,43 @@ describe('downloadObject', () => {
     expect(seen.at(-1)).toEqual([body.length, body.length]);
     expect(seen).toHaveLength(1 + 4);
     expect(seen.every(([done], i) => i === 0 || done > (seen[i - 1]?.[0] ?? 0))).toBe(true);
+  });
+
+  it('hashes objects laid end to end as their ranges land, whatever order they land in', async () => {
+    await s3.client.send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: 'db/dump.pgdump.00001',
+        Body: body.subarray(0, 700 * KiB),
+      }),
+    );
+    // The first range is slow: every later one lands before it, and the hash still follows file order.
+    s3.inject({
+      when: (r) =>
+        r.method === 'GET' &&
+        r.path.endsWith('/db/dump.pgdump') &&
+        r.headers.range === `bytes=0-${256 * KiB - 1}`,
+      status: 503,
+      code: 'SlowDown',
+      times: 1,
+    });
+    const path = join(work, 'pieces.pgdump');
+    const result = await downloadObjects(
+      s3.client,
+      s3.bucket,
+      [{ key: 'db/dump.pgdump' }, { key: 'db/dump.pgdump.00001' }],
+      path,
+      { partBytes: 256 * KiB, concurrency: 3 },
+    );
+    s3.clearFaults();
+    const whole = Buffer.concat([body, body.subarray(0, 700 * KiB)]);
+    expect(readFileSync(path).equals(whole)).toBe(true);
+    expect(result).toEqual({
+      path,
+      bytes: whole.length,
+      pieceBytes: [body.length, 700 * KiB],
+      sha256: createHash('sha256').update(whole).digest('hex'),
+    });
   });
 
   it('retries a part whose request failed, and still gets every byte', async () => {
