@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { DrillPlan } from './drill.ts';
 import { failedChecks, type RestoreReport } from './drill-report.ts';
 
@@ -26,7 +27,25 @@ export interface DrillEvaluation {
   /** The measured recovery time (download + restore); absent when the restore did not run. */
   readonly restoreSeconds?: number;
   readonly backupAgeHours?: number;
+  /** The report's mode (`drill`, or `restore` into a real database); absent when there is no report. */
+  readonly mode?: 'drill' | 'restore';
 }
+
+/**
+ * The evaluation as the workflow passes it on (`$.evaluation`): written by EvaluateReport, read by
+ * KeepProvenBackup (which adds what it kept to the message) and by Notify.
+ */
+export const drillEvaluationSchema: z.ZodType<DrillEvaluation> = z.object({
+  passed: z.boolean(),
+  database: z.string(),
+  backupId: z.string(),
+  subject: z.string(),
+  message: z.string(),
+  drillPassed: z.union([z.literal(0), z.literal(1)]),
+  restoreSeconds: z.number().optional(),
+  backupAgeHours: z.number().optional(),
+  mode: z.enum(['drill', 'restore']).optional(),
+});
 
 /** A short human duration: `42 s`, `12.5 min`, `1.2 h`. */
 export function formatDuration(seconds: number): string {
@@ -148,6 +167,7 @@ export function evaluateDrill(options: {
     restoreSeconds:
       report.error === undefined && report.durations.restoreSeconds > 0 ? report.rto.seconds : undefined,
     backupAgeHours: report.backup.ageHours,
+    mode: report.mode,
     subject: subjectOf(
       `pgproof drill ${passed ? 'passed' : 'FAILED'}: ${plan.database} ${plan.backupId}, ${verdict}`,
     ),

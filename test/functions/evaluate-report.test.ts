@@ -90,6 +90,7 @@ describe('evaluate-report handler', () => {
       drillPassed: 1,
       restoreSeconds: 34,
       backupAgeHours: 24,
+      mode: 'drill',
       subject: 'pgproof drill passed: orders 20261121T020000Z, passed in 34 s',
       message: [
         'Restore drill of backup 20261121T020000Z of "orders" PASSED.',
