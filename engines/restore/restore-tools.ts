@@ -247,6 +247,15 @@ export async function listSelected(
   file: string,
   selection: Pick<PgRestoreSelection, 'tables' | 'schemas'>,
 ): Promise<number> {
+  return parseTocListing(await pgRestoreOutput(pgRestore, ['--list', ...selectionArgs(file, selection)]))
+    .length;
+}
+
+/** pg_restore's arguments for reading (not restoring) `file`'s entries that `selection` picks. */
+function selectionArgs(
+  file: string,
+  selection: Pick<PgRestoreSelection, 'tables' | 'schemas' | 'listFile'>,
+): string[] {
   const args = pgRestoreArgs(file, {
     ...selection,
     jobs: 1,
@@ -254,11 +263,7 @@ export async function listSelected(
     noOwner: false,
     noPrivileges: false,
   });
-  const listing = await pgRestoreOutput(pgRestore, [
-    '--list',
-    ...args.filter((a) => !a.startsWith('--jobs=')),
-  ]);
-  return parseTocListing(listing).length;
+  return args.filter((a) => !a.startsWith('--jobs='));
 }
 
 /**
@@ -271,15 +276,7 @@ export async function archiveScript(
   listFile: string,
   selection: Pick<PgRestoreSelection, 'tables' | 'schemas'>,
 ): Promise<string> {
-  const args = pgRestoreArgs(file, {
-    ...selection,
-    jobs: 1,
-    clean: false,
-    noOwner: false,
-    noPrivileges: false,
-    listFile,
-  });
-  return pgRestoreOutput(pgRestore, ['--file=-', ...args.filter((a) => !a.startsWith('--jobs='))]);
+  return pgRestoreOutput(pgRestore, ['--file=-', ...selectionArgs(file, { ...selection, listFile })]);
 }
 
 const IDENT = `(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
