@@ -20,13 +20,10 @@ fail() {
   exit 1
 }
 
-if [[ -n "${PGPROOF_TOOLCHAIN_DIR:-}" ]]; then
-  cache="$PGPROOF_TOOLCHAIN_DIR"
-elif [[ "$(id -u)" == 0 ]]; then
-  cache=/var/cache/pgproof
-else
-  cache="${XDG_CACHE_HOME:-$HOME/.cache}/pgproof"
-fi
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=debian-root.sh
+source "$here/debian-root.sh"
+cache="$(toolchain_cache)"
 name=moto-server
 dest="$cache/$name"
 # Debian's own launcher needs only the server module; the packages debootstrap does not resolve by itself
@@ -39,30 +36,11 @@ if "$dest/bin/moto_server" --help >/dev/null 2>&1; then
 fi
 [[ "${1:-}" == "--if-built" ]] && exit 0
 
-case "$(uname -m)" in
-  x86_64) arch=amd64 triplet=x86_64-linux-gnu loader=ld-linux-x86-64.so.2 ;;
-  aarch64) arch=arm64 triplet=aarch64-linux-gnu loader=ld-linux-aarch64.so.1 ;;
-  *) fail "no recipe for $(uname -m)" ;;
-esac
+debian_architecture
 [[ "$(id -u)" == 0 ]] || fail "building the moto S3 server needs root (debootstrap); run 'sudo bash scripts/moto-server.sh' once"
 
-missing=()
-command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
-command -v patchelf >/dev/null 2>&1 || missing+=(patchelf)
-if ((${#missing[@]})); then
-  echo "pgproof moto: installing ${missing[*]} from Debian" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-# The Debian archive this machine's apt already uses (its first `.../debian` source).
-mirror="$(
-  {
-    sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null
-    sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
-  } | tr ' ' '\n' | grep -E '/debian/?$' | head -n 1
-)" || true
+ensure_debootstrap
+mirror="$(debian_mirror)"
 [[ -n "$mirror" ]] || fail "no Debian archive in /etc/apt/sources.list*; add one"
 
 mkdir -p "$cache"
@@ -84,8 +62,7 @@ python="$(readlink -f "$root/usr/bin/python3")"
 python="$(basename "$python")"
 mkdir -p "$work/bin"
 cp "$root/usr/bin/$python" "$work/bin/python3"
-patchelf --set-interpreter "$final_root/usr/lib/$triplet/$loader" --force-rpath \
-  --set-rpath "$final_root/usr/lib/$triplet:$final_root/lib/$triplet" "$work/bin/python3"
+patch_to_root "$work/bin/python3" "$final_root"
 # -s: no user site-packages; -P: not the working directory on sys.path either (only the root's modules).
 cat >"$work/bin/moto_server" <<EOF
 #!/bin/sh

@@ -23,13 +23,9 @@ fail() {
 major="$(grep -o '"postgresClientMajor" *: *[0-9]*' "$here/toolchain.json" | grep -o '[0-9]*$')" || true
 [[ -n "$major" ]] || fail "no postgresClientMajor in scripts/toolchain.json"
 
-if [[ -n "${PGPROOF_TOOLCHAIN_DIR:-}" ]]; then
-  cache="$PGPROOF_TOOLCHAIN_DIR"
-elif [[ "$(id -u)" == 0 ]]; then
-  cache=/var/cache/pgproof
-else
-  cache="${XDG_CACHE_HOME:-$HOME/.cache}/pgproof"
-fi
+# shellcheck source=debian-root.sh
+source "$here/debian-root.sh"
+cache="$(toolchain_cache)"
 package="postgresql-client-$major"
 dest="$cache/$package"
 
@@ -39,30 +35,11 @@ if "$dest/bin/pg_dump" --version >/dev/null 2>&1 && "$dest/bin/pg_dumpall" --ver
 fi
 [[ "${1:-}" == "--if-built" ]] && exit 0
 
-case "$(uname -m)" in
-  x86_64) arch=amd64 triplet=x86_64-linux-gnu loader=ld-linux-x86-64.so.2 ;;
-  aarch64) arch=arm64 triplet=aarch64-linux-gnu loader=ld-linux-aarch64.so.1 ;;
-  *) fail "no recipe for $(uname -m); set PG_BIN_DIR to a PostgreSQL $major client's bin folder" ;;
-esac
+debian_architecture "set PG_BIN_DIR to a PostgreSQL $major client's bin folder"
 [[ "$(id -u)" == 0 ]] || fail "building the PostgreSQL $major client needs root (debootstrap); run 'sudo bash scripts/postgres-client.sh' once, or set PG_BIN_DIR to a PostgreSQL $major client's bin folder"
 
-missing=()
-command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
-command -v patchelf >/dev/null 2>&1 || missing+=(patchelf)
-if ((${#missing[@]})); then
-  echo "pgproof toolchain: installing ${missing[*]} from Debian" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-# The Debian archive this machine's apt already uses (its first `.../debian` source).
-mirror="$(
-  {
-    sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null
-    sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null
-  } | tr ' ' '\n' | grep -E '/debian/?$' | head -n 1
-)" || true
+ensure_debootstrap
+mirror="$(debian_mirror)"
 [[ -n "$mirror" ]] || fail "no Debian archive in /etc/apt/sources.list*; add one, or set PG_BIN_DIR to a PostgreSQL $major client's bin folder"
 
 mkdir -p "$cache"
@@ -89,12 +66,10 @@ done
 
 # The final paths: the programs are patched to find the loader and libraries where they will stay.
 final_root="$dest/root"
-lib_dirs="$final_root/usr/lib/$triplet:$final_root/lib/$triplet"
 mkdir -p "$work/bin"
 for program in pg_dump pg_dumpall pg_restore psql; do
   cp "$root/usr/lib/postgresql/$major/bin/$program" "$work/bin/$program"
-  patchelf --set-interpreter "$final_root/usr/lib/$triplet/$loader" --force-rpath --set-rpath "$lib_dirs" \
-    "$work/bin/$program"
+  patch_to_root "$work/bin/$program" "$final_root"
 done
 rm -rf "$dest"
 mkdir -p "$dest"
