@@ -171,7 +171,21 @@ export const notificationSchema = z.object({
 export type DrillTaskHandlers = Record<
   'ResolveBackup' | 'RunRestore' | 'EvaluateReport' | 'Notify' | 'NotifyFailure',
   (input: unknown) => Promise<unknown> | unknown
->;
+> & {
+  /**
+   * KeepProvenBackup: the real handler needs S3 legal holds (moto has them, s3rver does not).
+   * @default - {@link keepNothing}: the evaluation passes through unchanged, nothing is held
+   */
+  readonly KeepProvenBackup?: (input: unknown) => Promise<unknown> | unknown;
+};
+
+/**
+ * The stand-in for KeepProvenBackup on an S3 server without Object Lock (the demo's, the local workflow
+ * test's): it keeps nothing and returns the evaluation as EvaluateReport made it.
+ */
+export function keepNothing(input: unknown): unknown {
+  return (input as { evaluation?: unknown }).evaluation;
+}
 
 /** How an execution ended: nothing for Succeed, the Fail state's error otherwise. */
 export interface DrillOutcome {
@@ -190,7 +204,7 @@ export async function runDrillWorkflow(
     context: { Execution: { Id: `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:execution:drill:local` } },
     overrides: {
       taskResourceLocalHandlers: Object.fromEntries(
-        Object.entries(handlers).map(([state, handler]) => [
+        Object.entries({ KeepProvenBackup: keepNothing, ...handlers }).map(([state, handler]) => [
           state,
           async (event: unknown) => handler(event) as never,
         ]),

@@ -2,7 +2,14 @@ import { Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import { DATABASE_TAG, databasePrefix, drillReportsPrefix, TIER_TAG } from '../../core/layout.ts';
+import {
+  DATABASE_TAG,
+  databasePrefix,
+  drillReportsPrefix,
+  MANIFEST_FILE,
+  TIER_TAG,
+} from '../../core/layout.ts';
+import { provenIndexKey } from '../../core/proven-backups.ts';
 
 /** What bounds a backup runner's writes beyond its prefix. */
 export interface BackupWriteOptions {
@@ -50,6 +57,14 @@ export interface IBackupVault {
   grantManifestRead(grantee: iam.IGrantable, prefix: string): iam.Grant;
   /** List the whole bucket (`s3:ListBucket` with no prefix condition). */
   grantList(grantee: iam.IGrantable): iam.Grant;
+  /**
+   * What keeping the last proven backups of `names` takes (functions/keep-proven-backup.ts): put and
+   * release legal holds on those databases' backup objects (`<prefix><name>/*`) and list their versions
+   * (for a manifest that names none); read their manifests; read and write their proven indexes
+   * (`<prefix><name>.proven.json`) and nothing else; list the bucket, so that a missing index answers
+   * 404, not 403; the key through S3. No delete, no retention, no tags, no backup data.
+   */
+  grantProvenBackups(grantee: iam.IGrantable, prefix: string, names: readonly string[]): iam.Grant;
 }
 
 /** Object actions under one key pattern, and what they need of the key. */
@@ -188,6 +203,41 @@ export class BackupVaultGrants implements IBackupVault {
       actions: ['s3:ListBucket'],
       resourceArns: [this.bucket.bucketArn],
     });
+  }
+
+  grantProvenBackups(grantee: iam.IGrantable, prefix: string, names: readonly string[]): iam.Grant {
+    const folders = names.map((name) => databasePrefix(prefix, name));
+    const objects = (pattern: (folder: string) => string) =>
+      folders.map((folder) => this.bucket.arnForObjects(pattern(folder)));
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObjectLegalHold'],
+      resourceArns: objects((folder) => `${folder}*`),
+    })
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:ListBucketVersions'],
+          resourceArns: [this.bucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': folders.map((folder) => `${folder}*`) } },
+        }),
+      )
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:GetObject'],
+          resourceArns: objects((folder) => `${folder}*/${MANIFEST_FILE}`),
+        }),
+      )
+      .combine(
+        iam.Grant.addToPrincipal({
+          grantee,
+          actions: ['s3:GetObject', 's3:PutObject'],
+          resourceArns: names.map((name) => this.bucket.arnForObjects(provenIndexKey(prefix, name))),
+        }),
+      )
+      .combine(this.grantList(grantee))
+      .combine(this.grantKeyViaS3(grantee, ['kms:Decrypt', 'kms:GenerateDataKey']));
   }
 
   /** Each access's object statement, in order, then one KMS statement with all their key actions. */

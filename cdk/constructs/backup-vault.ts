@@ -246,7 +246,9 @@ export class BackupVault extends Construct implements IBackupVault {
    * checks it on PutObject and CompleteMultipartUpload, so CreateMultipartUpload and UploadPart,
    * which take no such header, are left alone), and nothing is written with a customer-provided key
    * (SSE-C), under another KMS key, or with another kind of encryption. Drill reports, under their
-   * own prefix, may be written without the header.
+   * own prefix, may be written without the header, as may the proven indexes beside each database's
+   * folder (`<prefix><name>.proven.json`, rewritten over their last version). A legal hold is not a
+   * PutObject: these denies leave the proven-backup holds (grantProvenBackups) alone.
    */
   private denyUnsafeWrites(rotation: readonly PrefixRotation[]): void {
     const deny = (sid: string, resources: string[], conditions: Record<string, unknown>) =>
@@ -306,6 +308,10 @@ export class BackupVault extends Construct implements IBackupVault {
 
   grantList(grantee: iam.IGrantable): iam.Grant {
     return this.grants().grantList(grantee);
+  }
+
+  grantProvenBackups(grantee: iam.IGrantable, prefix: string, names: readonly string[]): iam.Grant {
+    return this.grants().grantProvenBackups(grantee, prefix, names);
   }
 
   private grants(): IBackupVault {

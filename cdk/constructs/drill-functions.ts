@@ -5,6 +5,7 @@ import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { DrillDatabase } from '../../core/drill.ts';
+import { databasePrefix, MANIFEST_FILE } from '../../core/layout.ts';
 import type { IBackupVault } from './backup-vault.ts';
 import { acknowledgeWildcards } from './nag.ts';
 import { addPgproofFunction } from './pgproof-function.ts';
@@ -35,11 +36,16 @@ export interface DrillFunctions {
   readonly resolveFunction: nodejs.NodejsFunction;
   /** Judges a drill from its report and publishes its metrics (functions/evaluate-report.ts). */
   readonly evaluateFunction: nodejs.NodejsFunction;
+  /**
+   * Keeps a passing backup as the last proven one of its tier, releasing the older one
+   * (functions/keep-proven-backup.ts).
+   */
+  readonly keepProvenFunction: nodejs.NodejsFunction;
 }
 
 /**
- * The drill workflow's two Lambdas, added to `scope` (the {@link RestoreDrill}) as `ResolveBackup*` and
- * `EvaluateReport*`, each allowed to read only what it reads. In the drill's own scope, not a child's:
+ * The drill workflow's Lambdas, added to `scope` (the {@link RestoreDrill}) as `ResolveBackup*`,
+ * `EvaluateReport*` and `KeepProvenBackup*`, each allowed to read (and write) only what it does. In the drill's own scope, not a child's:
  * a new level in the construct path would replace their retained log groups.
  */
 export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptions): DrillFunctions {
@@ -102,5 +108,23 @@ export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptio
     'EvaluateReport reads drill reports, whose keys are made at run time, only under the drills/ prefix.',
     { resources: [bucket.arnForObjects(`${prefix}drills/*`)] },
   );
-  return { resolveFunction, evaluateFunction };
+  const keepProvenFunction = addPgproofFunction(scope, 'KeepProvenBackup', {
+    file: 'keep-proven-backup.ts',
+    description: 'pgproof: keeps the last proven backup of each tier with a legal hold, releases the older',
+    logRetention,
+    environment: { BACKUP_BUCKET: bucket.bucketName, BACKUP_PREFIX: prefix },
+  }).function;
+  const names = Object.keys(options.databases);
+  vault.grantProvenBackups(keepProvenFunction, prefix, names);
+  acknowledgeWildcards(
+    keepProvenFunction.role ?? scope,
+    "KeepProvenBackup holds the objects of a drilled backup and reads its manifest, whose keys are made at backup time, only under each drillable database's folder.",
+    {
+      resources: names.flatMap((name) => [
+        bucket.arnForObjects(`${databasePrefix(prefix, name)}*`),
+        bucket.arnForObjects(`${databasePrefix(prefix, name)}*/${MANIFEST_FILE}`),
+      ]),
+    },
+  );
+  return { resolveFunction, evaluateFunction, keepProvenFunction };
 }

@@ -17,6 +17,7 @@ export const DRILL_STARTED_BY = 'restore-drill';
 export interface DrillWorkflowOptions {
   readonly resolveFunction: lambda.IFunction;
   readonly evaluateFunction: lambda.IFunction;
+  readonly keepProvenFunction: lambda.IFunction;
   /** Where RunRestore starts the drill task. */
   readonly cluster: ecs.ICluster;
   readonly vpc: ec2.IVpc;
@@ -39,7 +40,8 @@ export interface DrillWorkflow {
  * The drill's state machine and its log group, added to `scope` (the {@link RestoreDrill}) as
  * `StateMachine` and `ExecutionLogs`; its states are named by their ids in `scope`.
  *
- * ResolveBackup -> RunRestore (ecs:runTask.sync) -> EvaluateReport -> Notify -> DrillSucceeded | DrillFailed;
+ * ResolveBackup -> RunRestore (ecs:runTask.sync) -> EvaluateReport -> KeepProvenBackup -> Notify ->
+ * DrillSucceeded | DrillFailed;
  * every state's failure goes to NotifyFailure -> Failed.
  */
 export function addDrillWorkflow(scope: Construct, options: DrillWorkflowOptions): DrillWorkflow {
@@ -145,6 +147,16 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
   runRestore.addCatch(evaluate, { resultPath: DRILL_STATE_PATHS.restoreError });
   evaluate.addCatch(notifyFailure, catchInto);
 
+  // Returns the evaluation with what it kept added to the message; a drill that did not pass keeps nothing.
+  const keepProven = new tasks.LambdaInvoke(scope, 'KeepProvenBackup', {
+    comment:
+      'A passing backup becomes the last proven one of its tier (legal holds); the older one of the tier is released',
+    lambdaFunction: options.keepProvenFunction,
+    payloadResponseOnly: true,
+    resultPath: DRILL_STATE_PATHS.evaluation,
+  });
+  keepProven.addCatch(notifyFailure, catchInto);
+
   const notify = new tasks.SnsPublish(scope, 'Notify', {
     comment: 'Sends the verdict a person reads',
     topic: options.topic,
@@ -166,5 +178,5 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
         causePath: drillEvaluationPath('subject'),
       }),
     );
-  return resolve.next(runRestore).next(evaluate).next(notify).next(verdict);
+  return resolve.next(runRestore).next(evaluate).next(keepProven).next(notify).next(verdict);
 }

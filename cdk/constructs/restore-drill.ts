@@ -178,6 +178,8 @@ export class RestoreDrill extends Construct {
   public readonly securityGroup: ec2.ISecurityGroup;
   public readonly resolveFunction: nodejs.NodejsFunction;
   public readonly evaluateFunction: nodejs.NodejsFunction;
+  /** Keeps the last proven backup of each tier with legal holds (functions/keep-proven-backup.ts). */
+  public readonly keepProvenFunction: nodejs.NodejsFunction;
   /** Logs of the drill tasks' containers. */
   public readonly taskLogGroup: logs.LogGroup;
   /** Every event of every execution. */
@@ -240,6 +242,7 @@ export class RestoreDrill extends Construct {
     });
     this.resolveFunction = functions.resolveFunction;
     this.evaluateFunction = functions.evaluateFunction;
+    this.keepProvenFunction = functions.keepProvenFunction;
 
     const workflow = addDrillWorkflow(this, {
       ...functions,
@@ -260,7 +263,7 @@ export class RestoreDrill extends Construct {
       ],
       taskRoles: [tasks.taskRole, ...tasks.databaseTaskRoles.values()],
       executionRole: tasks.executionRole,
-      functions: [this.resolveFunction, this.evaluateFunction],
+      functions: [this.resolveFunction, this.evaluateFunction, this.keepProvenFunction],
     });
 
     this.schedules = addDrillSchedules(this, this.stateMachine, props.databases);

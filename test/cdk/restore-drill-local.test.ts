@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseRestoreReport } from '../../core/drill-report.ts';
 import { backupKeys } from '../../core/layout.ts';
 import { type Manifest, parseManifest } from '../../core/manifest.ts';
+import { keepProvenInputSchema } from '../../functions/keep-proven-backup.ts';
 import {
   type DrillWorkflow,
   restoreRunnerEnvironment,
@@ -133,6 +134,16 @@ describe('restore drill workflow, run locally from the synthesized template', ()
       ResolveBackup: (event) => resolveBackup(event),
       RunRestore: (event) => runRestoreTask(event),
       EvaluateReport: (event) => evaluateReport(event),
+      // s3rver has no legal holds: this stand-in checks the state it is given and adds its line.
+      KeepProvenBackup: (event) => {
+        const { drill, evaluation } = keepProvenInputSchema.parse(event);
+        return evaluation.passed
+          ? {
+              ...evaluation,
+              message: `${evaluation.message}\nKept: ${drill.backupId} (${drill.manifestKey})`,
+            }
+          : evaluation;
+      },
       Notify: publish('Notify'),
       NotifyFailure: publish('NotifyFailure'),
     });
@@ -150,6 +161,10 @@ describe('restore drill workflow, run locally from the synthesized template', ()
         Message: expect.stringContaining('Restore drill of backup 20261121T020000Z of "shop" PASSED.'),
       },
     ]);
+    // KeepProvenBackup's evaluation is what Notify sends.
+    expect(notifications[0]?.Message).toMatch(
+      /\nKept: 20261121T020000Z \(pg\/shop\/20261121T020000Z\/manifest\.json\)$/,
+    );
     // checksum, globals, restore, ownership, six tables, the eight inventory checks and the config's SQL check
     expect(notifications[0]?.Message).toContain(
       '19 checks passed, 0 failed; 6 tables compared with the manifest',

@@ -39,13 +39,14 @@ describe('RestoreDrill construct', () => {
     expect(definitionOf(drill).QueryLanguage).toBe('JSONPath');
   });
 
-  it('chains ResolveBackup, RunRestore, EvaluateReport, Notify and the verdict, catching every failure', () => {
+  it('chains ResolveBackup, RunRestore, EvaluateReport, KeepProvenBackup, Notify and the verdict, catching every failure', () => {
     const { StartAt, States } = definitionOf(drill);
     expect(StartAt).toBe('ResolveBackup');
     expect(Object.fromEntries(Object.entries(States).map(([name, s]) => [name, s.Next ?? s.Type]))).toEqual({
       ResolveBackup: 'RunRestore',
       RunRestore: 'EvaluateReport',
-      EvaluateReport: 'Notify',
+      EvaluateReport: 'KeepProvenBackup',
+      KeepProvenBackup: 'Notify',
       Notify: 'Passed?',
       'Passed?': 'Choice',
       DrillSucceeded: 'Succeed',
@@ -54,7 +55,7 @@ describe('RestoreDrill construct', () => {
       Failed: 'Fail',
     });
     const catches = (name: string) => States[name]?.Catch;
-    for (const name of ['ResolveBackup', 'EvaluateReport', 'Notify']) {
+    for (const name of ['ResolveBackup', 'EvaluateReport', 'KeepProvenBackup', 'Notify']) {
       expect(catches(name), name).toEqual([
         { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' },
       ]);
@@ -64,6 +65,8 @@ describe('RestoreDrill construct', () => {
       { ErrorEquals: ['States.ALL'], ResultPath: '$.restoreError', Next: 'EvaluateReport' },
     ]);
     expect(States.Failed).toMatchObject({ ErrorPath: '$.error.Error', CausePath: '$.error.Cause' });
+    // It returns the evaluation (with what it kept in the message) for Notify and the verdict.
+    expect(States.KeepProvenBackup).toMatchObject({ ResultPath: '$.evaluation' });
     expect(States['Passed?']).toMatchObject({
       Choices: [{ Variable: '$.evaluation.passed', BooleanEquals: true, Next: 'DrillSucceeded' }],
       Default: 'DrillFailed',
@@ -200,6 +203,71 @@ describe('RestoreDrill construct', () => {
         },
       });
     }
+  });
+
+  it("lets KeepProvenBackup hold only the drillable databases' backups and write only their proven indexes", () => {
+    const id = roleId(/keeps the last proven backup/);
+    const key = { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] };
+    drill.template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: id }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Effect: 'Allow',
+            Action: 's3:PutObjectLegalHold',
+            Resource: [objects('/pg/shop/*'), objects('/pg/billing_v2/*')],
+          },
+          {
+            Effect: 'Allow',
+            Action: 's3:ListBucketVersions',
+            Resource: bucketArn,
+            Condition: { StringLike: { 's3:prefix': ['pg/shop/*', 'pg/billing_v2/*'] } },
+          },
+          {
+            Effect: 'Allow',
+            Action: 's3:GetObject',
+            Resource: [objects('/pg/shop/*/manifest.json'), objects('/pg/billing_v2/*/manifest.json')],
+          },
+          {
+            Effect: 'Allow',
+            Action: ['s3:GetObject', 's3:PutObject'],
+            Resource: [objects('/pg/shop.proven.json'), objects('/pg/billing_v2.proven.json')],
+          },
+          { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
+          {
+            Effect: 'Allow',
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
+            Resource: key,
+            Condition: { StringEquals: { 'kms:ViaService': 's3.eu-west-1.amazonaws.com' } },
+          },
+        ]),
+      },
+    });
+    // Nothing else on S3: no delete, no retention or tags, no read of backup data, no write of a backup.
+    const s3Actions = statementsOf(id)
+      .flatMap((statement) => [statement.Action].flat())
+      .filter((action) => action.startsWith('s3:'));
+    expect(new Set(s3Actions)).toEqual(
+      new Set([
+        's3:PutObjectLegalHold',
+        's3:ListBucketVersions',
+        's3:GetObject',
+        's3:PutObject',
+        's3:ListBucket',
+      ]),
+    );
+    const writes = statementsOf(id).filter((statement) => [statement.Action].flat().includes('s3:PutObject'));
+    expect(writes).toHaveLength(1);
+    expect(JSON.stringify(writes[0]?.Resource).match(/"\/pg\/[^"]*"/g)).toEqual([
+      '"/pg/shop.proven.json"',
+      '"/pg/billing_v2.proven.json"',
+    ]);
+    drill.template.hasResourceProperties('AWS::Lambda::Function', {
+      Role: { 'Fn::GetAtt': [id, 'Arn'] },
+      Environment: {
+        Variables: { BACKUP_BUCKET: { Ref: Match.stringLikeRegexp('^Bucket') }, BACKUP_PREFIX: 'pg/' },
+      },
+    });
   });
 
   it("lets no drill role read two databases' backups, or reach S3 beyond its own prefixes", () => {
