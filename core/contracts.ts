@@ -14,7 +14,8 @@
  * | per-database drill settings | `drillDatabaseSchema` | the stack (ResolveBackup's environment) | ResolveBackup |
  * | drill task roles and tasks | `DRILL_TASK_ROLES`, `DRILL_TASKS`, `DRILL_DATABASE_TASKS` (functions/resolve-backup.ts) | the stack (ResolveBackup's environment) | ResolveBackup (the plan's `taskRoleArn` and task definition) |
  * | drill plan (`$.drill`) | `drillPlanSchema`, paths by `drillPlanPath` | ResolveBackup | the workflow's RunRestore, EvaluateReport |
- * | drill evaluation (`$.evaluation`) | `DrillEvaluation`, paths by `drillEvaluationPath` | EvaluateReport | the workflow's Notify and Fail |
+ * | drill evaluation (`$.evaluation`) | `drillEvaluationSchema`, paths by `drillEvaluationPath` | EvaluateReport, KeepProvenBackup (adds its line) | KeepProvenBackup, the workflow's Notify and Fail |
+ * | proven backups index | `provenIndexSchema` (core/proven-backups.ts), `<prefix><name>.proven.json` | KeepProvenBackup | KeepProvenBackup (which backup of each tier is held) |
  * | restore runner settings | `RestoreRequest` / `RestoreSettings` (engines/restore/settings.ts) | the plan's container override, `pgproof restore` | restore engine |
  * | restore report | `restoreReportSchema` (`serializeRestoreReport`) | restore runner | EvaluateReport, `pgproof restore`/`list` |
  * | stack outputs | `STACK_OUTPUTS`, `databaseSchedulesSchema` | the primary stack | the CLI |
@@ -33,7 +34,7 @@ export {
   drillPlanPath,
   drillPlanSchema,
 } from './drill.ts';
-export type { DrillEvaluation } from './drill-evaluation.ts';
+export { type DrillEvaluation, drillEvaluationSchema } from './drill-evaluation.ts';
 export {
   type RestoreReport,
   restoreReportSchema,
@@ -48,4 +49,5 @@ export {
 } from './launch.ts';
 export { type Ledger, ledgerSchema, serializeLedger } from './ledger.ts';
 export { type Manifest, manifestSchema, serializeManifest } from './manifest.ts';
+export { type ProvenIndex, provenIndexSchema } from './proven-backups.ts';
 export { type DatabaseSchedules, databaseSchedulesSchema, STACK_OUTPUTS } from './stack-outputs.ts';
