@@ -5,6 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DEFAULT_BREAK_GLASS_ROLE_NAME } from '../../core/config.ts';
+import { databasePrefix } from '../../core/layout.ts';
 import { addErrorCountAlarm } from './alarms.ts';
 import {
   type DrillReportRotation,
@@ -109,6 +110,8 @@ export class BackupVault extends Construct implements IBackupVault {
   /** Alarms when an object fails to replicate; undefined without a replica. */
   public readonly replicationFailedAlarm?: cloudwatch.Alarm;
   private readonly replicaBucket?: s3.IBucket;
+  /** The role that may, in an emergency, change what the key and hold guards protect. */
+  private readonly breakGlassRoleName: string;
 
   constructor(scope: Construct, id: string, props: BackupVaultProps) {
     super(scope, id);
@@ -131,7 +134,8 @@ export class BackupVault extends Construct implements IBackupVault {
       pendingWindow: Duration.days(30),
       removalPolicy,
     });
-    this.guardKey(props.breakGlassRoleName ?? DEFAULT_BREAK_GLASS_ROLE_NAME);
+    this.breakGlassRoleName = props.breakGlassRoleName ?? DEFAULT_BREAK_GLASS_ROLE_NAME;
+    this.guardKey(this.breakGlassRoleName);
 
     this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
       // Server access logging delivers only to buckets encrypted with S3-managed keys.
@@ -312,6 +316,32 @@ export class BackupVault extends Construct implements IBackupVault {
 
   grantProvenBackups(grantee: iam.IGrantable, prefix: string, names: readonly string[]): iam.Grant {
     return this.grants().grantProvenBackups(grantee, prefix, names);
+  }
+
+  /**
+   * Denies every principal but `holder` (the role that keeps the last proven backups) and the break-glass
+   * role, the account's root and admins included, changing a legal hold on those databases' backups: a
+   * released hold would let lifecycle expire the last backup that passed a drill.
+   */
+  guardLegalHolds(holder: iam.IRole, prefix: string, names: readonly string[]): void {
+    const stack = Stack.of(this);
+    this.bucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'DenyLegalHoldChangesExceptProvenBackups',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObjectLegalHold'],
+        resources: names.map((name) => this.bucket.arnForObjects(`${databasePrefix(prefix, name)}*`)),
+        conditions: {
+          ArnNotLike: {
+            'aws:PrincipalArn': [
+              holder.roleArn,
+              `arn:${stack.partition}:iam::${stack.account}:role/${this.breakGlassRoleName}`,
+            ],
+          },
+        },
+      }),
+    );
   }
 
   private grants(): IBackupVault {

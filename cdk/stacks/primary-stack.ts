@@ -241,6 +241,14 @@ export class PrimaryStack extends Stack {
       databases: props.databases.map(drillDatabaseProps),
       postgresMajors: props.drill?.postgresMajors,
     });
+    const keeper = this.restoreDrill.keepProvenFunction.role;
+    if (keeper) {
+      this.vault.guardLegalHolds(
+        keeper,
+        prefix,
+        props.databases.map((db) => db.name),
+      );
+    }
     for (const db of props.databases.filter((d) => d.drill === undefined)) {
       Annotations.of(this.restoreDrill).addInfo(
         `database "${db.name}" has no "drill" in the config: no schedule or alarm proves its backups restore; it can still be drilled on demand`,

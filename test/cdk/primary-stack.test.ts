@@ -103,6 +103,26 @@ describe('primary stack', () => {
     expect(actions).not.toMatch(/s3:Delete|s3:\*|s3:BypassGovernanceRetention/);
   });
 
+  it("lets no principal but KeepProvenBackup and the break-glass role change a legal hold on a database's backups", () => {
+    const policy = resource('AWS::S3::BucketPolicy', 'VaultBucketPolicy');
+    const statements = (policy.Properties.PolicyDocument as { Statement: Record<string, unknown>[] })
+      .Statement;
+    const guard = statements.find((s) => s.Sid === 'DenyLegalHoldChangesExceptProvenBackups');
+    expect(guard).toMatchObject({
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 's3:PutObjectLegalHold',
+    });
+    const guarded = JSON.stringify(guard?.Resource);
+    expect(guarded).toContain('"/pg/orders/*"');
+    expect(guarded).toContain('"/pg/billing/*"');
+    const allowed = JSON.stringify(
+      (guard?.Condition as Record<string, Record<string, unknown>> | undefined)?.ArnNotLike,
+    );
+    expect(allowed).toMatch(/KeepProvenBackup/);
+    expect(allowed).toContain(':role/pgproof-break-glass');
+  });
+
   it('alerts on any call to delete, disable or re-police the vault key or the replica key', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
