@@ -21,7 +21,15 @@ describe('pgproof --help', () => {
     const { code, stdout } = await cli('--help');
     expect(code).toBe(0);
     expect(stdout.join('\n')).toBe(USAGE);
-    expect(COMMANDS.map((c) => c.name)).toEqual(['demo', 'backup', 'list', 'drill', 'restore', 'verify', 'report']);
+    expect(COMMANDS.map((c) => c.name)).toEqual([
+      'demo',
+      'backup',
+      'list',
+      'drill',
+      'restore',
+      'verify',
+      'report',
+    ]);
     for (const command of COMMANDS) expect(USAGE).toContain(`  ${command.synopsis[0]}`);
     expect(USAGE).toContain(
       '  pgproof list <database> [--limit N]            backups with tier, size, age and last drill',
