@@ -48,10 +48,10 @@ describe('scripts/postgres-client.sh', () => {
   const work = mkdtempSync(join(tmpdir(), 'pgproof-toolchain-'));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  /** The script beside a toolchain.json of its own, with its own cache folder. */
+  /** The script (and the library it sources) beside a toolchain.json of its own, with its own cache folder. */
   const scriptWith = (major: number) => {
     const dir = mkdtempSync(join(work, 'scripts-'));
-    cpSync('scripts/postgres-client.sh', join(dir, 'postgres-client.sh'));
+    for (const file of ['postgres-client.sh', 'debian-root.sh']) cpSync(`scripts/${file}`, join(dir, file));
     writeFileSync(join(dir, 'toolchain.json'), JSON.stringify({ ...toolchain, postgresClientMajor: major }));
     return (...args: string[]) =>
       spawnSync('bash', [join(dir, 'postgres-client.sh'), ...args], {
