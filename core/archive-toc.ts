@@ -14,20 +14,19 @@ export interface TocEntry {
 
 const ENTRY = /^(\d+); (\d+) (\d+) (.+)$/;
 
+/** One line of a listing: its entry, or undefined for a comment (`;` ...) or anything else. */
+export function parseTocLine(line: string): TocEntry | undefined {
+  const m = ENTRY.exec(line);
+  if (!m) return undefined;
+  return { dumpId: Number(m[1]), tableOid: Number(m[2]), oid: Number(m[3]), description: m[4] ?? '' };
+}
+
 /** Parses the entries of a listing, skipping comments. */
 export function parseTocListing(listing: string): TocEntry[] {
-  const entries: TocEntry[] = [];
-  for (const line of listing.split('\n')) {
-    const m = ENTRY.exec(line);
-    if (!m) continue;
-    entries.push({
-      dumpId: Number(m[1]),
-      tableOid: Number(m[2]),
-      oid: Number(m[3]),
-      description: m[4] ?? '',
-    });
-  }
-  return entries;
+  return listing
+    .split('\n')
+    .map(parseTocLine)
+    .filter((entry) => entry !== undefined);
 }
 
 /** OIDs of the tables whose data the archive holds (`TABLE DATA` entries name their table's OID). */

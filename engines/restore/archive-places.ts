@@ -1,3 +1,5 @@
+import { parseTocLine } from '../../core/archive-toc.ts';
+import { IDENT, unquote } from './checked-statements.ts';
 import { describeReportedError, type ReportedError } from './restore-errors.ts';
 
 /**
@@ -104,15 +106,15 @@ const ON_TABLE = new Set([
  * schema is the first word after the type, the owner the last.
  */
 export function parseListingEntry(line: string): ({ dumpId: number } & ArchivePlace) | undefined {
-  const entry = /^(\d+); \d+ \d+ (.*)$/.exec(line);
-  if (!entry?.[1] || entry[2] === undefined) return undefined;
-  const rest = entry[2];
+  const entry = parseTocLine(line);
+  if (!entry) return undefined;
+  const rest = entry.description;
   const type = ENTRY_TYPES.find((t) => rest.startsWith(`${t} `));
   if (!type) return undefined;
   const words = rest.slice(type.length + 1).split(' ');
   if (words.length < 3) return undefined;
   const schema = words[0] === '-' ? undefined : words[0];
-  return { dumpId: Number(entry[1]), type, schema, name: words.slice(1, -1).join(' ') };
+  return { dumpId: entry.dumpId, type, schema, name: words.slice(1, -1).join(' ') };
 }
 
 /** An archive place as a person reads it: `INDEX public.orders_total_idx`, `CONSTRAINT orders_pkey ON public.orders`. */
@@ -125,9 +127,8 @@ export function formatPlace(place: ArchivePlace): string {
   return `${place.type} ${qualify(place.name)}`;
 }
 
-const IDENT = '("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)';
-const unquote = (identifier: string) =>
-  identifier.startsWith('"') ? identifier.slice(1, -1).replaceAll('""', '"') : identifier;
+/** A captured identifier. */
+const NAME = `(${IDENT})`;
 
 /**
  * The statements pg_dump writes for each kind of entry, and which of their identifiers are the place:
@@ -135,7 +136,7 @@ const unquote = (identifier: string) =>
  */
 const COMMAND_PLACES: readonly { pattern: RegExp; place: (m: string[]) => ArchivePlace }[] = [
   {
-    pattern: new RegExp(`^CREATE (?:UNIQUE )?INDEX ${IDENT} ON (?:ONLY )?${IDENT}\\.${IDENT}`),
+    pattern: new RegExp(`^CREATE (?:UNIQUE )?INDEX ${NAME} ON (?:ONLY )?${NAME}\\.${NAME}`),
     place: ([, index = '', schema = '']) => ({
       type: 'INDEX',
       schema: unquote(schema),
@@ -143,9 +144,7 @@ const COMMAND_PLACES: readonly { pattern: RegExp; place: (m: string[]) => Archiv
     }),
   },
   {
-    pattern: new RegExp(
-      `^ALTER TABLE (?:ONLY )?${IDENT}\\.${IDENT}\\s+ADD CONSTRAINT ${IDENT} (FOREIGN KEY)?`,
-    ),
+    pattern: new RegExp(`^ALTER TABLE (?:ONLY )?${NAME}\\.${NAME}\\s+ADD CONSTRAINT ${NAME} (FOREIGN KEY)?`),
     place: ([, schema = '', table = '', name = '', foreign]) => ({
       type: foreign ? 'FK CONSTRAINT' : 'CONSTRAINT',
       schema: unquote(schema),
@@ -153,7 +152,7 @@ const COMMAND_PLACES: readonly { pattern: RegExp; place: (m: string[]) => Archiv
     }),
   },
   {
-    pattern: new RegExp(`^CREATE (?:CONSTRAINT )?TRIGGER ${IDENT} [\\s\\S]*? ON ${IDENT}\\.${IDENT}`),
+    pattern: new RegExp(`^CREATE (?:CONSTRAINT )?TRIGGER ${NAME} [\\s\\S]*? ON ${NAME}\\.${NAME}`),
     place: ([, name = '', schema = '', table = '']) => ({
       type: 'TRIGGER',
       schema: unquote(schema),
@@ -161,7 +160,7 @@ const COMMAND_PLACES: readonly { pattern: RegExp; place: (m: string[]) => Archiv
     }),
   },
   {
-    pattern: new RegExp(`^CREATE POLICY ${IDENT} ON ${IDENT}\\.${IDENT}`),
+    pattern: new RegExp(`^CREATE POLICY ${NAME} ON ${NAME}\\.${NAME}`),
     place: ([, name = '', schema = '', table = '']) => ({
       type: 'POLICY',
       schema: unquote(schema),
@@ -169,7 +168,7 @@ const COMMAND_PLACES: readonly { pattern: RegExp; place: (m: string[]) => Archiv
     }),
   },
   {
-    pattern: new RegExp(`^REFRESH MATERIALIZED VIEW ${IDENT}\\.${IDENT}`),
+    pattern: new RegExp(`^REFRESH MATERIALIZED VIEW ${NAME}\\.${NAME}`),
     place: ([, schema = '', name = '']) => ({
       type: 'MATERIALIZED VIEW DATA',
       schema: unquote(schema),
@@ -178,7 +177,7 @@ const COMMAND_PLACES: readonly { pattern: RegExp; place: (m: string[]) => Archiv
   },
   {
     pattern: new RegExp(
-      `^CREATE (?:OR REPLACE )?(TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|FUNCTION|PROCEDURE|AGGREGATE|TYPE|DOMAIN) ${IDENT}\\.${IDENT}`,
+      `^CREATE (?:OR REPLACE )?(TABLE|VIEW|MATERIALIZED VIEW|SEQUENCE|FUNCTION|PROCEDURE|AGGREGATE|TYPE|DOMAIN) ${NAME}\\.${NAME}`,
     ),
     place: ([, type = '', schema = '', name = '']) => ({
       type,
@@ -187,7 +186,7 @@ const COMMAND_PLACES: readonly { pattern: RegExp; place: (m: string[]) => Archiv
     }),
   },
   {
-    pattern: new RegExp(`^COPY ${IDENT}\\.${IDENT}`),
+    pattern: new RegExp(`^COPY ${NAME}\\.${NAME}`),
     place: ([, schema = '', name = '']) => ({
       type: 'TABLE DATA',
       schema: unquote(schema),

@@ -4,8 +4,9 @@ import type pg from 'pg';
 import type { IgnoredRestoreError, RestoreCheck } from '../../core/drill-report.ts';
 import type { ServerAddress } from '../../core/errors.ts';
 import type { ClientVersion } from '../backup/pg-tools.ts';
+import { runAlone } from './checked-statements.ts';
 import { applyGlobals, type GlobalsResult } from './globals.ts';
-import { describeReportedError } from './restore-errors.ts';
+import { describeReportedError, mergeIgnored } from './restore-errors.ts';
 import {
   ARCHIVE_SECTIONS,
   type ArchiveRestoreOptions,
@@ -132,16 +133,10 @@ function mergeSections(results: readonly ArchiveRestoreResult[]): {
   errors: string[];
   ignored: IgnoredRestoreError[];
 } {
-  const ignored = new Map<string, IgnoredRestoreError>();
-  for (const e of results.flatMap((r) => r.ignored)) {
-    const key = `${e.step}\n${e.rule}\n${e.message}`;
-    const seen = ignored.get(key);
-    ignored.set(key, seen ? { ...seen, count: seen.count + e.count } : e);
-  }
   return {
     passed: results.every((r) => r.passed),
     errors: results.flatMap((r) => r.errors),
-    ignored: [...ignored.values()],
+    ignored: mergeIgnored(results.flatMap((r) => r.ignored)),
   };
 }
 
@@ -218,10 +213,7 @@ export async function restoreBackup(
     if (drops.length > 0) {
       const restorer = await connectTarget(restoreAs);
       try {
-        for (const sql of drops) {
-          // @types/pg lacks `queryMode`; pg 8 honours it: one Parse message, so one statement only.
-          await restorer.query({ text: sql, queryMode: 'extended' } as pg.QueryConfig);
-        }
+        for (const sql of drops) await runAlone(restorer, sql);
       } finally {
         await restorer.end().catch(() => {});
       }

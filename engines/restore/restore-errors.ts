@@ -92,26 +92,42 @@ export function classifyErrors(
   context: RestoreContext,
   rules: readonly BenignRule[] = BENIGN_RULES,
 ): ClassifiedErrors {
-  const ignored = new Map<string, IgnoredRestoreError>();
+  const ignored: IgnoredRestoreError[] = [];
   const failing: ReportedError[] = [];
   for (const error of errors) {
     const rule = rules.find((r) => r.applies(error, context));
-    if (!rule) {
-      failing.push(error);
-      continue;
+    if (!rule) failing.push(error);
+    else {
+      ignored.push({
+        step: error.step,
+        rule: rule.id,
+        reason: rule.reason,
+        message: error.message,
+        count: 1,
+        ...(error.entry ? { entry: error.entry } : {}),
+      });
     }
-    const key = `${error.step}\n${rule.id}\n${error.message}`;
-    const seen = ignored.get(key);
-    ignored.set(key, {
-      step: error.step,
-      rule: rule.id,
-      reason: rule.reason,
-      message: error.message,
-      count: (seen?.count ?? 0) + 1,
-      ...(error.entry ? { entry: seen?.entry ?? error.entry } : {}),
+  }
+  return { ignored: mergeIgnored(ignored), failing };
+}
+
+/**
+ * Ignored errors counted once per step, rule and message (the first archive entry named is kept): one
+ * step's list, or several steps' (pg_restore's sections) put together.
+ */
+export function mergeIgnored(errors: readonly IgnoredRestoreError[]): IgnoredRestoreError[] {
+  const merged = new Map<string, IgnoredRestoreError>();
+  for (const error of errors) {
+    const key = `${error.step}\n${error.rule}\n${error.message}`;
+    const seen = merged.get(key);
+    const entry = seen?.entry ?? error.entry;
+    merged.set(key, {
+      ...(seen ?? error),
+      count: (seen?.count ?? 0) + error.count,
+      ...(entry ? { entry } : {}),
     });
   }
-  return { ignored: [...ignored.values()], failing };
+  return [...merged.values()];
 }
 
 /**

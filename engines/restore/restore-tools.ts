@@ -6,6 +6,7 @@ import type { IgnoredRestoreError } from '../../core/drill-report.ts';
 import { ConfigError, InterruptedError } from '../../core/errors.ts';
 import { type ClientVersion, clientVersion } from '../backup/pg-tools.ts';
 import { describeRestoreFailure } from './archive-places.ts';
+import { IDENT } from './checked-statements.ts';
 import { classifyErrors, parsePgRestoreErrors, type RestoreContext } from './restore-errors.ts';
 import { parseTableSelection } from './selection.ts';
 
@@ -279,7 +280,6 @@ export async function archiveScript(
   return pgRestoreOutput(pgRestore, ['--file=-', ...selectionArgs(file, { ...selection, listFile })]);
 }
 
-const IDENT = `(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
 /** The one statement `pg_restore --clean --if-exists` writes to drop a foreign key, and nothing else. */
 const DROP_FOREIGN_KEY = new RegExp(
   `^ALTER TABLE IF EXISTS (?:ONLY )?${IDENT}\\.${IDENT} DROP CONSTRAINT IF EXISTS ${IDENT};$`,

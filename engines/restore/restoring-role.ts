@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { parseTocLine } from '../../core/archive-toc.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { quoteIdent } from '../../core/table-stats.ts';
+import { IDENT, runAlone, unquote } from './checked-statements.ts';
 import type { ReportedError } from './restore-errors.ts';
 import { archiveListing, archiveScript, type PgRestoreSelection } from './restore-tools.ts';
 
@@ -110,7 +112,6 @@ export interface PrivilegedSteps {
   readonly schemas: readonly string[];
 }
 
-const IDENT = `(?:"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)`;
 const QUALIFIED = String.raw`${IDENT}(?:\.${IDENT})?`;
 /** A routine's or operator's argument types: names, quoted names, dots, commas, spaces, `[]`, `*`. */
 const ARGUMENTS = String.raw`\((?:"(?:[^"]|"")*"|[A-Za-z0-9_$ .,\[\]*])*\)`;
@@ -126,13 +127,9 @@ const OWNED_OBJECT = [
 const OWNER_STATEMENT = new RegExp(`^ALTER (?:${OWNED_OBJECT.join('|')}) OWNER TO (${IDENT});$`);
 const CREATE_EXTENSION = new RegExp(`^CREATE EXTENSION IF NOT EXISTS (${IDENT}) WITH SCHEMA (${IDENT});$`);
 
-function unquote(identifier: string): string {
-  return identifier.startsWith('"') ? identifier.slice(1, -1).replaceAll('""', '"') : identifier;
-}
-
-/** Entries whose line in a listing starts so (after `<dumpId>; <oid> <oid> `). */
+/** What a listing's line says of its entry (`TABLE DATA public orders app`), '' for a comment. */
 function entryKind(line: string): string {
-  return /^\d+; \d+ \d+ (.*)$/.exec(line)?.[1] ?? '';
+  return parseTocLine(line)?.description ?? '';
 }
 
 /** Data entries: left out of the script the privileged steps are read from. */
@@ -248,8 +245,7 @@ export async function giveOwnership(
       continue;
     }
     try {
-      // @types/pg lacks `queryMode`; pg 8 honours it: one Parse message, so one statement only.
-      await superuser.query({ text: statement.sql, queryMode: 'extended' } as pg.QueryConfig);
+      await runAlone(superuser, statement.sql);
       given++;
     } catch (error) {
       errors.push({
