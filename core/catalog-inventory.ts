@@ -94,10 +94,6 @@ export async function readInventory(client: ClientBase, sequences?: SequenceStat
     `SELECT e.extname AS name, e.extversion AS version, n.nspname AS schema
      FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace ORDER BY 1`,
   );
-  // pg_settings shows only what the role may read (shared_preload_libraries needs pg_read_all_settings).
-  const preload = await client.query<{ libraries: string }>(
-    "SELECT setting AS libraries FROM pg_settings WHERE name = 'shared_preload_libraries'",
-  );
   const objectCounts = await client.query<Inventory['objectCounts'][number]>(
     `SELECT schema, kind, count(*)::int AS count FROM (
        SELECT n.nspname AS schema, ${RELATION_KIND} AS kind
@@ -143,9 +139,20 @@ export async function readInventory(client: ClientBase, sequences?: SequenceStat
     constraints: constraints.rows,
     owners: owners.rows,
     extensions: extensions.rows,
-    sharedPreloadLibraries: preload.rows[0]?.libraries ?? null,
+    sharedPreloadLibraries: await readSharedPreloadLibraries(client),
     objectCounts: objectCounts.rows,
   };
+}
+
+/**
+ * The server's `shared_preload_libraries`, or null when the role may not read it (it needs superuser or
+ * pg_read_all_settings; `current_setting` would fail, pg_settings leaves the row out).
+ */
+export async function readSharedPreloadLibraries(client: ClientBase): Promise<string | null> {
+  const { rows } = await client.query<{ libraries: string }>(
+    "SELECT setting AS libraries FROM pg_settings WHERE name = 'shared_preload_libraries'",
+  );
+  return rows[0]?.libraries ?? null;
 }
 
 /**

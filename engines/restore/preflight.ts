@@ -1,5 +1,6 @@
 import { statfs } from 'node:fs/promises';
 import type pg from 'pg';
+import { readSharedPreloadLibraries } from '../../core/catalog-inventory.ts';
 import { ConfigError, DatabaseError } from '../../core/errors.ts';
 import type { Manifest } from '../../core/manifest.ts';
 import type { RestoreMode, RestoreWording } from './settings.ts';
@@ -170,17 +171,21 @@ async function checkExtensions(
     }
     notes.push(...verdict.notes);
   }
-  const preloaded = manifest.inventory?.sharedPreloadLibraries ?? '';
-  if (preloaded.trim()) {
-    const { rows } = await client.query<{ libraries: string }>(
-      "SELECT current_setting('shared_preload_libraries') AS libraries",
-    );
-    const here = new Set(libraryList(rows[0]?.libraries ?? ''));
-    const absent = libraryList(preloaded).filter((l) => !here.has(l));
-    if (absent.length > 0) {
+  const preloaded = libraryList(manifest.inventory?.sharedPreloadLibraries ?? '');
+  if (preloaded.length > 0) {
+    const setting = await readSharedPreloadLibraries(client);
+    if (setting === null) {
       notes.push(
-        `the source preloads ${absent.join(', ')} (shared_preload_libraries), this server does not: an extension that needs it may fail to create or to work`,
+        `the source preloads ${preloaded.join(', ')} (shared_preload_libraries); "${target.user}" may not read this server's setting (it needs pg_read_all_settings), so whether it preloads them is unknown`,
       );
+    } else {
+      const here = new Set(libraryList(setting));
+      const absent = preloaded.filter((l) => !here.has(l));
+      if (absent.length > 0) {
+        notes.push(
+          `the source preloads ${absent.join(', ')} (shared_preload_libraries), this server does not: an extension that needs it may fail to create or to work`,
+        );
+      }
     }
   }
   return notes;

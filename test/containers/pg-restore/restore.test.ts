@@ -490,6 +490,26 @@ describe('restore runner', () => {
     expect(owner?.owner).toBe('rds_master');
   });
 
+  it("notes, without failing, a source's preloaded libraries that the restoring user may not check", async () => {
+    const manifestKey = await copyBackup('20261105T020000Z', {
+      manifest: (m) => {
+        if (m.inventory) m.inventory.sharedPreloadLibraries = 'pg_stat_statements';
+      },
+    });
+    const result = await restore({
+      RESTORE_MODE: 'restore',
+      MANIFEST_KEY: manifestKey,
+      PGDATABASE: 'as_master_preload',
+      PGUSER: 'rds_master',
+      PGPASSWORD: 'master-secret',
+    });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect((await reportOf(result)).preflight?.notes).toEqual([
+      'the source preloads pg_stat_statements (shared_preload_libraries); "rds_master" may not read this server\'s setting (it needs pg_read_all_settings), so whether it preloads them is unknown',
+    ]);
+  });
+
   it('refuses a manifest whose dump.key points at another database, before downloading a byte', async () => {
     // Another database's dump, named by a manifest in shop's folder: a drill must never read it.
     const manifestKey = await copyBackup('20261103T020000Z', {
