@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { DrillPlan } from './drill.ts';
 import { failedChecks, type RestoreReport } from './drill-report.ts';
+import { formatBinaryBytes } from './format.ts';
 
 /**
  * Judging a drill from its report: passed only when the backup verified and the measured restore
@@ -52,17 +53,6 @@ export function formatDuration(seconds: number): string {
   if (seconds < 120) return `${Math.round(seconds * 10) / 10} s`;
   if (seconds < 7200) return `${Math.round(seconds / 6) / 10} min`;
   return `${Math.round(seconds / 360) / 10} h`;
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /**
@@ -132,7 +122,7 @@ export function evaluateDrill(options: {
   const failures = failedChecks(report);
   const lines = [
     `Restore drill of ${backup} ${passed ? 'PASSED' : 'FAILED'}.`,
-    `Backup: ${report.backup.tier}, ${formatBytes(report.backup.dumpBytes)}, taken ${report.backup.takenAt} from PostgreSQL ${report.backup.serverVersion}, ${report.backup.ageHours.toFixed(1)} hours old.`,
+    `Backup: ${report.backup.tier}, ${formatBinaryBytes(report.backup.dumpBytes)}, taken ${report.backup.takenAt} from PostgreSQL ${report.backup.serverVersion}, ${report.backup.ageHours.toFixed(1)} hours old.`,
     `Restored into PostgreSQL ${report.target.serverVersion ?? 'unknown'}: ${report.checks.filter((c) => c.passed).length} checks passed, ${failures.length} failed; ${report.tables.length} tables compared with the manifest.`,
     `Recovery time: ${formatDuration(report.rto.seconds)} (${rtoVerdict}). Download ${formatDuration(report.durations.downloadSeconds)}, restore ${formatDuration(report.durations.restoreSeconds)}, verify ${formatDuration(report.durations.verifySeconds)}.`,
   ];

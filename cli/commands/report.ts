@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mapLimited } from '../../core/concurrency.ts';
 import { parseRestoreReport } from '../../core/drill-report.ts';
 import { ConfigError, describeS3Error, oneLine, PgproofError } from '../../core/errors.ts';
 import { DATABASE_NAME_RULE, drillReportsPrefix, isDatabaseName, parseBackupId } from '../../core/layout.ts';
@@ -60,24 +61,6 @@ export class NoDrillReportsError extends PgproofError {
 function keyTime(key: string): number | undefined {
   const m = /\/\d{8}T\d{6}Z\/(\d{8}T\d{6}Z)\.json$/.exec(key);
   return m?.[1] === undefined ? undefined : parseBackupId(m[1])?.getTime();
-}
-
-/** Runs `work` over `items`, at most `limit` at once, keeping their order. */
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 /**

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { mapLimited } from '../../core/concurrency.ts';
 import { describeS3Error, InterruptedError, StorageError } from '../../core/errors.ts';
 
 /**
@@ -165,24 +166,6 @@ export async function downloadObjects(
   } finally {
     await file.close();
   }
-}
-
-/** `map` with at most `limit` calls in flight, results in order. */
-async function mapLimited<T, R>(
-  items: readonly T[],
-  limit: number,
-  map: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await map(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return results;
 }
 
 async function downloadRange(

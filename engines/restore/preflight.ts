@@ -2,6 +2,7 @@ import { statfs } from 'node:fs/promises';
 import type pg from 'pg';
 import { readSharedPreloadLibraries } from '../../core/catalog-inventory.ts';
 import { ConfigError, DatabaseError } from '../../core/errors.ts';
+import { formatBinaryBytes } from '../../core/format.ts';
 import type { Manifest } from '../../core/manifest.ts';
 import type { RestoreMode, RestoreWording } from './settings.ts';
 import {
@@ -220,17 +221,6 @@ async function assertRoomFor(manifest: Manifest, options: PreflightOptions): Pro
   const free = disk.bavail * disk.bsize;
   if (free >= needed) return;
   throw new ConfigError(
-    `${options.workDir} has ${formatBytes(free)} free, the backup's dump needs ${formatBytes(needed)}: ${options.wording.workDir} (nothing was downloaded)`,
+    `${options.workDir} has ${formatBinaryBytes(free)} free, the backup's dump needs ${formatBinaryBytes(needed)}: ${options.wording.workDir} (nothing was downloaded)`,
   );
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -1,3 +1,4 @@
+import { mapLimited } from '../../core/concurrency.ts';
 import { ConfigError } from '../../core/errors.ts';
 import type { Manifest } from '../../core/manifest.ts';
 
@@ -79,15 +80,9 @@ export async function assertSelectionMatches(
       schemas: [schema],
     })),
   ];
-  const unmatched: string[] = [];
   // Each listing reads only the archive's table of contents: milliseconds, a few at a time.
-  for (let i = 0; i < probes.length; i += 4) {
-    const batch = probes.slice(i, i + 4);
-    const counts = await Promise.all(batch.map(countSelected));
-    batch.forEach((p, j) => {
-      if (counts[j] === 0) unmatched.push(p.said);
-    });
-  }
+  const counts = await mapLimited(probes, 4, countSelected);
+  const unmatched = probes.filter((_, i) => counts[i] === 0).map((p) => p.said);
   if (unmatched.length === 0) return;
   const known = manifest.tables.map((t) => `${t.schema}.${t.name}`);
   const some =
