@@ -63,10 +63,24 @@ export async function latestManifestKey(
 
 /** Reads and validates the manifest at `key`, believing it only about itself ({@link assertManifestBelongs}). */
 export async function readManifest(s3: S3Client, bucket: string, key: string): Promise<Manifest> {
+  return (await readManifestVersion(s3, bucket, key)).manifest;
+}
+
+/**
+ * {@link readManifest}, and the S3 version it read (undefined where the bucket keeps no versions, which
+ * S3 reports as the version `null`).
+ */
+export async function readManifestVersion(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ manifest: Manifest; versionId: string | undefined }> {
   let text: string;
+  let versionId: string | undefined;
   try {
     const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     text = (await response.Body?.transformToString('utf8')) ?? '';
+    versionId = response.VersionId === 'null' ? undefined : response.VersionId;
   } catch (error) {
     if (isNotFound(error)) {
       throw new BackupNotFoundError(
@@ -77,7 +91,7 @@ export async function readManifest(s3: S3Client, bucket: string, key: string): P
   }
   const manifest = parseManifest(text, key);
   assertManifestBelongs(manifest, key);
-  return manifest;
+  return { manifest, versionId };
 }
 
 /** Finds the selected backup and reads its manifest; throws {@link BackupNotFoundError} when there is none. */

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { drillPlanSchema } from '../core/drill.ts';
 import { type DrillEvaluation, drillEvaluationSchema } from '../core/drill-evaluation.ts';
 import { describeS3Error, PgproofError } from '../core/errors.ts';
-import { assertManifestBelongs, parseManifest } from '../core/manifest.ts';
+import { readManifestVersion } from '../core/find-backup.ts';
 import { createLogger } from '../core/observability.ts';
 import {
   type BackupObject,
@@ -173,28 +173,13 @@ async function resolveVersions(
 
 /** Reads the drilled backup's manifest (believed only about its own place) and names its object versions. */
 async function drilledObjects(target: ProvenTarget, drill: KeepProvenInput['drill']) {
-  let text: string;
-  let versionId: string | undefined;
-  try {
-    const response = await target.s3.send(
-      new GetObjectCommand({ Bucket: target.bucket, Key: drill.manifestKey }),
-    );
-    text = (await response.Body?.transformToString('utf8')) ?? '';
-    versionId = response.VersionId;
-  } catch (error) {
-    throw describeS3Error(error, 'GetObject', target.bucket, drill.manifestKey);
-  }
-  const manifest = parseManifest(text, drill.manifestKey);
-  assertManifestBelongs(manifest, drill.manifestKey);
+  const { manifest, versionId } = await readManifestVersion(target.s3, target.bucket, drill.manifestKey);
   if (manifest.name !== drill.database || manifest.backupId !== drill.backupId) {
     throw new ProvenBackupError(
       `the manifest ${drill.manifestKey} is of backup ${manifest.backupId} of "${manifest.name}", not of the drilled ${drill.backupId} of "${drill.database}"`,
     );
   }
-  const objects = await resolveVersions(
-    target,
-    backupObjects(manifest, drill.manifestKey, versionId === 'null' ? undefined : versionId),
-  );
+  const objects = await resolveVersions(target, backupObjects(manifest, drill.manifestKey, versionId));
   return { tier: manifest.tier, objects };
 }
 
