@@ -6,6 +6,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { toolchain } from '../../core/toolchain.ts';
+import { PACKAGE_ROOT, packedLambdaFolder, RUNS_FROM_PACKAGE } from './package-assets.ts';
 
 /** Lambda's Node.js runtime of the production Node major (scripts/toolchain.json), as the runner image runs. */
 export const LAMBDA_RUNTIME: lambda.Runtime = (() => {
@@ -18,6 +19,12 @@ export const LAMBDA_RUNTIME: lambda.Runtime = (() => {
   }
   return runtime;
 })();
+
+/**
+ * How every Lambda is bundled, at synth (NodejsFunction) and when the package is packed
+ * (scripts/build-package.mjs reads the same settings).
+ */
+export const LAMBDA_BUNDLING = { bundleAwsSDK: true, minify: true, sourceMap: true } as const;
 
 /** Options of {@link addPgproofFunction}. */
 export interface PgproofFunctionOptions {
@@ -33,14 +40,16 @@ export interface PgproofFunctionOptions {
 /**
  * Adds one pgproof Lambda to `scope` as `<idPrefix>Logs`, `<idPrefix>Role` and `<idPrefix>Function`:
  * Node.js 24 on ARM64, JSON logs to its own retained log group, an explicit role (the default one carries
- * the AWS-managed basic execution policy, logs:* on *), and the code bundled by the local esbuild with
- * the AWS SDK inside, so it runs against the SDK versions it was tested with.
+ * the AWS-managed basic execution policy, logs:* on *), and the code bundled by esbuild with the AWS SDK
+ * inside, so it runs against the SDK versions it was tested with: at synth from the repository's sources,
+ * or, in the installed package, the bundle its prepack made with the same settings
+ * ({@link LAMBDA_BUNDLING}).
  */
 export function addPgproofFunction(
   scope: Construct,
   idPrefix: string,
   options: PgproofFunctionOptions,
-): { readonly function: nodejs.NodejsFunction; readonly role: iam.Role; readonly logGroup: logs.LogGroup } {
+): { readonly function: lambda.Function; readonly role: iam.Role; readonly logGroup: logs.LogGroup } {
   const logGroup = new logs.LogGroup(scope, `${idPrefix}Logs`, {
     retention: options.logRetention,
     removalPolicy: RemovalPolicy.RETAIN,
@@ -50,10 +59,8 @@ export function addPgproofFunction(
     description: options.roleDescription ?? options.description,
   });
   logGroup.grantWrite(role);
-  const fn = new nodejs.NodejsFunction(scope, `${idPrefix}Function`, {
+  const common = {
     description: options.description,
-    entry: join(import.meta.dirname, '../../functions', options.file),
-    handler: 'handler',
     runtime: LAMBDA_RUNTIME,
     architecture: lambda.Architecture.ARM_64,
     memorySize: 256,
@@ -61,8 +68,21 @@ export function addPgproofFunction(
     role,
     logGroup,
     loggingFormat: lambda.LoggingFormat.JSON,
-    environment: options.environment,
-    bundling: { bundleAwsSDK: true, minify: true, sourceMap: true, forceDockerBundling: false },
-  });
+  } satisfies Partial<lambda.FunctionProps>;
+  const fn = RUNS_FROM_PACKAGE
+    ? new lambda.Function(scope, `${idPrefix}Function`, {
+        ...common,
+        code: lambda.Code.fromAsset(packedLambdaFolder(options.file)),
+        handler: 'index.handler',
+        // What NodejsFunction sets for a bundle with a source map.
+        environment: { ...options.environment, NODE_OPTIONS: '--enable-source-maps' },
+      })
+    : new nodejs.NodejsFunction(scope, `${idPrefix}Function`, {
+        ...common,
+        entry: join(PACKAGE_ROOT, 'functions', options.file),
+        handler: 'handler',
+        environment: options.environment,
+        bundling: { ...LAMBDA_BUNDLING, forceDockerBundling: false },
+      });
   return { function: fn, role, logGroup };
 }

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PACKED_RUNNER_FOLDER } from '../../cdk/constructs/package-assets.ts';
 import { parseManifest } from '../../core/manifest.ts';
 import { type PgCluster, startPostgres } from '../support/postgres.ts';
 import { startProcess } from '../support/processes.ts';
@@ -45,14 +46,16 @@ describe('runner bundle (what the container image runs)', () => {
     expect(manifest.tables.find((t) => t.name === 'customers')?.rows).toBe(200);
   });
 
-  it('is the file the Dockerfile starts', () => {
+  it('is the file the Dockerfile starts, from the sources or from the packed bundles', () => {
     const dockerfile = readFileSync('containers/pg-dump/Dockerfile', 'utf8');
-    expect(dockerfile).toContain('RUN node containers/build.mjs /app');
-    // Everything the bundle is built from is copied into the build stage.
-    for (const folder of ['core', 'engines', 'containers']) {
-      expect(dockerfile).toContain(`COPY ${folder} ./${folder}\n`);
-    }
-    expect(dockerfile).toContain('COPY scripts/toolchain.json ./scripts/toolchain.json\n');
+    // From the repository, the build stage bundles the sources it was given (the whole context).
+    expect(dockerfile).toContain('COPY . .\n');
+    expect(dockerfile).toContain('else node containers/build.mjs /app; fi');
+    // From an installed package, it takes the bundles its prepack made with the same script.
+    expect(dockerfile).toContain(`if [ "$RUNNER_BUNDLE" = packed ]; then cp -r ${PACKED_RUNNER_FOLDER} /app;`);
+    expect(readFileSync('scripts/build-package.mjs', 'utf8')).toContain(
+      `['containers/build.mjs', '${PACKED_RUNNER_FOLDER}']`,
+    );
     expect(dockerfile).toContain('CMD ["node", "/app/pg-dump.mjs"]');
     expect(dockerfile).toMatch(/^USER node$/m);
   });
