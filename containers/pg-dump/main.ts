@@ -5,6 +5,7 @@ import { createLogger, createMetrics } from '../../core/observability.ts';
 import { createS3Client } from '../../core/s3-client.ts';
 import { DATABASE_DIMENSION, METRICS } from '../../core/telemetry.ts';
 import { runBackup } from '../../engines/backup/backup.ts';
+import { rdsAuthTokenProvider } from '../../engines/backup/iam-token.ts';
 import { readSettings } from '../../engines/backup/settings.ts';
 
 /**
@@ -35,6 +36,7 @@ async function main(): Promise<number> {
       bucket: settings.bucket,
       prefix: settings.prefix,
       verify: settings.verify,
+      authentication: settings.iamAuth ? 'iam' : 'password',
     });
 
     const manifest = await runBackup(settings, {
@@ -45,6 +47,16 @@ async function main(): Promise<number> {
             kms: new KMSClient({
               maxAttempts: 2,
               requestHandler: { connectionTimeout: 3000, requestTimeout: 10_000 },
+            }),
+          }
+        : {}),
+      ...(settings.iamAuth
+        ? {
+            authToken: rdsAuthTokenProvider({
+              host: settings.host,
+              port: settings.port,
+              user: settings.user,
+              region: settings.iamAuth.region,
             }),
           }
         : {}),

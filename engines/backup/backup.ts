@@ -7,9 +7,11 @@ import { InterruptedError } from '../../core/errors.ts';
 import { backupKeys, backupTagging } from '../../core/layout.ts';
 import { type Manifest, serializeManifest, type TableStat } from '../../core/manifest.ts';
 import { HASH_SESSION_SETTINGS } from '../../core/table-stats.ts';
+import type { AuthTokenProvider } from './iam-token.ts';
 import { assertKeyUsable } from './key-check.ts';
 import {
   assertClientCanDump,
+  type ChildLogin,
   chooseCompression,
   clientVersion,
   dumpGlobals,
@@ -18,7 +20,7 @@ import {
   startPgDump,
 } from './pg-tools.ts';
 import type { BackupSettings } from './settings.ts';
-import { DumpSnapshot } from './snapshot.ts';
+import { DumpSnapshot, type IamConnection, verifiedTls } from './snapshot.ts';
 import { TocReader } from './toc-reader.ts';
 import {
   assertStoredSize,
@@ -38,6 +40,11 @@ export interface BackupDependencies {
   readonly s3: S3Client;
   /** Checks the backup's KMS key before the dump; needed when the settings name one. */
   readonly kms?: KMSClient;
+  /**
+   * Signs the password of each connection (the snapshot's, pg_dump's, pg_dumpall's); needed when the
+   * settings ask for IAM authentication.
+   */
+  readonly authToken?: AuthTokenProvider;
   readonly now: () => Date;
   /** Aborts the backup (SIGTERM): pg_dump is stopped and the upload aborted. */
   readonly signal: AbortSignal;
@@ -62,13 +69,21 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
   };
   if (settings.kmsKeyId && !deps.kms)
     throw new Error('runBackup: a KMS key is set but no KMS client was given');
+  if (settings.iamAuth && !deps.authToken)
+    throw new Error('runBackup: IAM authentication is set but no token provider was given');
+  const iam: IamConnection | undefined =
+    settings.iamAuth && deps.authToken
+      ? { token: deps.authToken, ssl: verifiedTls(settings.iamAuth) }
+      : undefined;
+  // A token lives 15 minutes: each program signs its own as it starts, never one from earlier in the run.
+  const childLogin = async (): Promise<ChildLogin> => (iam ? { password: await iam.token() } : {});
   // The checks are independent: run them at once (pg_dump waits for all of them), and report failures
   // in a fixed order, the one a person fixes first.
   const [clientResult, existsResult, keyResult, snapshotResult] = await Promise.allSettled([
     clientVersion(tools.pgDump),
     objectExists(s3, settings.bucket, keys.manifest),
     settings.kmsKeyId && deps.kms ? assertKeyUsable(deps.kms, settings.kmsKeyId) : undefined,
-    DumpSnapshot.open(address),
+    DumpSnapshot.open(address, iam),
   ]);
   if (
     clientResult.status === 'rejected' ||
@@ -116,13 +131,24 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
 
     // Globals (tens of milliseconds) are dumped and stored while pg_dump runs.
     const storedGlobals: Promise<Manifest['globals']> = settings.dumpGlobals
-      ? storeGlobals(tools.pgDumpAll, settings.database, s3, settings.bucket, keys.globals, protection, log)
+      ? storeGlobals(
+          tools.pgDumpAll,
+          settings.database,
+          childLogin,
+          s3,
+          settings.bucket,
+          keys.globals,
+          protection,
+          log,
+        )
       : Promise.resolve(null);
     storedGlobals.catch(() => {});
+    // Signed first, so that nothing comes between reading the sequences and pg_dump's start.
+    const dumpLogin = await childLogin();
     // Sequences are not transactional: read them just before pg_dump does, at its start.
     const sequences = settings.verify === 'none' ? undefined : await snapshot.sequences();
     const args = pgDumpArgs(settings, snapshot.id, compression.arg);
-    const dump = startPgDump(tools.pgDump, args, (line) => log('pg_dump', { stderr: line }));
+    const dump = startPgDump(tools.pgDump, args, (line) => log('pg_dump', { stderr: line }), dumpLogin);
     cleanups.push(() => dump.kill());
     const toc = settings.verify === 'none' ? undefined : new TocReader(tools.pgRestore);
     if (toc) cleanups.push(() => toc.stop());
@@ -216,13 +242,19 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
 async function storeGlobals(
   pgDumpAll: string,
   database: string,
+  login: () => Promise<ChildLogin>,
   s3: S3Client,
   bucket: string,
   key: string,
   protection: ObjectProtection,
   log: BackupDependencies['log'],
 ): Promise<Manifest['globals']> {
-  const sql = await dumpGlobals(pgDumpAll, database, (line) => log('pg_dumpall', { stderr: line }));
+  const sql = await dumpGlobals(
+    pgDumpAll,
+    database,
+    (line) => log('pg_dumpall', { stderr: line }),
+    await login(),
+  );
   const versionId = await putObject(s3, bucket, key, sql, protection, { ContentType: 'application/sql' });
   return {
     key,

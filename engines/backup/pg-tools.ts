@@ -165,9 +165,28 @@ function explainError(lines: readonly string[]): string | undefined {
   return `${text}; ${who} is subject to row-level security on ${table}: grant it BYPASSRLS (ALTER ROLE ${name} BYPASSRLS, as a superuser or, on RDS, the master user), or leave the table out (EXCLUDE_TABLES=${table})`;
 }
 
+/** How a child program logs in, when not by libpq's environment alone. */
+export interface ChildLogin {
+  /**
+   * The password of the program's one connection (a signed IAM token). It reaches the child only as
+   * its own PGPASSWORD: never an argument (visible to every process), never this process's environment.
+   */
+  readonly password?: string;
+}
+
+/** A child's environment: this process's, plus the password of its connection when one was given. */
+function childEnvironment(login: ChildLogin): NodeJS.ProcessEnv | undefined {
+  return login.password === undefined ? undefined : { ...process.env, PGPASSWORD: login.password };
+}
+
 /** Starts pg_dump with the source's libpq environment; stdout is the archive. */
-export function startPgDump(program: string, args: string[], onStderr: (line: string) => void): DumpProcess {
-  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startPgDump(
+  program: string,
+  args: string[],
+  onStderr: (line: string) => void,
+  login: ChildLogin = {},
+): DumpProcess {
+  const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnvironment(login) });
   const stderr = collectStderr(child.stderr, onStderr);
   let killed = false;
   const finished = new Promise<void>((resolve, reject) => {
@@ -207,13 +226,12 @@ export async function dumpGlobals(
   program: string,
   database: string,
   onStderr: (line: string) => void,
+  login: ChildLogin = {},
 ): Promise<Buffer> {
   const child = spawn(
     program,
     ['--globals-only', '--no-role-passwords', '--no-password', `--database=${database}`],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: childEnvironment(login) },
   );
   const stderr = collectStderr(child.stderr, onStderr);
   const chunks: Buffer[] = [];

@@ -22,6 +22,12 @@ const environmentSchema = z
     PGHOST: z.string().optional(),
     PGPORT: z.string().regex(/^\d+$/, 'PGPORT must be a port number').optional(),
     PGUSER: z.string().optional(),
+    // Read only to refuse it with PG_IAM_AUTH (libpq and node-postgres take it from the environment).
+    PGPASSWORD: z.string().optional(),
+    PGSSLMODE: z.string().optional(),
+    PGSSLROOTCERT: z.string().optional(),
+    PG_IAM_AUTH: flag('PG_IAM_AUTH', false),
+    AWS_REGION: z.string().optional(),
     PGDATABASE: z.string({ error: 'PGDATABASE is required: set it to the database to back up' }).min(1),
     ...backupLocationVariables,
     BACKUP_ID: z
@@ -92,7 +98,75 @@ const environmentSchema = z
         message: `BACKUP_NAME (default: PGDATABASE, "${e.PGDATABASE}") ${DATABASE_NAME_RULE}: set BACKUP_NAME to the name its backups are filed under`,
       });
     }
+    if (e.PG_IAM_AUTH) {
+      for (const issue of iamAuthProblems(e)) ctx.addIssue({ code: 'custom', ...issue });
+    }
   });
+
+/** TLS modes that verify the server's certificate: the only ones an IAM token may travel over. */
+const VERIFYING_SSL_MODES = ['verify-full', 'verify-ca'] as const;
+type VerifyingSslMode = (typeof VERIFYING_SSL_MODES)[number];
+
+const isVerifyingSslMode = (mode: string | undefined): mode is VerifyingSslMode =>
+  (VERIFYING_SSL_MODES as readonly (string | undefined)[]).includes(mode);
+
+/** What `PG_IAM_AUTH=true` needs of the rest of the environment, one problem per variable. */
+function iamAuthProblems(e: {
+  PGHOST?: string | undefined;
+  PGUSER?: string | undefined;
+  PGPASSWORD?: string | undefined;
+  PGSSLMODE?: string | undefined;
+  AWS_REGION?: string | undefined;
+}): { path: string[]; message: string }[] {
+  const problems: { path: string[]; message: string }[] = [];
+  if (e.PGPASSWORD !== undefined) {
+    problems.push({
+      path: ['PGPASSWORD'],
+      message:
+        'PGPASSWORD must not be set with PG_IAM_AUTH=true (each connection logs in with a signed IAM token): remove PGPASSWORD, or set PG_IAM_AUTH=false to log in with it',
+    });
+  }
+  if (e.PGHOST === undefined) {
+    problems.push({
+      path: ['PGHOST'],
+      message:
+        'PGHOST is required with PG_IAM_AUTH=true: set it to the database endpoint (the token is signed for it)',
+    });
+  }
+  if (e.PGUSER === undefined) {
+    problems.push({
+      path: ['PGUSER'],
+      message: 'PGUSER is required with PG_IAM_AUTH=true: set it to the database user granted rds_iam',
+    });
+  }
+  if (e.AWS_REGION === undefined) {
+    problems.push({
+      path: ['AWS_REGION'],
+      message:
+        "AWS_REGION is required with PG_IAM_AUTH=true: set it to the database's region (the token is signed for it)",
+    });
+  }
+  if (!isVerifyingSslMode(e.PGSSLMODE)) {
+    problems.push({
+      path: ['PGSSLMODE'],
+      message: `PGSSLMODE must be verify-full or verify-ca with PG_IAM_AUTH=true (the IAM token travels as the password), got ${e.PGSSLMODE === undefined ? 'none' : `"${e.PGSSLMODE}"`}: set PGSSLMODE=verify-full`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * IAM database authentication (`PG_IAM_AUTH=true`): no password exists; every connection logs in with
+ * a freshly signed token, over TLS that verifies the server.
+ */
+export interface IamAuthSettings {
+  /** The database's region (`AWS_REGION`), which the token is signed for. */
+  readonly region: string;
+  /** `PGSSLMODE`: `verify-full` also checks the host name against the certificate. */
+  readonly sslMode: VerifyingSslMode;
+  /** `PGSSLROOTCERT`: the certificate authorities trusted; default: the system's (and `NODE_EXTRA_CA_CERTS`). */
+  readonly sslRootCert: string | undefined;
+}
 
 /** Validated settings of one backup run. */
 export interface BackupSettings {
@@ -101,6 +175,11 @@ export interface BackupSettings {
   readonly host: string;
   readonly port: number;
   readonly user: string;
+  /**
+   * How the runner logs in with `PG_IAM_AUTH=true`.
+   * @default - undefined: libpq's own way (PGPASSWORD, ~/.pgpass), for node-postgres and the child programs alike
+   */
+  readonly iamAuth: IamAuthSettings | undefined;
   readonly bucket: string;
   readonly prefix: string;
   readonly name: string;
@@ -139,6 +218,10 @@ export function readSettings(env: NodeJS.ProcessEnv, now: Date): BackupSettings 
     host: e.PGHOST ?? 'localhost',
     port: Number(e.PGPORT ?? 5432),
     user: e.PGUSER ?? 'postgres',
+    iamAuth:
+      e.PG_IAM_AUTH && e.AWS_REGION && isVerifyingSslMode(e.PGSSLMODE)
+        ? { region: e.AWS_REGION, sslMode: e.PGSSLMODE, sslRootCert: e.PGSSLROOTCERT }
+        : undefined,
     bucket: e.BACKUP_BUCKET,
     prefix: e.BACKUP_PREFIX,
     name: e.BACKUP_NAME ?? e.PGDATABASE,

@@ -1,9 +1,90 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { readInventory, readSequences } from '../../core/catalog-inventory.ts';
-import { describePgError, type ServerAddress } from '../../core/errors.ts';
+import { ConfigError, DatabaseError, describePgError, type ServerAddress } from '../../core/errors.ts';
 import type { Inventory, SequenceState } from '../../core/inventory.ts';
 import type { TableStat, VerifyLevel } from '../../core/manifest.ts';
 import { applyHashSettings, measureTable, type TableRef } from '../../core/table-stats.ts';
+import type { AuthTokenProvider } from './iam-token.ts';
+import type { IamAuthSettings } from './settings.ts';
+
+/**
+ * How the snapshot's connection logs in with IAM authentication. Without it, node-postgres takes
+ * libpq's variables (PGPASSWORD, PGSSLMODE) from the environment itself.
+ */
+export interface IamConnection {
+  /** Called for the connection's password: a token signed for this very connection. */
+  readonly token: AuthTokenProvider;
+  /** TLS that verifies the server, as libpq would under the same PGSSLMODE and PGSSLROOTCERT. */
+  readonly ssl: ConnectionOptions;
+}
+
+/**
+ * node-postgres' TLS options for a verifying `PGSSLMODE`. node-postgres reads neither PGSSLROOTCERT nor
+ * the difference between verify-ca and verify-full, so they are spelled out here: the runner then trusts
+ * exactly what pg_dump (libpq) trusts.
+ */
+export function verifiedTls(iamAuth: Pick<IamAuthSettings, 'sslMode' | 'sslRootCert'>): ConnectionOptions {
+  let ca: string | undefined;
+  if (iamAuth.sslRootCert !== undefined) {
+    try {
+      ca = readFileSync(iamAuth.sslRootCert, 'utf8');
+    } catch (cause) {
+      throw new ConfigError(
+        `cannot read PGSSLROOTCERT ${iamAuth.sslRootCert} (${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}); set it to the PEM file of the certificate authority that signed the server's certificate`,
+        { cause },
+      );
+    }
+  }
+  return {
+    rejectUnauthorized: true,
+    ...(ca === undefined ? {} : { ca }),
+    // verify-ca: the chain is checked, the host name is not (libpq's meaning).
+    ...(iamAuth.sslMode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {}),
+  };
+}
+
+/** Node's codes for a server certificate that did not verify. */
+const UNVERIFIED_CERTIFICATE_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A login or TLS failure of an IAM login, with the fixes that apply to it; `undefined` for any other error. */
+function describeIamLoginError(error: unknown, address: ServerAddress): DatabaseError | undefined {
+  const e = (error ?? {}) as { code?: string; message?: string };
+  const where = `${address.host}:${address.port}`;
+  // Node may add advice of its own after a ";" (--use-system-ca): the fix here is another one.
+  const reason = (e.message ?? '').split(';')[0];
+  if (e.code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new DatabaseError(
+      `the TLS certificate of PostgreSQL at ${where} does not name "${address.host}" (${reason}); set PGHOST to the endpoint the certificate names, or PGSSLMODE=verify-ca`,
+      { cause: error },
+    );
+  }
+  if (UNVERIFIED_CERTIFICATE_CODES.has(e.code ?? '')) {
+    return new DatabaseError(
+      `cannot verify the TLS certificate of PostgreSQL at ${where} (${reason}); set PGSSLROOTCERT to the certificate authority that signed it (the image trusts the Amazon RDS ones)`,
+      { cause: error },
+    );
+  }
+  if (e.code === '28P01' || e.code === '28000') {
+    return new DatabaseError(
+      `cannot log in to PostgreSQL at ${where} as "${address.user}" with an IAM token: ${e.message}; grant the user rds_iam (GRANT rds_iam TO ${address.user}) and let the task role rds-db:connect as it`,
+      { cause: error },
+    );
+  }
+  return undefined;
+}
 
 /**
  * The exported snapshot a dump is taken in. One REPEATABLE READ READ ONLY transaction exports its
@@ -23,8 +104,11 @@ export class DumpSnapshot {
     readonly lost: Promise<never>,
   ) {}
 
-  /** Connects (libpq's environment supplies the password) and exports a snapshot. */
-  static async open(address: ServerAddress): Promise<DumpSnapshot> {
+  /**
+   * Connects and exports a snapshot. The password comes from libpq's environment, or with `iam`, from
+   * a token signed for this connection.
+   */
+  static async open(address: ServerAddress, iam?: IamConnection): Promise<DumpSnapshot> {
     const client = new pg.Client({
       host: address.host,
       port: address.port,
@@ -32,6 +116,7 @@ export class DumpSnapshot {
       database: address.database,
       application_name: 'pgproof-backup',
       keepAlive: true,
+      ...(iam ? { password: iam.token, ssl: iam.ssl } : {}),
     });
     let rejectLost: (error: Error) => void = () => {};
     const lost = new Promise<never>((_, reject) => {
@@ -66,7 +151,10 @@ export class DumpSnapshot {
       );
     } catch (error) {
       await client.end().catch(() => {});
-      throw describePgError(error, address, 'opening the dump snapshot');
+      throw (
+        (iam && describeIamLoginError(error, address)) ??
+        describePgError(error, address, 'opening the dump snapshot')
+      );
     }
   }
 

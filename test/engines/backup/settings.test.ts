@@ -120,4 +120,63 @@ describe('backup runner settings', () => {
       readSettings({ PGDATABASE: 'shop.eu', BACKUP_NAME: 'shop-eu', BACKUP_BUCKET: 'b' }, NOW).name,
     ).toBe('shop-eu');
   });
+  describe('with IAM database authentication', () => {
+    const IAM = {
+      ...BASE,
+      PG_IAM_AUTH: 'true',
+      PGHOST: 'orders.cluster-abc123.eu-west-1.rds.amazonaws.com',
+      PGUSER: 'pgproof_backup',
+      PGSSLMODE: 'verify-full',
+      AWS_REGION: 'eu-west-1',
+    };
+
+    it("logs in with a signed token over verified TLS, and by libpq's own way by default", () => {
+      expect(readSettings(IAM, NOW)).toMatchObject({
+        host: 'orders.cluster-abc123.eu-west-1.rds.amazonaws.com',
+        user: 'pgproof_backup',
+        iamAuth: { region: 'eu-west-1', sslMode: 'verify-full', sslRootCert: undefined },
+      });
+      expect(
+        readSettings({ ...IAM, PGSSLMODE: 'verify-ca', PGSSLROOTCERT: '/etc/ssl/certs/rds.pem' }, NOW)
+          .iamAuth,
+      ).toEqual({ region: 'eu-west-1', sslMode: 'verify-ca', sslRootCert: '/etc/ssl/certs/rds.pem' });
+      expect(readSettings(BASE, NOW).iamAuth).toBeUndefined();
+      expect(
+        readSettings({ ...BASE, PG_IAM_AUTH: 'false', PGPASSWORD: 'secret' }, NOW).iamAuth,
+      ).toBeUndefined();
+    });
+
+    it('rejects a password set alongside it, naming both variables and the fix', () => {
+      expect(() => readSettings({ ...IAM, PGPASSWORD: 'secret' }, NOW)).toThrow(
+        'invalid environment: PGPASSWORD must not be set with PG_IAM_AUTH=true (each connection logs in with a signed IAM token): remove PGPASSWORD, or set PG_IAM_AUTH=false to log in with it',
+      );
+    });
+
+    it('rejects TLS that does not verify the server, the token being the password', () => {
+      for (const [mode, got] of [
+        ['require', '"require"'],
+        ['prefer', '"prefer"'],
+        ['disable', '"disable"'],
+        ['', 'none'],
+      ]) {
+        expect(() => readSettings({ ...IAM, PGSSLMODE: mode }, NOW)).toThrow(
+          `invalid environment: PGSSLMODE must be verify-full or verify-ca with PG_IAM_AUTH=true (the IAM token travels as the password), got ${got}: set PGSSLMODE=verify-full`,
+        );
+      }
+    });
+
+    it('rejects a missing host, user and region at once', () => {
+      expect(() => readSettings({ ...BASE, PG_IAM_AUTH: 'true', PGSSLMODE: 'verify-full' }, NOW)).toThrow(
+        'invalid environment: PGHOST is required with PG_IAM_AUTH=true: set it to the database endpoint (the token is signed for it); ' +
+          'PGUSER is required with PG_IAM_AUTH=true: set it to the database user granted rds_iam; ' +
+          "AWS_REGION is required with PG_IAM_AUTH=true: set it to the database's region (the token is signed for it)",
+      );
+    });
+
+    it('rejects a value other than true or false', () => {
+      expect(() => readSettings({ ...IAM, PG_IAM_AUTH: 'yes' }, NOW)).toThrow(
+        'invalid environment: PG_IAM_AUTH must be true or false, got "yes"',
+      );
+    });
+  });
 });
