@@ -2,6 +2,7 @@ import { Duration, RemovalPolicy, TimeZone, Token, Validations } from 'aws-cdk-l
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -21,6 +22,20 @@ import { addScratchVolumes } from './task-volumes.ts';
 /** Name of the runner container in every backup task definition. */
 export const RUNNER_CONTAINER_NAME = 'pg-dump';
 
+/**
+ * IAM database authentication of a backup: the runner logs in as {@link user} with a token its task role
+ * signs for each connection, and no password exists anywhere.
+ */
+export interface DatabaseIamAuth {
+  /** The database user the runner logs in as; the database must `GRANT rds_iam TO` it. */
+  readonly user: string;
+  /**
+   * Grants `rds-db:connect` as exactly {@link user}, and nothing wider: for an `rds.IDatabaseInstance`
+   * `(grantee) => instance.grantConnect(grantee, user)`, for a cluster `cluster.grantConnect(grantee, user)`.
+   */
+  readonly grantConnect: (grantee: iam.IGrantable) => iam.Grant;
+}
+
 /** Props of {@link DatabaseBackup}: one database from the deployment config, plus where its backups go. */
 export interface DatabaseBackupProps {
   /** The database's name in the key layout (`BACKUP_NAME`): its backups go under `<prefix><name>/`. */
@@ -34,8 +49,19 @@ export interface DatabaseBackupProps {
   readonly port?: number;
   /** The database to dump. */
   readonly database: string;
-  /** Secret with the JSON keys `username` and `password` (the RDS layout); injected as ECS secrets. */
-  readonly credentials: secretsmanager.ISecret;
+  /**
+   * Secret with the JSON keys `username` and `password` (the RDS layout); injected as ECS secrets.
+   * Exactly one of this and {@link iamAuth} is required.
+   * @default - none: {@link iamAuth} logs in
+   */
+  readonly credentials?: secretsmanager.ISecret;
+  /**
+   * IAM database authentication: the task role may connect as one user, and the task holds no secret.
+   * Exactly one of this and {@link credentials} is required; TLS must then verify the server
+   * ({@link sslMode} `verify-full` or `verify-ca`), the token being the password.
+   * @default - none: {@link credentials} logs in
+   */
+  readonly iamAuth?: DatabaseIamAuth;
   /** The backup bucket and its key (`KMS_KEY_ID`): the task may write only under `<prefix><name>/`. */
   readonly vault: IBackupVault;
   /**
@@ -105,6 +131,7 @@ export interface DatabaseBackupProps {
   readonly logRetention?: logs.RetentionDays;
   /**
    * libpq's `PGSSLMODE` towards the database. The image trusts the Amazon RDS certificate authorities.
+   * With {@link iamAuth}, `require` is refused: the token is the password, and must go only to the real server.
    * @default 'verify-full' - TLS only, with the server's certificate and host name verified
    */
   readonly sslMode?: 'verify-full' | 'verify-ca' | 'require';
@@ -112,8 +139,8 @@ export interface DatabaseBackupProps {
 
 /**
  * Everything one database's backups need: a Fargate task definition of the runner with the
- * database's settings, credentials as ECS secrets and a task role that may only write that
- * database's prefix; a security group let into the database; the schedule that invokes the
+ * database's settings, credentials as ECS secrets (or, with IAM authentication, none: the task role may
+ * connect as one database user) and a task role that may only write that database's prefix; a security group let into the database; the schedule that invokes the
  * launcher; and the alarm that fires when no backup succeeded within the RPO.
  */
 export class DatabaseBackup extends Construct {
@@ -146,6 +173,7 @@ export class DatabaseBackup extends Construct {
       throw new Error(`'name' ${DATABASE_NAME_RULE}, got "${props.name}"`);
     }
     const ownPrefix = databasePrefix(prefix, props.name);
+    const login = databaseLogin(props);
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
@@ -166,7 +194,8 @@ export class DatabaseBackup extends Construct {
       PGHOST: props.host,
       PGPORT: String(props.port ?? 5432),
       PGDATABASE: props.database,
-      PGSSLMODE: props.sslMode ?? 'verify-full',
+      PGSSLMODE: login.sslMode,
+      ...(props.iamAuth ? { PGUSER: props.iamAuth.user, PG_IAM_AUTH: 'true' } : {}),
       BACKUP_BUCKET: props.vault.bucket.bucketName,
       BACKUP_PREFIX: prefix || undefined,
       BACKUP_NAME: props.name,
@@ -191,10 +220,14 @@ export class DatabaseBackup extends Construct {
       environment: Object.fromEntries(
         Object.entries(environment).filter((entry): entry is [string, string] => entry[1] !== undefined),
       ),
-      secrets: {
-        PGUSER: ecs.Secret.fromSecretsManager(props.credentials, 'username'),
-        PGPASSWORD: ecs.Secret.fromSecretsManager(props.credentials, 'password'),
-      },
+      ...(login.credentials
+        ? {
+            secrets: {
+              PGUSER: ecs.Secret.fromSecretsManager(login.credentials, 'username'),
+              PGPASSWORD: ecs.Secret.fromSecretsManager(login.credentials, 'password'),
+            },
+          }
+        : {}),
       logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: props.name }),
     });
     addScratchVolumes(this.taskDefinition, this.container, [{ name: 'tmp', containerPath: '/tmp' }]);
@@ -203,11 +236,13 @@ export class DatabaseBackup extends Construct {
       maxRetentionDays: Math.max(...Object.values(props.retentionDays)),
     });
     // ECS reads the secret with the execution role; a secret under a customer-managed key needs it too.
-    props.credentials.encryptionKey?.grantDecrypt(this.taskDefinition.obtainExecutionRole());
+    login.credentials?.encryptionKey?.grantDecrypt(this.taskDefinition.obtainExecutionRole());
+    props.iamAuth?.grantConnect(this.taskDefinition.taskRole);
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
-      reason:
-        'The environment holds only non-secret settings (host, bucket, selections); the credentials come from Secrets Manager as ECS secrets.',
+      reason: login.credentials
+        ? 'The environment holds only non-secret settings (host, bucket, selections); the credentials come from Secrets Manager as ECS secrets.'
+        : 'The environment holds only non-secret settings (host, user, bucket, selections); no password exists: the runner signs an IAM token for each connection.',
     });
     acknowledgeWildcards(
       this.taskDefinition.taskRole,
@@ -284,4 +319,32 @@ export class DatabaseBackup extends Construct {
       ...options,
     });
   }
+}
+
+/**
+ * How the task logs in: exactly one of a secret and IAM authentication, and the TLS mode towards the
+ * database (one that verifies the server when an IAM token is the password).
+ */
+function databaseLogin(props: DatabaseBackupProps): {
+  readonly credentials: secretsmanager.ISecret | undefined;
+  readonly sslMode: NonNullable<DatabaseBackupProps['sslMode']>;
+} {
+  if ((props.credentials === undefined) === (props.iamAuth === undefined)) {
+    throw new Error(
+      `exactly one of 'credentials' (a secret with username and password) and 'iamAuth' (IAM database authentication) is required, got ${props.credentials ? 'both' : 'neither'}`,
+    );
+  }
+  const sslMode = props.sslMode ?? 'verify-full';
+  if (props.iamAuth) {
+    const { user } = props.iamAuth;
+    if (!Token.isUnresolved(user) && user.trim() === '') {
+      throw new Error("'iamAuth.user' must name the database user granted rds_iam, got an empty string");
+    }
+    if (sslMode !== 'verify-full' && sslMode !== 'verify-ca') {
+      throw new Error(
+        `'sslMode' must be 'verify-full' or 'verify-ca' with 'iamAuth' (the IAM token travels as the password), got '${sslMode}'`,
+      );
+    }
+  }
+  return { credentials: props.credentials, sslMode };
 }

@@ -3,8 +3,10 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BackupLauncher } from '../../cdk/constructs/backup-launcher.ts';
@@ -64,6 +66,140 @@ describe('DatabaseBackup', () => {
     expect(() => new DatabaseBackup(scope, 'Orders', props(scope, { name: 'orders/eu' }))).toThrow(
       `'name' may hold only letters, digits, "_" and "-" (at most 63, starting with a letter or digit), got "orders/eu"`,
     );
+  });
+
+  it('rejects both a secret and IAM authentication, and neither', () => {
+    const message = (changes: Partial<DatabaseBackupProps>) => {
+      const scope = stack();
+      return () => new DatabaseBackup(scope, 'Orders', props(scope, changes));
+    };
+    const iamAuth = { user: 'pgproof_backup', grantConnect: () => ({}) as never };
+    expect(message({ iamAuth })).toThrow(
+      "exactly one of 'credentials' (a secret with username and password) and 'iamAuth' (IAM database authentication) is required, got both",
+    );
+    expect(message({ credentials: undefined })).toThrow(
+      "exactly one of 'credentials' (a secret with username and password) and 'iamAuth' (IAM database authentication) is required, got neither",
+    );
+  });
+
+  it('rejects IAM authentication over TLS that does not verify the server', () => {
+    const scope = stack();
+    expect(
+      () =>
+        new DatabaseBackup(
+          scope,
+          'Orders',
+          props(scope, {
+            credentials: undefined,
+            iamAuth: { user: 'pgproof_backup', grantConnect: () => ({}) as never },
+            sslMode: 'require',
+          }),
+        ),
+    ).toThrow(
+      "'sslMode' must be 'verify-full' or 'verify-ca' with 'iamAuth' (the IAM token travels as the password), got 'require'",
+    );
+  });
+
+  /** A database backed up with IAM authentication: an imported RDS instance, with a launcher and network. */
+  describe('with IAM database authentication', () => {
+    const DBUSER_ARN =
+      'arn:aws:rds-db:eu-west-1:123456789012:dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/pgproof_backup';
+    let template: Template;
+    let findings: string[];
+    beforeAll(() => {
+      const scope = stack();
+      const network = new BackupNetwork(scope, 'Network');
+      const cluster = new ecs.Cluster(scope, 'Cluster', { vpc: network.vpc });
+      const vault = BackupVault.fromBucketAndKey(new s3.Bucket(scope, 'Bucket'), new kms.Key(scope, 'Key'));
+      const launcher = new BackupLauncher(scope, 'Launcher', {
+        cluster,
+        vpc: network.vpc,
+        subnets: network.subnets,
+        vault,
+      });
+      const instance = rds.DatabaseInstance.fromDatabaseInstanceAttributes(scope, 'Instance', {
+        instanceIdentifier: 'orders',
+        instanceEndpointAddress: 'orders.abc123.eu-west-1.rds.amazonaws.com',
+        port: 5432,
+        securityGroups: [],
+        instanceResourceId: 'db-ABCDEFGHIJKLMNOPQRSTUVWXY0',
+      });
+      new DatabaseBackup(scope, 'DatabaseOrders', {
+        name: 'orders',
+        host: instance.dbInstanceEndpointAddress,
+        database: 'orders',
+        iamAuth: {
+          user: 'pgproof_backup',
+          grantConnect: (grantee) => instance.grantConnect(grantee, 'pgproof_backup'),
+        },
+        vault,
+        cluster,
+        vpc: network.vpc,
+        image: ecs.ContainerImage.fromRegistry('runner'),
+        launcher,
+        schedule: 'cron(0 2 * * ? *)',
+        timeZone: 'UTC',
+        retentionDays: retention,
+        rpo: Duration.hours(26),
+        additionalSecurityGroups: [network.taskSecurityGroup],
+      });
+      template = Template.fromStack(scope);
+      findings = new AwsSolutionsChecks()
+        .validateScope(scope.node.root)
+        .violations.flatMap((violation) =>
+          violation.violatingResources.map(
+            (resource) =>
+              `${violation.ruleName} at ${(resource as { constructPath?: string }).constructPath}`,
+          ),
+        )
+        .filter((finding) => finding.includes('/DatabaseOrders/'));
+    });
+
+    it('gives the runner its user and PG_IAM_AUTH, verified TLS, and no secret at all', () => {
+      const [task] = Object.values(template.findResources('AWS::ECS::TaskDefinition')) as [
+        { Properties: { ContainerDefinitions: unknown } },
+      ];
+      const [container] = task.Properties.ContainerDefinitions as [
+        { Environment: { Name: string; Value: unknown }[]; Secrets?: unknown },
+      ];
+      expect(container.Secrets).toBeUndefined();
+      const environment = Object.fromEntries(container.Environment.map((e) => [e.Name, e.Value]));
+      expect(environment).toMatchObject({
+        PGHOST: 'orders.abc123.eu-west-1.rds.amazonaws.com',
+        PGUSER: 'pgproof_backup',
+        PG_IAM_AUTH: 'true',
+        PGSSLMODE: 'verify-full',
+      });
+      expect(environment).not.toHaveProperty('PGPASSWORD');
+      // Nor may the execution role read one.
+      const own = Object.entries(template.toJSON().Resources as Record<string, unknown>).filter(([id]) =>
+        id.startsWith('DatabaseOrders'),
+      );
+      expect(own.length).toBeGreaterThan(0);
+      expect(JSON.stringify(own)).not.toMatch(/secretsmanager|Secrets/);
+    });
+
+    it('lets the task role connect as exactly that database user, and nothing wider', () => {
+      const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+        (policy) =>
+          (policy.Properties as { PolicyDocument: { Statement: { Action: unknown }[] } }).PolicyDocument
+            .Statement,
+      );
+      const rdsStatements = statements.filter((statement) =>
+        JSON.stringify(statement.Action).includes('rds'),
+      );
+      expect(rdsStatements).toEqual([{ Action: 'rds-db:connect', Effect: 'Allow', Resource: DBUSER_ARN }]);
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp('^DatabaseOrdersTaskTaskRole') }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([{ Action: 'rds-db:connect', Effect: 'Allow', Resource: DBUSER_ARN }]),
+        },
+      });
+    });
+
+    it('leaves no cdk-nag finding', () => {
+      expect(findings).toEqual([]);
+    });
   });
 
   /**
