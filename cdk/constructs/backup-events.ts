@@ -1,4 +1,4 @@
-import { ArnFormat, Names, SecretValue, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Names, RemovalPolicy, SecretValue, Stack, Token } from 'aws-cdk-lib';
 import * as chatbot from 'aws-cdk-lib/aws-chatbot';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -245,6 +245,8 @@ export class BackupEvents extends Construct {
     const key = new kms.Key(this, 'ChatKey', {
       description: 'pgproof: encrypts the chat notifications topic',
       enableKeyRotation: true,
+      // It encrypts messages in flight only: nothing stored needs it once the topic is gone.
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     key.grant(new iam.ServicePrincipal('events.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
     const topic = new sns.Topic(this, 'ChatTopic', {

@@ -67,8 +67,6 @@ function nagFindings(scope: Stack): string[] {
     .filter((finding) => finding.includes('/Events/'));
 }
 
-const ref = (scope: Stack, value: string) => scope.resolve(value);
-
 describe('BackupEvents', () => {
   describe('on the bus only, with two databases watched', () => {
     let scope: Stack;
