@@ -63,6 +63,41 @@ const taskSchema = z
     }
   });
 
+const SECRET_EXAMPLE = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf';
+
+/** The secret with the password, the RDS layout (`username`, `password`). */
+const SECRET_ARN = arnOf('Secrets Manager secret', SECRET_EXAMPLE).regex(
+  // Only ARNs are checked for the suffix; anything else already has its own message.
+  /^(?!arn:)|-[A-Za-z0-9]{6}$/,
+  "must be the secret's complete ARN, ending in its 6-character suffix; copy it from the Secrets Manager console",
+);
+
+const IAM_AUTH_EXAMPLE = '{ "user": "pgproof_backup", "resourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY0" }';
+
+/**
+ * IAM database authentication, the alternative to a secret: the backup logs in as `user` with a token
+ * its task role signs, and the role may connect as that user of that database (`resourceId`) only.
+ */
+const iamAuthSchema = z
+  .object(
+    {
+      user: text(
+        'name the database user the backup logs in as (granted rds_iam), e.g. "pgproof_backup"',
+      ).regex(
+        /^[A-Za-z_][A-Za-z0-9_$.-]{0,62}$/,
+        'must be a database user name of letters, digits, "_", "$", "." and "-" (no wildcards: the IAM grant names exactly this user), e.g. "pgproof_backup"',
+      ),
+      resourceId: text(
+        'give the resource id of the instance (DbiResourceId, "db-...") or the Aurora cluster (DbClusterResourceId, "cluster-..."), e.g. "db-ABCDEFGHIJKLMNOPQRSTUVWXY0"',
+      ).regex(
+        /^(db|cluster)-[A-Za-z0-9]+$/,
+        'is not an RDS resource id; use the instance\'s DbiResourceId ("db-ABCDEFGHIJKLMNOPQRSTUVWXY0") or the Aurora cluster\'s DbClusterResourceId ("cluster-ABCDEFGHIJKLMNOPQRSTUVWXY0"), not its name',
+      ),
+    },
+    { error: `must be an object like ${IAM_AUTH_EXAMPLE}` },
+  )
+  .strict();
+
 /** One database to back up; its drill's time zone defaults to the database's. */
 export const databaseSchema = z
   .object(
@@ -74,15 +109,10 @@ export const databaseSchema = z
       host: text('set it to the database endpoint, e.g. "orders.cluster-abc.eu-west-1.rds.amazonaws.com"'),
       port: wholeNumber(1, 65_535, 'use the database port, usually 5432').default(5432),
       database: text('set it to the PostgreSQL database to dump, e.g. "orders"'),
-      secretArn: arnOf(
-        'Secrets Manager secret',
-        'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf',
-      ).regex(
-        // Only ARNs are checked for the suffix; anything else already has its own message.
-        /^(?!arn:)|-[A-Za-z0-9]{6}$/,
-        "must be the secret's complete ARN, ending in its 6-character suffix; copy it from the Secrets Manager console",
-      ),
+      // Optional here: exactly one of secretArn and iamAuth is checked below, with the fix.
+      secretArn: SECRET_ARN.optional(),
       secretKeyArn: arnOf('KMS key', 'arn:aws:kms:eu-west-1:123456789012:key/<id>').optional(),
+      iamAuth: iamAuthSchema.optional(),
       schedule: cron('cron(0 2 * * ? *)'),
       timeZone: timeZone(),
       retention: retentionSchema.default({}),
@@ -112,6 +142,36 @@ export const databaseSchema = z
     { error: 'must be an object describing one database' },
   )
   .strict()
+  // Checked even when other fields are wrong, so that every problem is reported at once.
+  .check(
+    z.superRefine(
+      (db, ctx) => {
+        if (db.secretArn === undefined && db.iamAuth === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['secretArn'],
+            message: `is missing; set it to the ARN of the Secrets Manager secret with the password, e.g. "${SECRET_EXAMPLE}", or log in without one: "iamAuth": ${IAM_AUTH_EXAMPLE}`,
+          });
+        }
+        if (db.secretArn !== undefined && db.iamAuth !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['iamAuth'],
+            message:
+              'cannot be given with "secretArn"; keep "iamAuth" to log in with IAM database authentication (no password), or "secretArn" to log in with the secret\'s password',
+          });
+        }
+        if (db.secretKeyArn !== undefined && db.iamAuth !== undefined && db.secretArn === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['secretKeyArn'],
+            message: 'is the key of the secret, and "iamAuth" uses none; remove it',
+          });
+        }
+      },
+      { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
+    ),
+  )
   // The drill's schedule runs in the database's time zone unless it names its own.
   .transform((db) => ({
     ...db,

@@ -1,6 +1,9 @@
-import { Duration } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DatabaseConfig, type NetworkConfig, retentionDays } from '../../core/config.ts';
 import type { BackupNetworkProps } from '../constructs/backup-network.ts';
@@ -60,6 +63,46 @@ export function databaseBackupSettings(
     memoryMiB: db.task.memoryMiB,
     ephemeralStorageGiB: db.task.ephemeralStorageGiB,
     architecture: taskArchitecture(db),
+  };
+}
+
+/**
+ * How a database's backup logs in, from its config. With `secretArn`: the secret, imported into `scope`
+ * as `Credentials` (its key as `CredentialsKey`; imports, so no logical id depends on them). With
+ * `iamAuth`: the user, and a grant of `rds-db:connect` as exactly that user of exactly that instance or
+ * Aurora cluster (`arn:<partition>:rds-db:<region>:<account>:dbuser:<resourceId>/<user>`).
+ */
+export function databaseAuthentication(
+  scope: Construct,
+  db: DatabaseConfig,
+): Pick<DatabaseBackupProps, 'credentials' | 'iamAuth'> {
+  if (db.iamAuth) {
+    const { user, resourceId } = db.iamAuth;
+    const dbUserArn = Stack.of(scope).formatArn({
+      service: 'rds-db',
+      resource: 'dbuser',
+      resourceName: `${resourceId}/${user}`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    return {
+      iamAuth: {
+        user,
+        grantConnect: (grantee) =>
+          iam.Grant.addToPrincipal({ grantee, actions: ['rds-db:connect'], resourceArns: [dbUserArn] }),
+      },
+    };
+  }
+  if (db.secretArn === undefined) {
+    // The config's schema already refuses this, naming the field.
+    throw new Error(`database "${db.name}" has neither 'secretArn' nor 'iamAuth'; give one`);
+  }
+  return {
+    credentials: secretsmanager.Secret.fromSecretAttributes(scope, 'Credentials', {
+      secretCompleteArn: db.secretArn,
+      ...(db.secretKeyArn && {
+        encryptionKey: kms.Key.fromKeyArn(scope, 'CredentialsKey', db.secretKeyArn),
+      }),
+    }),
   };
 }
 

@@ -14,7 +14,7 @@ import { BackupNetwork } from '../../cdk/constructs/backup-network.ts';
 import { BackupVault } from '../../cdk/constructs/backup-vault.ts';
 import { pascalCase } from '../../cdk/constructs/construct-id.ts';
 import { DatabaseBackup, type DatabaseBackupProps } from '../../cdk/constructs/database-backup.ts';
-import { databaseBackupSettings } from '../../cdk/stacks/config-props.ts';
+import { databaseAuthentication, databaseBackupSettings } from '../../cdk/stacks/config-props.ts';
 import { startBackupEventSchema } from '../../core/launch.ts';
 import { bareStacks } from './bare-stack.ts';
 import { joinToText, logicalIdsOf } from './synth.ts';
@@ -22,6 +22,28 @@ import { testDatabases } from './test-config.ts';
 
 const stack = bareStacks();
 const retention = { daily: 7, weekly: 35, monthly: 372, yearly: 2562 };
+
+/** What a backup is wired to in the primary stack: the network, a cluster, a vault and a launcher. */
+function backupEnvironment(
+  scope: Stack,
+): Pick<DatabaseBackupProps, 'vault' | 'cluster' | 'vpc' | 'launcher' | 'additionalSecurityGroups'> {
+  const network = new BackupNetwork(scope, 'Network');
+  const cluster = new ecs.Cluster(scope, 'Cluster', { vpc: network.vpc });
+  const vault = BackupVault.fromBucketAndKey(new s3.Bucket(scope, 'Bucket'), new kms.Key(scope, 'Key'));
+  const launcher = new BackupLauncher(scope, 'Launcher', {
+    cluster,
+    vpc: network.vpc,
+    subnets: network.subnets,
+    vault,
+  });
+  return {
+    vault,
+    cluster,
+    vpc: network.vpc,
+    launcher,
+    additionalSecurityGroups: [network.taskSecurityGroup],
+  };
+}
 
 describe('DatabaseBackup', () => {
   const props = (scope: Stack, changes: Partial<DatabaseBackupProps>): DatabaseBackupProps => {
@@ -108,15 +130,6 @@ describe('DatabaseBackup', () => {
     let findings: string[];
     beforeAll(() => {
       const scope = stack();
-      const network = new BackupNetwork(scope, 'Network');
-      const cluster = new ecs.Cluster(scope, 'Cluster', { vpc: network.vpc });
-      const vault = BackupVault.fromBucketAndKey(new s3.Bucket(scope, 'Bucket'), new kms.Key(scope, 'Key'));
-      const launcher = new BackupLauncher(scope, 'Launcher', {
-        cluster,
-        vpc: network.vpc,
-        subnets: network.subnets,
-        vault,
-      });
       const instance = rds.DatabaseInstance.fromDatabaseInstanceAttributes(scope, 'Instance', {
         instanceIdentifier: 'orders',
         instanceEndpointAddress: 'orders.abc123.eu-west-1.rds.amazonaws.com',
@@ -132,16 +145,12 @@ describe('DatabaseBackup', () => {
           user: 'pgproof_backup',
           grantConnect: (grantee) => instance.grantConnect(grantee, 'pgproof_backup'),
         },
-        vault,
-        cluster,
-        vpc: network.vpc,
+        ...backupEnvironment(scope),
         image: ecs.ContainerImage.fromRegistry('runner'),
-        launcher,
         schedule: 'cron(0 2 * * ? *)',
         timeZone: 'UTC',
         retentionDays: retention,
         rpo: Duration.hours(26),
-        additionalSecurityGroups: [network.taskSecurityGroup],
       });
       template = Template.fromStack(scope);
       findings = new AwsSolutionsChecks()
@@ -202,6 +211,55 @@ describe('DatabaseBackup', () => {
     });
   });
 
+  describe('authentication from the config', () => {
+    const [orders] = testDatabases();
+    if (!orders) throw new Error('the test config has no databases');
+
+    it('imports the secret and its key under the database scope, as the primary stack always has', () => {
+      const scope = stack();
+      const imports = new Construct(scope, 'Orders');
+      const secretKeyArn = 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555';
+      const { credentials, iamAuth } = databaseAuthentication(imports, { ...orders, secretKeyArn });
+      expect(iamAuth).toBeUndefined();
+      expect(credentials?.node.path).toBe('Test/Orders/Credentials');
+      expect(credentials?.secretArn).toBe(orders.secretArn);
+      expect(credentials?.encryptionKey?.node.path).toBe('Test/Orders/CredentialsKey');
+    });
+
+    it('grants rds-db:connect as exactly the configured user of the configured Aurora cluster', () => {
+      const scope = stack();
+      const { secretArn: _secret, ...withoutSecret } = orders;
+      const db = {
+        ...withoutSecret,
+        iamAuth: { user: 'pgproof_backup', resourceId: 'cluster-ABCDEFGHIJKLMNOPQRSTUVWXY0' },
+      };
+      const authentication = databaseAuthentication(new Construct(scope, 'Orders'), db);
+      expect(authentication.credentials).toBeUndefined();
+      expect(authentication.iamAuth?.user).toBe('pgproof_backup');
+      new DatabaseBackup(scope, 'DatabaseOrders', {
+        ...databaseBackupSettings(db),
+        ...authentication,
+        ...backupEnvironment(scope),
+        image: ecs.ContainerImage.fromRegistry('runner'),
+      });
+      const template = Template.fromStack(scope);
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        Roles: [{ Ref: Match.stringLikeRegexp('^DatabaseOrdersTaskTaskRole') }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            {
+              Action: 'rds-db:connect',
+              Effect: 'Allow',
+              Resource:
+                'arn:aws:rds-db:eu-west-1:123456789012:dbuser:cluster-ABCDEFGHIJKLMNOPQRSTUVWXY0/pgproof_backup',
+            },
+          ]),
+        },
+      });
+      expect(JSON.stringify(template.toJSON())).not.toMatch(/rds-db:\*|dbuser:\*|dbuser:[^"]*\*/);
+    });
+  });
+
   /**
    * The two test databases as the primary stack backs them up: under `pg/`, COMPLIANCE locks, one
    * launcher, the network's shared task group, and orders' database security group opened to its task.
@@ -226,11 +284,7 @@ describe('DatabaseBackup', () => {
         const id = `Database${pascalCase(db.name)}`;
         new DatabaseBackup(scope, id, {
           ...databaseBackupSettings(db),
-          credentials: secretsmanager.Secret.fromSecretAttributes(
-            new Construct(scope, pascalCase(db.name)),
-            'Credentials',
-            { secretCompleteArn: db.secretArn },
-          ),
+          ...databaseAuthentication(new Construct(scope, pascalCase(db.name)), db),
           vault,
           prefix: 'pg/',
           cluster,

@@ -198,6 +198,65 @@ describe('parseDeploymentConfig', () => {
     ]);
   });
 
+  describe('IAM database authentication', () => {
+    const { secretArn: _secret, ...withoutSecret } = database;
+    const iamAuth = { user: 'pgproof_backup', resourceId: 'db-ABCDEFGHIJKLMNOPQRSTUVWXY0' };
+    const withIam = (changes: Record<string, unknown>) => ({
+      ...valid,
+      databases: [{ ...withoutSecret, iamAuth, ...changes }],
+    });
+
+    it('takes a user and the resource id of an instance or an Aurora cluster instead of a secret', () => {
+      const [db] = parseDeploymentConfig(withIam({}), 'pgproof.config.json').databases;
+      expect(db?.iamAuth).toEqual(iamAuth);
+      expect(db?.secretArn).toBeUndefined();
+      const cluster = { user: 'pgproof_backup', resourceId: 'cluster-ABCDEFGHIJKLMNOPQRSTUVWXY0' };
+      expect(
+        parseDeploymentConfig(withIam({ iamAuth: cluster }), 'pgproof.config.json').databases[0]?.iamAuth,
+      ).toEqual(cluster);
+    });
+
+    it('rejects a database with neither a secret nor IAM authentication, with every other problem', () => {
+      expect(problemsOf({ ...valid, databases: [{ ...withoutSecret, rpoHours: 0 }] })).toEqual([
+        'databases[0].rpoHours: must be at least 1; give the hours after which a missing backup alarms, e.g. 26 for a daily backup',
+        'databases[0].secretArn: is missing; set it to the ARN of the Secrets Manager secret with the password, e.g. "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf", or log in without one: "iamAuth": { "user": "pgproof_backup", "resourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY0" }',
+      ]);
+    });
+
+    it('rejects both a secret and IAM authentication', () => {
+      expect(problemsOf(withDatabase({ iamAuth }))).toEqual([
+        'databases[0].iamAuth: cannot be given with "secretArn"; keep "iamAuth" to log in with IAM database authentication (no password), or "secretArn" to log in with the secret\'s password',
+      ]);
+    });
+
+    it("rejects a secret's key without the secret", () => {
+      expect(
+        problemsOf(
+          withIam({
+            secretKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/11111111-2222-3333-4444-555555555555',
+          }),
+        ),
+      ).toEqual(['databases[0].secretKeyArn: is the key of the secret, and "iamAuth" uses none; remove it']);
+    });
+
+    it('rejects a resource id that is an instance name, and a user the grant could not name exactly', () => {
+      expect(problemsOf(withIam({ iamAuth: { user: 'pgproof_*', resourceId: 'orders-db' } }))).toEqual([
+        'databases[0].iamAuth.user: must be a database user name of letters, digits, "_", "$", "." and "-" (no wildcards: the IAM grant names exactly this user), e.g. "pgproof_backup"',
+        'databases[0].iamAuth.resourceId: is not an RDS resource id; use the instance\'s DbiResourceId ("db-ABCDEFGHIJKLMNOPQRSTUVWXY0") or the Aurora cluster\'s DbClusterResourceId ("cluster-ABCDEFGHIJKLMNOPQRSTUVWXY0"), not its name',
+      ]);
+    });
+
+    it('rejects IAM authentication that is not an object of a user and a resource id', () => {
+      expect(problemsOf(withIam({ iamAuth: true }))).toEqual([
+        'databases[0].iamAuth: must be an object like { "user": "pgproof_backup", "resourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY0" }',
+      ]);
+      expect(problemsOf(withIam({ iamAuth: { user: 'pgproof_backup', region: 'eu-west-1' } }))).toEqual([
+        'databases[0].iamAuth.resourceId: is missing; give the resource id of the instance (DbiResourceId, "db-...") or the Aurora cluster (DbClusterResourceId, "cluster-..."), e.g. "db-ABCDEFGHIJKLMNOPQRSTUVWXY0"',
+        'databases[0].iamAuth.region: is not a known setting; remove it or check its spelling',
+      ]);
+    });
+  });
+
   it('rejects an existing network without subnets', () => {
     expect(problemsOf({ ...valid, network: { type: 'existing', vpcId: 'vpc-0123456789abcdef0' } })).toEqual([
       'network.subnets: must be a list of the private subnets the backup tasks run in',
