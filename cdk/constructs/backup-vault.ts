@@ -27,6 +27,12 @@ export {
 } from './backup-rotation.ts';
 export type { BackupWriteOptions, IBackupVault } from './backup-vault-grants.ts';
 
+/** Guards the legal holds of more databases: what {@link BackupVault.guardLegalHolds} returns. */
+export interface LegalHoldGuard {
+  /** Denies changing legal holds on this database's backups too (`<prefix><name>/*`). */
+  addDatabase(name: string): void;
+}
+
 /** Object Lock modes of a backup bucket. */
 export type ObjectLockMode = 'GOVERNANCE' | 'COMPLIANCE';
 
@@ -321,27 +327,39 @@ export class BackupVault extends Construct implements IBackupVault {
   /**
    * Denies every principal but `holder` (the role that keeps the last proven backups) and the break-glass
    * role, the account's root and admins included, changing a legal hold on those databases' backups: a
-   * released hold would let lifecycle expire the last backup that passed a drill.
+   * released hold would let lifecycle expire the last backup that passed a drill. Databases added later
+   * with the returned guard's `addDatabase` join the same statement.
    */
-  guardLegalHolds(holder: iam.IRole, prefix: string, names: readonly string[]): void {
+  guardLegalHolds(holder: iam.IRole, prefix: string, names: readonly string[] = []): LegalHoldGuard {
     const stack = Stack.of(this);
-    this.bucket.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'DenyLegalHoldChangesExceptProvenBackups',
-        effect: iam.Effect.DENY,
-        principals: [new iam.AnyPrincipal()],
-        actions: ['s3:PutObjectLegalHold'],
-        resources: names.map((name) => this.bucket.arnForObjects(`${databasePrefix(prefix, name)}*`)),
-        conditions: {
-          ArnNotLike: {
-            'aws:PrincipalArn': [
-              holder.roleArn,
-              `arn:${stack.partition}:iam::${stack.account}:role/${this.breakGlassRoleName}`,
-            ],
-          },
+    const guard = new iam.PolicyStatement({
+      sid: 'DenyLegalHoldChangesExceptProvenBackups',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:PutObjectLegalHold'],
+      conditions: {
+        ArnNotLike: {
+          'aws:PrincipalArn': [
+            holder.roleArn,
+            `arn:${stack.partition}:iam::${stack.account}:role/${this.breakGlassRoleName}`,
+          ],
         },
-      }),
-    );
+      },
+    });
+    const addDatabase = (name: string) =>
+      guard.addResources(this.bucket.arnForObjects(`${databasePrefix(prefix, name)}*`));
+    names.forEach(addDatabase);
+    this.bucket.addToResourcePolicy(guard);
+    // A bucket policy statement must name a resource: S3 would refuse the policy at deploy.
+    this.node.addValidation({
+      validate: () =>
+        guard.resources.length > 0
+          ? []
+          : [
+              'guardLegalHolds() guards no database: pass its names or call addDatabase() on the guard it returns',
+            ],
+    });
+    return { addDatabase };
   }
 
   private grants(): IBackupVault {

@@ -20,28 +20,28 @@ export interface DrillMetrics {
   drillPassed(database: string): cloudwatch.IMetric;
 }
 
-/** What {@link addDrillAlarms} made. */
+/** What {@link addDrillAlarms} made, and how a database gets its alarm. */
 export interface DrillAlarms {
   readonly failedAlarm: cloudwatch.Alarm;
+  /** Per database added with `alarmWhenOverdue`, its overdue alarm. */
   readonly overdueAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
+  /** Adds the database's overdue alarm, unless it has `alarmWhenOverdue: false`. */
+  addDatabase(db: WatchedDrill): cloudwatch.Alarm | undefined;
 }
 
 /**
- * The drill's alarms, added to `scope` (the {@link RestoreDrill}) as `FailedAlarm` and
- * `<Name>OverdueAlarm`: a failed, timed out or aborted execution; and per database, no passed drill
- * within its `maxDaysWithoutSuccess`. The stack routes them to the alerts topic.
+ * The drill's alarms, added to `scope` (the {@link RestoreDrill}) as `FailedAlarm` and, as each
+ * database is added, `<Name>OverdueAlarm`: a failed, timed out or aborted execution; and per database,
+ * no passed drill within its `maxDaysWithoutSuccess`. The stack routes them to the alerts topic.
  */
-export function addDrillAlarms(
-  scope: Construct,
-  metrics: DrillMetrics,
-  databases: readonly WatchedDrill[],
-): DrillAlarms {
+export function addDrillAlarms(scope: Construct, metrics: DrillMetrics): DrillAlarms {
   const failedAlarm = addErrorCountAlarm(scope, 'FailedAlarm', metrics.failedDrills, {
     description:
       'pgproof: a restore drill failed, timed out or was aborted. The notification on the alerts topic and the execution in the Step Functions console say why.',
   });
   const overdueAlarms = new Map<string, cloudwatch.Alarm>();
-  for (const db of databases.filter((d) => d.alarmWhenOverdue ?? true)) {
+  const addDatabase = (db: WatchedDrill) => {
+    if (!(db.alarmWhenOverdue ?? true)) return undefined;
     const days = db.maxDaysWithoutSuccess ?? 7;
     // A concatenated id, not a `<Name>` child: a new path level would replace the deployed alarm.
     const alarm = addMissingSuccessAlarm(
@@ -54,6 +54,7 @@ export function addDrillAlarms(
       },
     );
     overdueAlarms.set(db.name, alarm);
-  }
-  return { failedAlarm, overdueAlarms };
+    return alarm;
+  };
+  return { failedAlarm, overdueAlarms, addDatabase };
 }

@@ -33,8 +33,6 @@ export interface DrillTasksOptions {
   readonly vault: IBackupVault;
   /** Key prefix of all backups (`BACKUP_PREFIX`). */
   readonly prefix: string;
-  /** The names of the databases the drill restores: each gets a task role of its own. */
-  readonly databases: readonly string[];
   /** One task definition per major. */
   readonly postgresMajors: readonly number[];
   /** The runner image and the restore runner's command in it. */
@@ -45,22 +43,25 @@ export interface DrillTasksOptions {
    * @default - Docker's official `postgres:<major>` through an ECR pull-through cache made here
    */
   readonly postgresImage?: (major: number) => ecs.ContainerImage;
-  /**
-   * Per database name, its own scratch server image: a `{major}` template (a database's
-   * `drill.postgresImage`, checked by the construct), on ECR Public or in the stack's own ECR.
-   */
-  readonly databaseImages: ReadonlyMap<string, string>;
   readonly architecture: ecs.CpuArchitecture;
   readonly logRetention: logs.RetentionDays;
 }
 
-/** What {@link addDrillTasks} made. */
+/** What {@link DrillTasks.addDatabase} made for one database. */
+export interface DatabaseDrillTasks {
+  /** The role its drills run with: reads only its backups, writes only its reports. */
+  readonly role: iam.Role;
+  /** Its own task definition of each major; none without an image of its own. */
+  readonly taskDefinitions?: ReadonlyMap<number, ecs.FargateTaskDefinition>;
+}
+
+/** What {@link addDrillTasks} made, and how a database joins it. */
 export interface DrillTasks {
   /** One drill task definition per PostgreSQL major. */
   readonly taskDefinitions: ReadonlyMap<number, ecs.FargateTaskDefinition>;
   /**
    * Per database with an image of its own, its drill task definition of each PostgreSQL major: the
-   * same task with that database's scratch server image.
+   * same task with that database's scratch server image. Filled as databases are added.
    */
   readonly databaseTaskDefinitions: ReadonlyMap<string, ReadonlyMap<number, ecs.FargateTaskDefinition>>;
   /**
@@ -70,21 +71,27 @@ export interface DrillTasks {
   readonly taskRole: iam.Role;
   /**
    * Per database name, the role its drill runs with: reads only that database's backups and writes
-   * only its reports.
+   * only its reports. Filled as databases are added.
    */
   readonly databaseTaskRoles: ReadonlyMap<string, iam.Role>;
   /** Pulls the images and ships the logs. */
   readonly executionRole: iam.Role;
   /** Logs of the drill tasks' containers. */
   readonly taskLogGroup: logs.LogGroup;
+  /**
+   * Adds a database (its name checked by the construct): its task role, and with `postgresImage` (a
+   * `{major}` template, on ECR Public or in the stack's own ECR) its own task definition of each major.
+   */
+  addDatabase(name: string, postgresImage?: string): DatabaseDrillTasks;
 }
 
 /**
  * The drill's Fargate tasks, added to `scope` (the {@link RestoreDrill}) as `TaskLogs`, `TaskRole`,
- * `DatabaseTaskRoles/<Name>`, `TaskExecutionRole`, `PostgresImageCache`, `Task<major>` and
- * `DatabaseTasks/<Name>/Task<major>`: one task definition per PostgreSQL major, each a scratch server
- * of that major and the restore runner that waits for it, the same per database with an image of its
- * own, and one task role per database.
+ * `DatabaseTaskRoles`, `TaskExecutionRole`, `PostgresImageCache`, `Task<major>` and `DatabaseTasks`:
+ * one task definition per PostgreSQL major, each a scratch server of that major and the restore runner
+ * that waits for it. Each database added later gets its task role (`DatabaseTaskRoles/<Name>`) and,
+ * with an image of its own, the same tasks with that image (`DatabaseTasks/<Name>/Task<major>`): under
+ * containers made here, so a database's resources sit where they did when all came in the props.
  *
  * Added to the drill's own scope rather than to a child construct: a child would put a new level in
  * the construct path, which CloudFormation logical ids hash, and replace the retained log group.
@@ -101,9 +108,7 @@ export function addDrillTasks(scope: Construct, options: DrillTasksOptions): Dri
     description: 'pgproof: restore drill task default role (no access; each drill passes its database role)',
   });
   const roles = new Construct(scope, 'DatabaseTaskRoles');
-  const databaseTaskRoles = new Map(
-    options.databases.map((name) => [name, databaseTaskRole(roles, name, options.vault, options.prefix)]),
-  );
+  const databaseTaskRoles = new Map<string, iam.Role>();
   const executionRole = new iam.Role(scope, 'TaskExecutionRole', {
     assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
     description: 'pgproof: pulls the drill images and ships their logs',
@@ -132,27 +137,28 @@ export function addDrillTasks(scope: Construct, options: DrillTasksOptions): Dri
     );
   const taskDefinitions = tasksOf(scope, options.postgresImage ?? images.of(DEFAULT_POSTGRES_IMAGE));
   const databaseTasks = new Construct(scope, 'DatabaseTasks');
-  const databaseTaskDefinitions = new Map(
-    [...options.databaseImages].map(([name, template]) => {
-      const tasks = new Construct(databaseTasks, pascalCase(name));
-      // CDK cannot see that scratchImages granted the pull of an image of the account's ECR.
-      Annotations.of(tasks).acknowledgeWarning(
-        '@aws-cdk/aws-ecs:ecrImageRequiresPolicy',
-        'The execution role may pull exactly this repository (scratchImages in drill-tasks.ts).',
-      );
-      return [
-        name,
-        tasksOf(tasks, images.of(template), (major) =>
-          databaseTaskFamily(taskDefinitions.get(major)?.family ?? '', name),
-        ),
-      ];
-    }),
-  );
+  const databaseTaskDefinitions = new Map<string, ReadonlyMap<number, ecs.FargateTaskDefinition>>();
   acknowledgeWildcards(
     executionRole,
     'ecr:GetAuthorizationToken takes no resource; log streams are named by ECS at run time (<log group arn>:*).',
     { resources: ['*'] },
   );
+  const addDatabase = (name: string, postgresImage?: string): DatabaseDrillTasks => {
+    const role = databaseTaskRole(roles, name, options.vault, options.prefix);
+    databaseTaskRoles.set(name, role);
+    if (postgresImage === undefined) return { role };
+    const tasks = new Construct(databaseTasks, pascalCase(name));
+    // CDK cannot see that scratchImages granted the pull of an image of the account's ECR.
+    Annotations.of(tasks).acknowledgeWarning(
+      '@aws-cdk/aws-ecs:ecrImageRequiresPolicy',
+      'The execution role may pull exactly this repository (scratchImages in drill-tasks.ts).',
+    );
+    const ownTasks = tasksOf(tasks, images.of(postgresImage), (major) =>
+      databaseTaskFamily(taskDefinitions.get(major)?.family ?? '', name),
+    );
+    databaseTaskDefinitions.set(name, ownTasks);
+    return { role, taskDefinitions: ownTasks };
+  };
   return {
     taskDefinitions,
     databaseTaskDefinitions,
@@ -160,6 +166,7 @@ export function addDrillTasks(scope: Construct, options: DrillTasksOptions): Dri
     databaseTaskRoles,
     executionRole,
     taskLogGroup,
+    addDatabase,
   };
 }
 
@@ -254,7 +261,7 @@ function drillTaskDefinition(
   scope: Construct,
   major: number,
   options: DrillTasksOptions &
-    Omit<DrillTasks, 'taskDefinitions' | 'databaseTaskDefinitions' | 'databaseTaskRoles'> & {
+    Pick<DrillTasks, 'taskRole' | 'executionRole' | 'taskLogGroup'> & {
       postgresImage: (major: number) => ecs.ContainerImage;
       /** @default - CDK's unique id of the task definition */
       family?: string;

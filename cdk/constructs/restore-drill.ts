@@ -18,11 +18,11 @@ import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core
 import { toolchain } from '../../core/toolchain.ts';
 import { BackupVault } from './backup-vault.ts';
 import { pascalCase } from './construct-id.ts';
-import { addDrillAlarms } from './drill-alarms.ts';
-import { addDrillFunctions } from './drill-functions.ts';
-import { allowRunningDrillTasks } from './drill-run-task-permissions.ts';
-import { addDrillSchedules } from './drill-schedules.ts';
-import { addDrillTasks, POSTGRES_CACHE_PREFIX } from './drill-tasks.ts';
+import { addDrillAlarms, type DrillAlarms } from './drill-alarms.ts';
+import { addDrillFunctions, type DrillFunctions } from './drill-functions.ts';
+import { allowRunningDrillTasks, type DrillRunTaskPermissions } from './drill-run-task-permissions.ts';
+import { addDrillSchedules, type DrillSchedules } from './drill-schedules.ts';
+import { addDrillTasks, type DrillTasks, POSTGRES_CACHE_PREFIX } from './drill-tasks.ts';
 import { addDrillWorkflow } from './drill-workflow.ts';
 
 export {
@@ -118,8 +118,11 @@ export interface RestoreDrillProps {
   readonly command?: string[];
   /** Where drill results and failures are sent (the stack routes the drill's alarms). */
   readonly topic: sns.ITopic;
-  /** The databases the drill may restore. */
-  readonly databases: readonly DrillDatabaseProps[];
+  /**
+   * The databases the drill may restore; more can be added with {@link RestoreDrill.addDatabase}.
+   * @default [] - none until added
+   */
+  readonly databases?: readonly DrillDatabaseProps[];
   /**
    * PostgreSQL majors a scratch server is provided for: a backup is restored into the major it was
    * taken from.
@@ -152,6 +155,10 @@ export interface RestoreDrillProps {
  * drill-run-task-permissions, drill-schedules, drill-alarms), and each adds its resources to this
  * construct's scope rather than to a child construct of its own: logical ids hash the construct path,
  * so a child would replace every deployed drill resource, retained log groups included.
+ *
+ * Databases come in the props or one at a time with {@link addDatabase}; either way the template is
+ * the same: what is made from the list of databases (the Lambdas' environment, the policies naming
+ * each database) reads it at synth.
  */
 export class RestoreDrill extends Construct {
   public readonly stateMachine: sfn.StateMachine;
@@ -184,18 +191,30 @@ export class RestoreDrill extends Construct {
   public readonly taskLogGroup: logs.LogGroup;
   /** Every event of every execution. */
   public readonly executionLogGroup: logs.LogGroup;
+  /** One per database with a schedule, in the order the databases were added. */
   public readonly schedules: readonly scheduler.Schedule[];
   /** Fires when an execution fails, times out or is aborted. */
   public readonly failedAlarm: cloudwatch.Alarm;
   /** Per database with `alarmWhenOverdue`: fires when no drill passed within its `maxDaysWithoutSuccess`. */
   public readonly overdueAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
+  private readonly majors: readonly number[];
+  private readonly tasks: DrillTasks;
+  private readonly functions: DrillFunctions;
+  private readonly runTaskPermissions: DrillRunTaskPermissions;
+  private readonly drillSchedules: DrillSchedules;
+  private readonly alarms: DrillAlarms;
+  /** Each database's settings as ResolveBackup reads them (`DRILL_DATABASES`), in the order added. */
+  private readonly drillDatabases = new Map<string, DrillDatabase>();
+  /** The construct id of each database added, by name: two names may not share one. */
+  private readonly databaseIds = new Map<string, string>();
+
   constructor(scope: Construct, id: string, props: RestoreDrillProps) {
     super(scope, id);
     const prefix = props.prefix ?? '';
-    const majors = props.postgresMajors ?? toolchain.postgresServerMajors;
+    this.majors = props.postgresMajors ?? toolchain.postgresServerMajors;
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
-    validateProps(props, prefix, majors, Stack.of(this));
+    validateProps(prefix, this.majors);
 
     this.securityGroup =
       props.securityGroup ??
@@ -209,43 +228,39 @@ export class RestoreDrill extends Construct {
       this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS services');
     }
     const vault = BackupVault.fromBucketAndKey(props.bucket, props.key);
-    const tasks = addDrillTasks(this, {
+    this.tasks = addDrillTasks(this, {
       vault,
       prefix,
-      databases: props.databases.map((db) => db.name),
-      postgresMajors: majors,
+      postgresMajors: this.majors,
       image: props.image,
       command: props.command ?? ['node', '/app/pg-restore.mjs'],
       postgresImage: props.postgresImage,
-      databaseImages: new Map(
-        props.databases.flatMap((db) =>
-          db.postgresImage === undefined ? [] : [[db.name, db.postgresImage]],
-        ),
-      ),
       architecture: props.architecture ?? ecs.CpuArchitecture.ARM64,
       logRetention,
     });
-    this.taskDefinitions = tasks.taskDefinitions;
-    this.databaseTaskDefinitions = tasks.databaseTaskDefinitions;
-    this.taskRole = tasks.taskRole;
-    this.databaseTaskRoles = tasks.databaseTaskRoles;
-    this.taskLogGroup = tasks.taskLogGroup;
+    this.taskDefinitions = this.tasks.taskDefinitions;
+    this.databaseTaskDefinitions = this.tasks.databaseTaskDefinitions;
+    this.taskRole = this.tasks.taskRole;
+    this.databaseTaskRoles = this.tasks.databaseTaskRoles;
+    this.taskLogGroup = this.tasks.taskLogGroup;
 
-    const functions = addDrillFunctions(this, {
+    this.functions = addDrillFunctions(this, {
       vault,
       prefix,
-      databases: drillDatabases(props.databases),
-      taskDefinitions: tasks.taskDefinitions,
-      databaseTaskDefinitions: tasks.databaseTaskDefinitions,
-      taskRoles: tasks.databaseTaskRoles,
+      databases: this.drillDatabases,
+      taskDefinitions: this.tasks.taskDefinitions,
+      databaseTaskDefinitions: this.tasks.databaseTaskDefinitions,
+      taskRoles: this.tasks.databaseTaskRoles,
       logRetention,
     });
-    this.resolveFunction = functions.resolveFunction;
-    this.evaluateFunction = functions.evaluateFunction;
-    this.keepProvenFunction = functions.keepProvenFunction;
+    this.resolveFunction = this.functions.resolveFunction;
+    this.evaluateFunction = this.functions.evaluateFunction;
+    this.keepProvenFunction = this.functions.keepProvenFunction;
 
     const workflow = addDrillWorkflow(this, {
-      ...functions,
+      resolveFunction: this.resolveFunction,
+      evaluateFunction: this.evaluateFunction,
+      keepProvenFunction: this.keepProvenFunction,
       cluster: props.cluster,
       vpc: props.vpc,
       subnets: props.subnets,
@@ -255,28 +270,49 @@ export class RestoreDrill extends Construct {
     });
     this.stateMachine = workflow.stateMachine;
     this.executionLogGroup = workflow.executionLogGroup;
-    allowRunningDrillTasks(this.stateMachine, {
+    this.runTaskPermissions = allowRunningDrillTasks(this.stateMachine, {
       cluster: props.cluster,
-      taskDefinitions: [
-        ...tasks.taskDefinitions.values(),
-        ...[...tasks.databaseTaskDefinitions.values()].flatMap((byMajor) => [...byMajor.values()]),
-      ],
-      taskRoles: [tasks.taskRole, ...tasks.databaseTaskRoles.values()],
-      executionRole: tasks.executionRole,
+      taskDefinitions: [...this.tasks.taskDefinitions.values()],
+      taskRole: this.tasks.taskRole,
+      executionRole: this.tasks.executionRole,
       functions: [this.resolveFunction, this.evaluateFunction, this.keepProvenFunction],
     });
 
-    this.schedules = addDrillSchedules(this, this.stateMachine, props.databases);
-    const alarms = addDrillAlarms(
-      this,
-      {
-        failedDrills: this.metricFailedDrills(),
-        drillPassed: (database) => this.metricDrillPassed(database),
-      },
-      props.databases,
-    );
-    this.failedAlarm = alarms.failedAlarm;
-    this.overdueAlarms = alarms.overdueAlarms;
+    this.drillSchedules = addDrillSchedules(this, this.stateMachine);
+    this.schedules = this.drillSchedules.schedules;
+    this.alarms = addDrillAlarms(this, {
+      failedDrills: this.metricFailedDrills(),
+      drillPassed: (database) => this.metricDrillPassed(database),
+    });
+    this.failedAlarm = this.alarms.failedAlarm;
+    this.overdueAlarms = this.alarms.overdueAlarms;
+    this.node.addValidation({
+      validate: () =>
+        this.drillDatabases.size > 0
+          ? []
+          : ["RestoreDrill has no database to drill: give it 'databases' or call addDatabase()"],
+    });
+
+    for (const db of props.databases ?? []) this.addDatabase(db);
+  }
+
+  /**
+   * Makes `db` drillable: its drill task role (and its own task definitions, with a `postgresImage`),
+   * its schedule and overdue alarm, the workflow's permission to run them, KeepProvenBackup's on its
+   * backups, and its entry in what ResolveBackup reads. The same as giving it in `databases`.
+   */
+  addDatabase(db: DrillDatabaseProps): void {
+    validateDatabase(db, this.databaseIds, this.majors, Stack.of(this));
+    this.databaseIds.set(pascalCase(db.name), db.name);
+    this.drillDatabases.set(db.name, {
+      ...(db.rto === undefined ? {} : { rtoMinutes: db.rto.toMinutes() }),
+      checks: (db.checks ?? []).map((c) => ({ name: c.name, sql: c.sql })),
+    });
+    const tasks = this.tasks.addDatabase(db.name, db.postgresImage);
+    this.functions.addDatabase(db.name);
+    this.runTaskPermissions.addDatabase(tasks.role, tasks.taskDefinitions?.values());
+    this.drillSchedules.addDatabase(db);
+    this.alarms.addDatabase(db);
   }
 
   /** Executions that failed, timed out or were aborted, summed per 5 minutes. */
@@ -309,26 +345,8 @@ export class RestoreDrill extends Construct {
   }
 }
 
-/** Each database's drill settings as ResolveBackup reads them (`DRILL_DATABASES`). */
-function drillDatabases(databases: readonly DrillDatabaseProps[]): Record<string, DrillDatabase> {
-  return Object.fromEntries(
-    databases.map((db) => [
-      db.name,
-      {
-        ...(db.rto === undefined ? {} : { rtoMinutes: db.rto.toMinutes() }),
-        checks: (db.checks ?? []).map((c) => ({ name: c.name, sql: c.sql })),
-      },
-    ]),
-  );
-}
-
 /** Throws on props that would deploy a drill that cannot work, naming the prop and the fix. */
-function validateProps(
-  props: RestoreDrillProps,
-  prefix: string,
-  majors: readonly number[],
-  stack: Stack,
-): void {
+function validateProps(prefix: string, majors: readonly number[]): void {
   if (!isKeyPrefix(prefix)) {
     throw new Error(`'prefix' ${KEY_PREFIX_RULE}, got "${prefix}"`);
   }
@@ -337,47 +355,49 @@ function validateProps(
       throw new Error(`'postgresMajors' must hold PostgreSQL major versions like 16, got ${major}`);
     }
   }
-  const ids = new Set<string>();
-  for (const db of props.databases) {
-    if (!isDatabaseName(db.name)) {
-      throw new Error(`'databases[].name' ${DATABASE_NAME_RULE}, got "${db.name}"`);
-    }
-    if (ids.has(pascalCase(db.name))) {
-      throw new Error(`'databases' names "${db.name}" twice (or two names that differ only in "_" and "-")`);
-    }
-    ids.add(pascalCase(db.name));
-    const minutes = db.rto?.toMinutes({ integral: false });
-    if (
-      minutes !== undefined &&
-      !Token.isUnresolved(minutes) &&
-      (!Number.isInteger(minutes) || minutes < 1)
-    ) {
-      throw new Error(`'databases[${db.name}].rto' must be whole minutes, at least 1, got ${minutes}`);
-    }
-    const days = db.maxDaysWithoutSuccess ?? 7;
-    if (!Number.isInteger(days) || days < 1 || days > 7) {
-      throw new Error(
-        `'databases[${db.name}].maxDaysWithoutSuccess' must be whole days from 1 to 7 (an alarm looks back at most 7 days), got ${days}`,
-      );
-    }
-    if (db.postgresImage !== undefined) {
-      const image = readScratchImage(db.postgresImage, majors[0] ?? 16);
-      if ('problem' in image) throw new Error(`'databases[${db.name}].postgresImage' ${image.problem}`);
-      const elsewhere = (actual: string, own: string) => !Token.isUnresolved(own) && actual !== own;
-      if (
-        image.registry === 'ecr' &&
-        (elsewhere(image.account, stack.account) || elsewhere(image.region, stack.region))
-      ) {
-        throw new Error(
-          `'databases[${db.name}].postgresImage' "${db.postgresImage}" is in the ECR of account ${image.account} in ${image.region}; drill tasks pull only from the stack's own account ${stack.account} in ${stack.region} (or ECR Public): push or replicate the image there`,
-        );
-      }
-    }
-    const names = (db.checks ?? []).map((c) => c.name);
-    const repeated = names.find((n, i) => names.indexOf(n) !== i);
-    if (repeated)
-      throw new Error(
-        `'databases[${db.name}].checks' names "${repeated}" twice; give each check its own name`,
-      );
+}
+
+/**
+ * Throws on a database a drill cannot work with, naming the prop and the fix: the same messages
+ * whether it came in `databases` or through addDatabase. `ids` holds the databases already added.
+ */
+function validateDatabase(
+  db: DrillDatabaseProps,
+  ids: ReadonlyMap<string, string>,
+  majors: readonly number[],
+  stack: Stack,
+): void {
+  if (!isDatabaseName(db.name)) {
+    throw new Error(`'databases[].name' ${DATABASE_NAME_RULE}, got "${db.name}"`);
   }
+  if (ids.has(pascalCase(db.name))) {
+    throw new Error(`'databases' names "${db.name}" twice (or two names that differ only in "_" and "-")`);
+  }
+  const minutes = db.rto?.toMinutes({ integral: false });
+  if (minutes !== undefined && !Token.isUnresolved(minutes) && (!Number.isInteger(minutes) || minutes < 1)) {
+    throw new Error(`'databases[${db.name}].rto' must be whole minutes, at least 1, got ${minutes}`);
+  }
+  const days = db.maxDaysWithoutSuccess ?? 7;
+  if (!Number.isInteger(days) || days < 1 || days > 7) {
+    throw new Error(
+      `'databases[${db.name}].maxDaysWithoutSuccess' must be whole days from 1 to 7 (an alarm looks back at most 7 days), got ${days}`,
+    );
+  }
+  if (db.postgresImage !== undefined) {
+    const image = readScratchImage(db.postgresImage, majors[0] ?? 16);
+    if ('problem' in image) throw new Error(`'databases[${db.name}].postgresImage' ${image.problem}`);
+    const elsewhere = (actual: string, own: string) => !Token.isUnresolved(own) && actual !== own;
+    if (
+      image.registry === 'ecr' &&
+      (elsewhere(image.account, stack.account) || elsewhere(image.region, stack.region))
+    ) {
+      throw new Error(
+        `'databases[${db.name}].postgresImage' "${db.postgresImage}" is in the ECR of account ${image.account} in ${image.region}; drill tasks pull only from the stack's own account ${stack.account} in ${stack.region} (or ECR Public): push or replicate the image there`,
+      );
+    }
+  }
+  const names = (db.checks ?? []).map((c) => c.name);
+  const repeated = names.find((n, i) => names.indexOf(n) !== i);
+  if (repeated)
+    throw new Error(`'databases[${db.name}].checks' names "${repeated}" twice; give each check its own name`);
 }

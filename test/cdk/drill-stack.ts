@@ -9,7 +9,11 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { RestoreDrill, type RestoreDrillProps } from '../../cdk/constructs/restore-drill.ts';
+import {
+  type DrillDatabaseProps,
+  RestoreDrill,
+  type RestoreDrillProps,
+} from '../../cdk/constructs/restore-drill.ts';
 
 /** A stack holding only a {@link RestoreDrill} and the resources it takes, synthesized offline. */
 export interface DrillStack {
@@ -22,7 +26,7 @@ export interface DrillStack {
 }
 
 /** The databases of the test drill. */
-export const TEST_DATABASES: RestoreDrillProps['databases'] = [
+export const TEST_DATABASES: readonly DrillDatabaseProps[] = [
   {
     name: 'shop',
     rto: Duration.minutes(30),
