@@ -20,9 +20,15 @@ export interface DashboardDatabase {
 
 /** Props of {@link BackupDashboard}. */
 export interface BackupDashboardProps {
-  /** The databases shown, one line or series each. */
-  readonly databases: readonly DashboardDatabase[];
-  /** Alarms shown at the top. @default - none */
+  /**
+   * The databases shown, one line or series each; more can be added with {@link BackupDashboard.addDatabase}.
+   * @default [] - none until added
+   */
+  readonly databases?: readonly DashboardDatabase[];
+  /**
+   * Alarms shown at the top; more can be added with {@link BackupDashboard.addAlarms}.
+   * @default - none: no alarm widget until alarms are added
+   */
   readonly alarms?: readonly cloudwatch.IAlarm[];
   /**
    * Name of the dashboard.
@@ -41,39 +47,56 @@ const SHOWN_PHASES = RESTORE_PHASES.filter(({ phase }) => phase !== 'total');
  * One page for "are the backups fine?": alarm states, when each database last backed up
  * successfully (so its age), the size and duration of each backup over time, and each database's
  * restore drills by phase (a growing post-data phase shows before it breaks the RTO).
+ *
+ * Databases and alarms come in the props or later with {@link addDatabase} and {@link addAlarms};
+ * either way the dashboard is the same, its rows being laid out at synth.
  */
 export class BackupDashboard extends Construct {
   /** The CloudWatch dashboard. */
   public readonly dashboard: cloudwatch.Dashboard;
+  private readonly databases: DashboardDatabase[] = [];
+  private readonly alarms: cloudwatch.IAlarm[] = [];
+  private readonly alarmRow = new GrowingRow();
+  private readonly lastBackupRow = new GrowingRow();
+  private readonly backupGraphs: readonly {
+    widget: cloudwatch.GraphWidget;
+    metric: string;
+    statistic: string;
+  }[];
+  private readonly drillRow = new GrowingRow();
 
-  constructor(scope: Construct, id: string, props: BackupDashboardProps) {
+  constructor(scope: Construct, id: string, props: BackupDashboardProps = {}) {
     super(scope, id);
-    const perDatabase = (metricName: string, statistic: string) =>
-      props.databases.map(
-        ({ name }) =>
-          new cloudwatch.Metric({
-            namespace: METRICS_NAMESPACE,
-            metricName,
-            dimensionsMap: databaseMetricDimensions(name),
-            statistic,
-            period: Duration.days(1),
-            label: name,
-          }),
-      );
-
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: props.dashboardName,
       defaultInterval: Duration.days(35),
     });
-    if (props.alarms?.length) {
-      this.dashboard.addWidgets(
-        new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24 }),
-      );
-    }
-    this.dashboard.addWidgets(
+    const graph = (title: string, metric: string, statistic: string) => ({
+      widget: new cloudwatch.GraphWidget({ title, width: 8 }),
+      metric,
+      statistic,
+    });
+    this.backupGraphs = [
+      graph('Successful backups per day', METRICS.backupSucceeded, 'Sum'),
+      graph('Dump size (bytes)', METRICS.backupBytes, 'Maximum'),
+      graph('Backup duration (seconds)', METRICS.backupDurationSeconds, 'Maximum'),
+    ];
+    this.dashboard.addWidgets(this.alarmRow);
+    this.dashboard.addWidgets(this.lastBackupRow);
+    this.dashboard.addWidgets(...this.backupGraphs.map(({ widget }) => widget));
+    // Drills run weekly: a week's period gives one point per drill.
+    this.dashboard.addWidgets(this.drillRow);
+    for (const db of props.databases ?? []) this.addDatabase(db);
+    this.addAlarms(...(props.alarms ?? []));
+  }
+
+  /** Shows one more database: a line in each backup graph and the table, and its drills by phase. */
+  addDatabase(db: DashboardDatabase): void {
+    this.databases.push(db);
+    this.lastBackupRow.replace(
       new cloudwatch.LogQueryWidget({
         title: 'Last successful backup per database (its age is now minus this time)',
-        logGroupNames: props.databases.map((db) => db.logGroup.logGroupName),
+        logGroupNames: this.databases.map(({ logGroup }) => logGroup.logGroupName),
         view: cloudwatch.LogQueryVisualizationType.TABLE,
         queryLines: [
           `filter ${METRICS.backupSucceeded} = 1`,
@@ -83,43 +106,76 @@ export class BackupDashboard extends Construct {
         width: 24,
       }),
     );
-    this.dashboard.addWidgets(
+    for (const { widget, metric, statistic } of this.backupGraphs) {
+      widget.addLeftMetric(
+        new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: metric,
+          dimensionsMap: databaseMetricDimensions(db.name),
+          statistic,
+          period: Duration.days(1),
+          label: db.name,
+        }),
+      );
+    }
+    this.drillRow.add(
       new cloudwatch.GraphWidget({
-        title: 'Successful backups per day',
-        left: perDatabase(METRICS.backupSucceeded, 'Sum'),
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Dump size (bytes)',
-        left: perDatabase(METRICS.backupBytes, 'Maximum'),
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: 'Backup duration (seconds)',
-        left: perDatabase(METRICS.backupDurationSeconds, 'Maximum'),
-        width: 8,
+        title: `Restore drill of ${db.name} by phase (seconds)`,
+        left: SHOWN_PHASES.map(
+          ({ phase, metric }) =>
+            new cloudwatch.Metric({
+              namespace: METRICS_NAMESPACE,
+              metricName: metric,
+              dimensionsMap: databaseMetricDimensions(db.name),
+              statistic: 'Maximum',
+              period: Duration.days(7),
+              label: phase,
+            }),
+        ),
+        width: 12,
       }),
     );
-    // Drills run weekly: a week's period gives one point per drill.
-    this.dashboard.addWidgets(
-      ...props.databases.map(
-        ({ name }) =>
-          new cloudwatch.GraphWidget({
-            title: `Restore drill of ${name} by phase (seconds)`,
-            left: SHOWN_PHASES.map(
-              ({ phase, metric }) =>
-                new cloudwatch.Metric({
-                  namespace: METRICS_NAMESPACE,
-                  metricName: metric,
-                  dimensionsMap: databaseMetricDimensions(name),
-                  statistic: 'Maximum',
-                  period: Duration.days(7),
-                  label: phase,
-                }),
-            ),
-            width: 12,
-          }),
-      ),
+  }
+
+  /** Shows more alarms in the alarm widget at the top (made with the first alarm). */
+  addAlarms(...alarms: cloudwatch.IAlarm[]): void {
+    this.alarms.push(...alarms);
+    if (this.alarms.length === 0) return;
+    this.alarmRow.replace(
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...this.alarms], width: 24 }),
     );
+  }
+}
+
+/**
+ * A row of the dashboard whose widgets may change until synth, laid out then as `cloudwatch.Row`
+ * lays out the widgets it is made with (its `addWidget` places a widget differently); empty, it takes
+ * no space.
+ */
+class GrowingRow implements cloudwatch.IWidget {
+  private widgets: cloudwatch.IWidget[] = [];
+
+  get width(): number {
+    return new cloudwatch.Row(...this.widgets).width;
+  }
+
+  get height(): number {
+    return new cloudwatch.Row(...this.widgets).height;
+  }
+
+  add(widget: cloudwatch.IWidget): void {
+    this.widgets.push(widget);
+  }
+
+  replace(...widgets: cloudwatch.IWidget[]): void {
+    this.widgets = widgets;
+  }
+
+  position(x: number, y: number): void {
+    new cloudwatch.Row(...this.widgets).position(x, y);
+  }
+
+  toJson(): unknown[] {
+    return this.widgets.flatMap((widget) => widget.toJson());
   }
 }

@@ -1,7 +1,9 @@
+import type { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { describe, expect, it } from 'vitest';
-import { BackupDashboard } from '../../cdk/constructs/backup-dashboard.ts';
+import { BackupDashboard, type DashboardDatabase } from '../../cdk/constructs/backup-dashboard.ts';
 import { RESTORE_PHASES } from '../../core/drill-report.ts';
 import { bareStacks } from './bare-stack.ts';
 
@@ -50,5 +52,45 @@ describe('BackupDashboard', () => {
       );
     }
     expect(body).not.toContain('RestoreTotalSeconds');
+  });
+
+  describe('databases and alarms added after construction', () => {
+    const logGroups = (scope: Stack) =>
+      ['orders', 'billing'].map((name) => ({ name, logGroup: new logs.LogGroup(scope, `${name}Logs`) }));
+    const alarm = (scope: Stack, id: string) =>
+      new cloudwatch.Alarm(scope, id, {
+        metric: new cloudwatch.Metric({ namespace: 'Test', metricName: id }),
+        threshold: 1,
+        evaluationPeriods: 1,
+      });
+    const bodyOf = (scope: Stack) =>
+      Object.values(Template.fromStack(scope).findResources('AWS::CloudWatch::Dashboard'))[0]?.Properties
+        .DashboardBody;
+
+    it('shows the same dashboard as databases and alarms given in the props', () => {
+      const given = stack();
+      new BackupDashboard(given, 'Dashboard', {
+        databases: logGroups(given),
+        alarms: [alarm(given, 'First'), alarm(given, 'Second')],
+      });
+      const added = stack();
+      const dashboard = new BackupDashboard(added, 'Dashboard');
+      const [orders, billing] = logGroups(added);
+      const [first, second] = [alarm(added, 'First'), alarm(added, 'Second')];
+      dashboard.addDatabase(orders as DashboardDatabase);
+      dashboard.addAlarms(first);
+      dashboard.addDatabase(billing as DashboardDatabase);
+      dashboard.addAlarms(second);
+      // The body is one string: widgets, their positions and the order of their lines all count.
+      expect(bodyOf(added)).toEqual(bodyOf(given));
+    });
+
+    it('shows no alarm widget, and takes no room for one, until an alarm is added', () => {
+      const without = stack();
+      new BackupDashboard(without, 'Dashboard', { databases: logGroups(without) });
+      const body = JSON.stringify(bodyOf(without));
+      expect(body).not.toContain('\\"type\\":\\"alarm\\"');
+      expect(body).toContain('\\"type\\":\\"log\\",\\"width\\":24,\\"height\\":6,\\"x\\":0,\\"y\\":0');
+    });
   });
 });

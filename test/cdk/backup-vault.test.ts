@@ -423,4 +423,40 @@ describe('BackupVault', () => {
       'BackupVault needs the feature flag "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": true in cdk.json: access logs are delivered by bucket policy, never by ACLs',
     );
   });
+
+  describe('legal hold guard', () => {
+    const vaultWithGuard = (guard: (vault: BackupVault, holder: iam.IRole) => void) => {
+      const scope = stack();
+      const vault = new BackupVault(scope, 'Vault', { rotation: [] });
+      guard(
+        vault,
+        new iam.Role(scope, 'Keeper', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') }),
+      );
+      return Template.fromStack(scope);
+    };
+    /** The guard's statement, wherever it is among the vault's bucket policies. */
+    const guardStatement = (template: Template) =>
+      Object.values(template.findResources('AWS::S3::BucketPolicy'))
+        .flatMap((policy) => policy.Properties.PolicyDocument.Statement as { Sid?: string }[])
+        .find((statement) => statement.Sid === 'DenyLegalHoldChangesExceptProvenBackups');
+
+    it('guards databases added later in the same statement as databases given at once', () => {
+      const given = vaultWithGuard((vault, holder) =>
+        vault.guardLegalHolds(holder, 'pg/', ['orders', 'billing']),
+      );
+      const added = vaultWithGuard((vault, holder) => {
+        const guard = vault.guardLegalHolds(holder, 'pg/');
+        guard.addDatabase('orders');
+        guard.addDatabase('billing');
+      });
+      expect(guardStatement(added)).toEqual(guardStatement(given));
+      expect(JSON.stringify(guardStatement(given))).toContain('/pg/billing/*');
+    });
+
+    it('rejects a guard of no database, which S3 would refuse', () => {
+      expect(() => vaultWithGuard((vault, holder) => vault.guardLegalHolds(holder, 'pg/'))).toThrow(
+        'guardLegalHolds() guards no database: pass its names or call addDatabase() on the guard it returns',
+      );
+    });
+  });
 });

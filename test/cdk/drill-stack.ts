@@ -38,18 +38,28 @@ export const TEST_DATABASES: readonly DrillDatabaseProps[] = [
   { name: 'billing_v2', rto: Duration.hours(2), maxDaysWithoutSuccess: 3 },
 ];
 
-/** Synthesizes a test stack with a drill of {@link TEST_DATABASES} (or `change`d props). */
-export function synthesizeDrill(change: Partial<RestoreDrillProps> = {}): DrillStack {
+/**
+ * Synthesizes a test stack with a drill of {@link TEST_DATABASES} (or `change`d props), after
+ * `extend` (e.g. adding databases) if given.
+ */
+export function synthesizeDrill(
+  change: Partial<RestoreDrillProps> = {},
+  extend: (drill: RestoreDrill) => void = () => {},
+): DrillStack {
   const outdir = mkdtempSync(join(tmpdir(), 'pgproof-drill-cdk-'));
   try {
-    return synthesizeInto(outdir, change);
+    return synthesizeInto(outdir, change, extend);
   } catch (error) {
     rmSync(outdir, { recursive: true, force: true });
     throw error;
   }
 }
 
-function synthesizeInto(outdir: string, change: Partial<RestoreDrillProps>): DrillStack {
+function synthesizeInto(
+  outdir: string,
+  change: Partial<RestoreDrillProps>,
+  extend: (drill: RestoreDrill) => void,
+): DrillStack {
   const app = new App({ outdir });
   const stack = new Stack(app, 'DrillTest', { env: { account: '123456789012', region: 'eu-west-1' } });
   const vpc = new ec2.Vpc(stack, 'Vpc', {
@@ -78,6 +88,7 @@ function synthesizeInto(outdir: string, change: Partial<RestoreDrillProps>): Dri
     postgresMajors: [15, 17],
     ...change,
   });
+  extend(drill);
   app.synth();
   const nagFindings = new AwsSolutionsChecks()
     .validateScope(app)

@@ -1,7 +1,8 @@
 import { Duration } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DrillStack, synthesizeDrill } from './drill-stack.ts';
+import type { DrillDatabaseProps } from '../../cdk/constructs/restore-drill.ts';
+import { type DrillStack, synthesizeDrill, TEST_DATABASES } from './drill-stack.ts';
 import { joinToText } from './synth.ts';
 
 /** The state machine's definition as deployed, each reference replaced by its logical id. */
@@ -473,5 +474,63 @@ describe('RestoreDrill construct', () => {
         ],
       }),
     ).toThrow(`'databases' names "a_b" twice (or two names that differ only in "_" and "-")`);
+  });
+
+  describe('databases added after construction', () => {
+    const [SHOP, BILLING] = TEST_DATABASES as [DrillDatabaseProps, DrillDatabaseProps];
+    // billing_v2 with a scratch server image of its own: its task definitions, their RunTask grant
+    // and DRILL_DATABASE_TASKS come with it.
+    const databases = [SHOP, { ...BILLING, postgresImage: 'public.ecr.aws/bitnami/postgresql:{major}' }];
+    let given: DrillStack;
+    let added: DrillStack;
+    beforeAll(() => {
+      given = synthesizeDrill({ databases });
+      added = synthesizeDrill({ databases: [] }, (drill) => {
+        for (const db of databases) drill.addDatabase(db);
+      });
+    });
+    afterAll(() => {
+      given?.cleanup();
+      added?.cleanup();
+    });
+
+    it('makes the same template as databases given in the props, logical ids and order of lists included', () => {
+      expect(added.template.toJSON()).toEqual(given.template.toJSON());
+      // Lists in strings (the Lambdas' environment JSON) and policy statements keep their order too.
+      expect(JSON.stringify(added.template.toJSON())).toBe(JSON.stringify(given.template.toJSON()));
+      expect(added.nagFindings).toEqual([]);
+    });
+
+    it('shows each database added in the public maps and lists', () => {
+      const { drill } = added;
+      expect([...drill.databaseTaskRoles.keys()]).toEqual(['shop', 'billing_v2']);
+      expect([...drill.databaseTaskDefinitions.keys()]).toEqual(['billing_v2']);
+      expect([...drill.overdueAlarms.keys()]).toEqual(['shop', 'billing_v2']);
+      expect(drill.schedules).toHaveLength(1);
+    });
+  });
+
+  it('rejects a database added twice after construction, as it does in the props', () => {
+    const twice = `'databases' names "shop" twice (or two names that differ only in "_" and "-")`;
+    expect(() =>
+      synthesizeDrill({ databases: [] }, (drill) => {
+        drill.addDatabase({ name: 'shop' });
+        drill.addDatabase({ name: 'shop', rto: Duration.minutes(5) });
+      }),
+    ).toThrow(twice);
+    expect(() => synthesizeDrill({}, (drill) => drill.addDatabase({ name: 'shop' }))).toThrow(twice);
+    expect(() =>
+      synthesizeDrill({ databases: [] }, (drill) =>
+        drill.addDatabase({ name: 'shop', maxDaysWithoutSuccess: 8 }),
+      ),
+    ).toThrow(
+      `'databases[shop].maxDaysWithoutSuccess' must be whole days from 1 to 7 (an alarm looks back at most 7 days), got 8`,
+    );
+  });
+
+  it('rejects a drill left without any database at synth', () => {
+    expect(() => synthesizeDrill({ databases: [] })).toThrow(
+      "RestoreDrill has no database to drill: give it 'databases' or call addDatabase()",
+    );
   });
 });
