@@ -206,7 +206,7 @@ export class RestoreDrill extends Construct {
   private readonly alarms: DrillAlarms;
   /** Each database's settings as ResolveBackup reads them (`DRILL_DATABASES`), in the order added. */
   private readonly drillDatabases = new Map<string, DrillDatabase>();
-  /** The construct id of each database added, by name: two names may not share one. */
+  /** Each database added, by its construct id (`pascalCase` of its name): two names may not share one. */
   private readonly databaseIds = new Map<string, string>();
 
   constructor(scope: Construct, id: string, props: RestoreDrillProps) {
