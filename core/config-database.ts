@@ -98,6 +98,53 @@ const iamAuthSchema = z
   )
   .strict();
 
+/**
+ * What to back up, when and how long to keep it, the task and the drill: a database's settings other
+ * than where it is and how to log in. The config's databases and the library's `addDatabase` share them.
+ */
+const databaseSettingsShape = {
+  database: text('set it to the PostgreSQL database to dump, e.g. "orders"'),
+  schedule: cron('cron(0 2 * * ? *)'),
+  timeZone: timeZone(),
+  retention: retentionSchema.default({}),
+  rpoHours: wholeNumber(
+    1,
+    168,
+    'give the hours after which a missing backup alarms, e.g. 26 for a daily backup',
+  ),
+  includeTables: list('give pg_dump table patterns, e.g. ["public.orders"]').default([]),
+  excludeTables: list('give pg_dump table patterns, e.g. ["public.audit_log"]').default([]),
+  includeSchemas: list('give pg_dump schema patterns, e.g. ["public"]').default([]),
+  excludeSchemas: list('give pg_dump schema patterns, e.g. ["scratch"]').default([]),
+  dumpGlobals: flag('true also saves roles and tablespaces (without passwords)').default(true),
+  verify: z
+    .enum(verifyLevelSchema.options, {
+      error: 'must be "counts", "checksums" or "none"; counts is exact row counts per table',
+    })
+    .default('counts'),
+  task: taskSchema.default({ cpu: 1024, memoryMiB: 2048, architecture: 'ARM64' }),
+  drill: drillSchema.optional(),
+};
+
+/** The drill's schedule runs in the database's time zone unless it names its own. */
+function withDrillTimeZone<T extends { timeZone: string; drill?: { timeZone?: string | undefined } }>(
+  db: T,
+): T & { drill: (NonNullable<T['drill']> & { timeZone: string }) | undefined } {
+  return { ...db, drill: db.drill && { ...db.drill, timeZone: db.drill.timeZone ?? db.timeZone } };
+}
+
+/** A database's settings without its location and login (the library's `addDatabase` options). */
+export const databaseSettingsSchema = z
+  .object(databaseSettingsShape, { error: 'must be an object of database settings' })
+  .strict()
+  .transform(withDrillTimeZone);
+
+/** A database's validated settings, defaults applied. */
+export type DatabaseSettings = z.infer<typeof databaseSettingsSchema>;
+
+/** A database's settings as given (defaults not yet applied). */
+export type DatabaseSettingsInput = z.input<typeof databaseSettingsSchema>;
+
 /** One database to back up; its drill's time zone defaults to the database's. */
 export const databaseSchema = z
   .object(
@@ -108,36 +155,28 @@ export const databaseSchema = z
       ),
       host: text('set it to the database endpoint, e.g. "orders.cluster-abc.eu-west-1.rds.amazonaws.com"'),
       port: wholeNumber(1, 65_535, 'use the database port, usually 5432').default(5432),
-      database: text('set it to the PostgreSQL database to dump, e.g. "orders"'),
+      database: databaseSettingsShape.database,
       // Optional here: exactly one of secretArn and iamAuth is checked below, with the fix.
       secretArn: SECRET_ARN.optional(),
       secretKeyArn: arnOf('KMS key', 'arn:aws:kms:eu-west-1:123456789012:key/<id>').optional(),
       iamAuth: iamAuthSchema.optional(),
-      schedule: cron('cron(0 2 * * ? *)'),
-      timeZone: timeZone(),
-      retention: retentionSchema.default({}),
-      rpoHours: wholeNumber(
-        1,
-        168,
-        'give the hours after which a missing backup alarms, e.g. 26 for a daily backup',
-      ),
-      includeTables: list('give pg_dump table patterns, e.g. ["public.orders"]').default([]),
-      excludeTables: list('give pg_dump table patterns, e.g. ["public.audit_log"]').default([]),
-      includeSchemas: list('give pg_dump schema patterns, e.g. ["public"]').default([]),
-      excludeSchemas: list('give pg_dump schema patterns, e.g. ["scratch"]').default([]),
-      dumpGlobals: flag('true also saves roles and tablespaces (without passwords)').default(true),
-      verify: z
-        .enum(verifyLevelSchema.options, {
-          error: 'must be "counts", "checksums" or "none"; counts is exact row counts per table',
-        })
-        .default('counts'),
-      task: taskSchema.default({ cpu: 1024, memoryMiB: 2048, architecture: 'ARM64' }),
+      schedule: databaseSettingsShape.schedule,
+      timeZone: databaseSettingsShape.timeZone,
+      retention: databaseSettingsShape.retention,
+      rpoHours: databaseSettingsShape.rpoHours,
+      includeTables: databaseSettingsShape.includeTables,
+      excludeTables: databaseSettingsShape.excludeTables,
+      includeSchemas: databaseSettingsShape.includeSchemas,
+      excludeSchemas: databaseSettingsShape.excludeSchemas,
+      dumpGlobals: databaseSettingsShape.dumpGlobals,
+      verify: databaseSettingsShape.verify,
+      task: databaseSettingsShape.task,
       databaseSecurityGroupId: resourceId(
         'sg',
         'security group',
         'give the id of the database security group',
       ).optional(),
-      drill: drillSchema.optional(),
+      drill: databaseSettingsShape.drill,
     },
     { error: 'must be an object describing one database' },
   )
@@ -172,11 +211,7 @@ export const databaseSchema = z
       { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
     ),
   )
-  // The drill's schedule runs in the database's time zone unless it names its own.
-  .transform((db) => ({
-    ...db,
-    drill: db.drill && { ...db.drill, timeZone: db.drill.timeZone ?? db.timeZone },
-  }));
+  .transform(withDrillTimeZone);
 
 /** One database's validated settings. */
 export type DatabaseConfig = z.infer<typeof databaseSchema>;

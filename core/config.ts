@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { databaseSchema } from './config-database.ts';
+import { type DatabaseSettings, databaseSchema, databaseSettingsSchema } from './config-database.ts';
 import { deploymentDrillSchema, scratchImageHomeProblem } from './config-drill.ts';
 import { region, text } from './config-fields.ts';
 import { networkSchema } from './config-network.ts';
 import { ConfigError } from './errors.ts';
 import { drillReportsPrefix, KEY_PREFIX_PATTERN, KEY_PREFIX_RULE, ledgerPrefix } from './layout.ts';
 
-export type { DatabaseConfig } from './config-database.ts';
+export type { DatabaseConfig, DatabaseSettings, DatabaseSettingsInput } from './config-database.ts';
 export { DEFAULT_DRILL_SCHEDULE, DEFAULT_MAX_DAYS_WITHOUT_SUCCESS } from './config-drill.ts';
 export type { NetworkConfig } from './config-network.ts';
 export { DEFAULT_RETENTION, retentionDays, type TierRetention } from './config-retention.ts';
@@ -23,7 +23,7 @@ export { DEFAULT_RETENTION, retentionDays, type TierRetention } from './config-r
  */
 
 /** Folders beside the databases' folders, by what they hold: no database may take their names. */
-const RESERVED_FOLDERS: Readonly<Record<string, string>> = {
+export const RESERVED_FOLDERS: Readonly<Record<string, string>> = {
   [drillReportsPrefix('').slice(0, -1)]: 'the folder of the drill reports',
   [ledgerPrefix('').slice(0, -1)]: 'the folder of the evidence ledgers',
 };
@@ -192,6 +192,16 @@ export function parseDeploymentConfig(json: unknown, source: string): Deployment
   ];
   if (!parsed.success || problems.length > 0) throw new DeploymentConfigError(source, problems);
   return parsed.data;
+}
+
+/**
+ * Validates one database's settings given in code (the library's `addDatabase`), with the config file's
+ * rules, defaults and messages; `source` names the call in the error. Throws {@link DeploymentConfigError}.
+ */
+export function parseDatabaseSettings(settings: unknown, source: string): DatabaseSettings {
+  const parsed = databaseSettingsSchema.safeParse(settings);
+  if (parsed.success) return parsed.data;
+  throw new DeploymentConfigError(source, parsed.error.issues.flatMap(describe));
 }
 
 /** Reads and validates the config file at `path`. Throws {@link DeploymentConfigError}. */

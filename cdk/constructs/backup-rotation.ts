@@ -45,51 +45,57 @@ export function rotationRules(
   noncurrentVersionDays: number,
   drillReports?: DrillReportRotation,
 ): s3.LifecycleRule[] {
-  const tierRules = rotation.flatMap(({ prefix, retentionDays }) =>
-    TIERS.map((tier): s3.LifecycleRule => {
-      const days = retentionDays[tier];
-      const transitions: s3.Transition[] = [];
-      if (
-        (tier === 'monthly' || tier === 'yearly') &&
-        days >= INSTANT_ARCHIVE_AFTER_DAYS + GLACIER_IR_MINIMUM_DAYS
-      ) {
-        transitions.push({
-          storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
-          transitionAfter: Duration.days(INSTANT_ARCHIVE_AFTER_DAYS),
-        });
-      }
-      if (tier === 'yearly' && days >= DEEP_ARCHIVE_AFTER_DAYS + DEEP_ARCHIVE_MINIMUM_DAYS) {
-        transitions.push({
-          storageClass: s3.StorageClass.DEEP_ARCHIVE,
-          transitionAfter: Duration.days(DEEP_ARCHIVE_AFTER_DAYS),
-        });
-      }
-      return {
-        id: `${prefix}${tier}`.slice(-255),
-        prefix,
-        tagFilters: { [TIER_TAG]: tier },
-        expiration: Duration.days(days),
-        transitions,
-      };
-    }),
-  );
-  const drillReportRules: s3.LifecycleRule[] = drillReports
-    ? [
-        {
-          id: 'drill-reports',
-          prefix: drillReports.prefix,
-          expiration: Duration.days(drillReports.expirationDays ?? DEFAULT_DRILL_REPORT_DAYS),
-        },
-      ]
-    : [];
+  const tierRules = rotation.flatMap(prefixRules);
+  const reportRules = drillReports ? drillReportRules(drillReports) : [];
   return [
     ...tierRules,
-    ...drillReportRules,
+    ...reportRules,
     {
       id: 'incomplete-uploads-and-old-versions',
       abortIncompleteMultipartUploadAfter: Duration.days(1),
       noncurrentVersionExpiration: Duration.days(noncurrentVersionDays),
       expiredObjectDeleteMarker: true,
+    },
+  ];
+}
+
+/** The rules of one database's prefix: per tier, expiry after its retention, and cheaper storage first when it pays. */
+export function prefixRules({ prefix, retentionDays }: PrefixRotation): s3.LifecycleRule[] {
+  return TIERS.map((tier): s3.LifecycleRule => {
+    const days = retentionDays[tier];
+    const transitions: s3.Transition[] = [];
+    if (
+      (tier === 'monthly' || tier === 'yearly') &&
+      days >= INSTANT_ARCHIVE_AFTER_DAYS + GLACIER_IR_MINIMUM_DAYS
+    ) {
+      transitions.push({
+        storageClass: s3.StorageClass.GLACIER_INSTANT_RETRIEVAL,
+        transitionAfter: Duration.days(INSTANT_ARCHIVE_AFTER_DAYS),
+      });
+    }
+    if (tier === 'yearly' && days >= DEEP_ARCHIVE_AFTER_DAYS + DEEP_ARCHIVE_MINIMUM_DAYS) {
+      transitions.push({
+        storageClass: s3.StorageClass.DEEP_ARCHIVE,
+        transitionAfter: Duration.days(DEEP_ARCHIVE_AFTER_DAYS),
+      });
+    }
+    return {
+      id: `${prefix}${tier}`.slice(-255),
+      prefix,
+      tagFilters: { [TIER_TAG]: tier },
+      expiration: Duration.days(days),
+      transitions,
+    };
+  });
+}
+
+/** The drill reports' rule: expiry after their own days (they carry no tier tag). */
+export function drillReportRules(drillReports: DrillReportRotation): s3.LifecycleRule[] {
+  return [
+    {
+      id: 'drill-reports',
+      prefix: drillReports.prefix,
+      expiration: Duration.days(drillReports.expirationDays ?? DEFAULT_DRILL_REPORT_DAYS),
     },
   ];
 }

@@ -9,7 +9,9 @@ import { databasePrefix } from '../../core/layout.ts';
 import { addErrorCountAlarm } from './alarms.ts';
 import {
   type DrillReportRotation,
+  drillReportRules,
   type PrefixRotation,
+  prefixRules,
   rotationRules,
   validateDrillReports,
   validateRotation,
@@ -46,7 +48,10 @@ export interface ReplicaDestination {
 
 /** Props of {@link BackupVault}. */
 export interface BackupVaultProps {
-  /** The retention of every database whose backups this vault holds: one lifecycle rule per tier each. */
+  /**
+   * The retention of every database whose backups this vault holds: one lifecycle rule per tier each.
+   * Databases added later come with {@link BackupVault.addRotation}.
+   */
   readonly rotation: readonly PrefixRotation[];
   /**
    * Expire the restore drill's reports under this prefix.
@@ -85,6 +90,12 @@ export interface BackupVaultProps {
    * @default 7 - a week to undo a mistaken delete of an object no lock protects
    */
   readonly noncurrentVersionDays?: number;
+  /**
+   * Send the bucket's object events (a manifest written: a backup succeeded; a drill report written) to
+   * the account's default EventBridge bus, set on the bucket itself (no custom resource).
+   * @default false
+   */
+  readonly eventBridgeEnabled?: boolean;
 }
 
 /** The feature flag under which CDK grants log delivery by bucket policy (the log bucket keeps ACLs disabled). */
@@ -118,6 +129,11 @@ export class BackupVault extends Construct implements IBackupVault {
   private readonly replicaBucket?: s3.IBucket;
   /** The role that may, in an emergency, change what the key and hold guards protect. */
   private readonly breakGlassRoleName: string;
+  /** The databases' rotation so far, and the drill reports' (see {@link addRotation}). */
+  private readonly rotation: PrefixRotation[] = [];
+  private drillReports?: DrillReportRotation;
+  /** Denies writes without If-None-Match under each rotated prefix; made with the first one. */
+  private overwriteGuard?: iam.PolicyStatement;
 
   constructor(scope: Construct, id: string, props: BackupVaultProps) {
     super(scope, id);
@@ -125,13 +141,19 @@ export class BackupVault extends Construct implements IBackupVault {
     const objectLockMode = props.objectLockMode ?? 'GOVERNANCE';
     const noncurrentVersionDays = props.noncurrentVersionDays ?? 7;
     validateRotation(props.rotation);
-
     if (props.drillReports) validateDrillReports(props.drillReports, props.rotation);
+    this.rotation.push(...props.rotation);
+    this.drillReports = props.drillReports;
 
-    if (!FeatureFlags.of(this).isEnabled(S3_LOGS_BY_BUCKET_POLICY)) {
+    const logsByPolicy: unknown = this.node.tryGetContext(S3_LOGS_BY_BUCKET_POLICY);
+    if (logsByPolicy === false || logsByPolicy === 'false') {
       throw new Error(
-        `BackupVault needs the feature flag "${S3_LOGS_BY_BUCKET_POLICY}": true in cdk.json: access logs are delivered by bucket policy, never by ACLs`,
+        `BackupVault needs the feature flag "${S3_LOGS_BY_BUCKET_POLICY}", which this app sets to false: access logs are delivered by bucket policy, never by ACLs; remove it from the app's context or set it to true`,
       );
+    }
+    // An app without pgproof's cdk.json (a CDK app using the library) gets it for the vault's buckets.
+    if (!FeatureFlags.of(this).isEnabled(S3_LOGS_BY_BUCKET_POLICY)) {
+      this.node.setContext(S3_LOGS_BY_BUCKET_POLICY, true);
     }
     this.key = new kms.Key(this, 'Key', {
       description: 'pgproof: encrypts PostgreSQL backups',
@@ -194,6 +216,14 @@ export class BackupVault extends Construct implements IBackupVault {
       }),
     });
 
+    if (props.eventBridgeEnabled) {
+      // The bucket's own NotificationConfiguration: s3.Bucket's eventBridgeEnabled would deploy a
+      // custom resource (a Lambda with s3:PutBucketNotification on every bucket) to set the same.
+      (this.bucket.node.defaultChild as s3.CfnBucket).addPropertyOverride(
+        'NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled',
+        true,
+      );
+    }
     this.denyUnsafeWrites(props.rotation);
 
     if (props.replica && replicationRole) {
@@ -272,13 +302,7 @@ export class BackupVault extends Construct implements IBackupVault {
           conditions,
         }),
       );
-    if (rotation.length > 0) {
-      deny(
-        'DenyBackupOverwrites',
-        rotation.map((r) => this.bucket.arnForObjects(`${r.prefix}*`)),
-        { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
-      );
-    }
+    for (const { prefix } of rotation) this.guardAgainstOverwrites(prefix);
     const everything = [this.bucket.arnForObjects('*')];
     deny('DenyCustomerProvidedKeys', everything, {
       Null: { 's3:x-amz-server-side-encryption-customer-algorithm': 'false' },
@@ -290,6 +314,57 @@ export class BackupVault extends Construct implements IBackupVault {
     deny('DenyOtherKmsKeys', everything, {
       StringNotEqualsIfExists: { 's3:x-amz-server-side-encryption-aws-kms-key-id': this.key.keyArn },
     });
+  }
+
+  /**
+   * Denies every principal a write under `prefix` that could replace an object: a PutObject or
+   * CompleteMultipartUpload without If-None-Match. One statement; each rotated prefix joins it.
+   */
+  private guardAgainstOverwrites(prefix: string): void {
+    const resource = this.bucket.arnForObjects(`${prefix}*`);
+    if (this.overwriteGuard) {
+      this.overwriteGuard.addResources(resource);
+      return;
+    }
+    this.overwriteGuard = new iam.PolicyStatement({
+      sid: 'DenyBackupOverwrites',
+      effect: iam.Effect.DENY,
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:PutObject'],
+      resources: [resource],
+      conditions: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+    });
+    this.bucket.addToResourcePolicy(this.overwriteGuard);
+  }
+
+  /**
+   * Adds a database's backups to the vault after it was made: its lifecycle rules (one per tier) and the
+   * deny of overwrites under its prefix.
+   */
+  addRotation(rotation: PrefixRotation): void {
+    validateRotation([rotation]);
+    if (this.rotation.some((r) => r.prefix === rotation.prefix)) {
+      throw new Error(`'rotation' has "${rotation.prefix}" already; each database's prefix is rotated once`);
+    }
+    if (this.drillReports) validateDrillReports(this.drillReports, [rotation]);
+    this.rotation.push(rotation);
+    for (const rule of prefixRules(rotation)) this.bucket.addLifecycleRule(rule);
+    this.guardAgainstOverwrites(rotation.prefix);
+  }
+
+  /** Expires the drill reports under their prefix, when the vault was made without {@link BackupVaultProps.drillReports}. */
+  addDrillReports(drillReports: DrillReportRotation): void {
+    if (this.drillReports) {
+      if (this.drillReports.prefix !== drillReports.prefix) {
+        throw new Error(
+          `'drillReports' are under "${this.drillReports.prefix}" already, not "${drillReports.prefix}"; a vault serves one backup prefix`,
+        );
+      }
+      return;
+    }
+    validateDrillReports(drillReports, this.rotation);
+    this.drillReports = drillReports;
+    for (const rule of drillReportRules(drillReports)) this.bucket.addLifecycleRule(rule);
   }
 
   grantBackupWrite(grantee: iam.IGrantable, databasePrefix: string, options: BackupWriteOptions): iam.Grant {

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, TimeZone, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, TimeZone, Token, Tokenization, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -117,10 +117,11 @@ export interface DatabaseBackupProps {
   /** CPU architecture of the task (and of its image). @default ecs.CpuArchitecture.ARM64 */
   readonly architecture?: ecs.CpuArchitecture;
   /**
-   * The database's security group: it gets an ingress rule from this backup task's group.
+   * The database's security groups (an RDS instance's or cluster's `connections.securityGroups`): each
+   * gets an ingress rule on the port from this backup task's group, the only place the task may reach.
    * @default - no rule; the database must already admit the task's subnets
    */
-  readonly databaseSecurityGroup?: ec2.ISecurityGroup;
+  readonly databaseSecurityGroups?: readonly ec2.ISecurityGroup[];
   /**
    * Groups the task carries besides its own, e.g. the one the VPC endpoints admit. The task's own group
    * lets out only the database's port.
@@ -192,7 +193,8 @@ export class DatabaseBackup extends Construct {
     const list = (values: readonly string[] | undefined) => (values?.length ? values.join(',') : undefined);
     const environment: Record<string, string | undefined> = {
       PGHOST: props.host,
-      PGPORT: String(props.port ?? 5432),
+      // A token when the port is another construct's (an RDS instance's endpoint port).
+      PGPORT: Tokenization.stringifyNumber(props.port ?? 5432),
       PGDATABASE: props.database,
       PGSSLMODE: login.sslMode,
       ...(props.iamAuth ? { PGUSER: props.iamAuth.user, PG_IAM_AUTH: 'true' } : {}),
@@ -262,22 +264,20 @@ export class DatabaseBackup extends Construct {
       description: `pgproof backup task of ${props.name}`,
       allowAllOutbound: false,
     });
-    this.securityGroup.addEgressRule(
-      props.databaseSecurityGroup ?? ec2.Peer.anyIpv4(),
-      ec2.Port.tcp(props.port ?? 5432),
-      `PostgreSQL of ${props.name}`,
-    );
+    const databasePort = ec2.Port.tcp(props.port ?? 5432);
+    const databaseGroups = props.databaseSecurityGroups ?? [];
+    for (const peer of databaseGroups.length > 0 ? databaseGroups : [ec2.Peer.anyIpv4()]) {
+      this.securityGroup.addEgressRule(peer, databasePort, `PostgreSQL of ${props.name}`);
+    }
     if (!props.additionalSecurityGroups?.length) {
       this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to the AWS services');
-    } else if (props.databaseSecurityGroup) {
-      // The one rule (to the database's group) is a resource of its own, not an inline rule.
+    } else if (databaseGroups.length > 0) {
+      // The rules to the database's groups are resources of their own, not inline rules.
       revokeDefaultEgress(this.securityGroup);
     }
-    props.databaseSecurityGroup?.addIngressRule(
-      this.securityGroup,
-      ec2.Port.tcp(props.port ?? 5432),
-      `pgproof backup task of ${props.name}`,
-    );
+    for (const group of databaseGroups) {
+      group.addIngressRule(this.securityGroup, databasePort, `pgproof backup task of ${props.name}`);
+    }
 
     props.launcher.allowToStart(this.taskDefinition);
     const payload: StartBackupEvent = {

@@ -1,70 +1,18 @@
-import { ArnFormat, Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { type DatabaseConfig, type NetworkConfig, retentionDays } from '../../core/config.ts';
+import type { DatabaseConfig, NetworkConfig } from '../../core/config.ts';
 import type { BackupNetworkProps } from '../constructs/backup-network.ts';
 import type { DatabaseBackupProps } from '../constructs/database-backup.ts';
-import type { DrillDatabaseProps } from '../constructs/restore-drill.ts';
 
 /**
- * The deployment config mapped to construct props, in one place: what each construct takes from the
- * config. What it takes from other constructs (bucket, cluster, image...) the stack wires in.
+ * What only the config file's form needs to build constructs: imports of what the config names by id
+ * or ARN (the login, the network). A database's settings map to construct props in
+ * cdk/constructs/database-settings.ts, which the library's `addDatabase` shares.
  */
-
-/** The CPU architecture of a database's backup task. */
-export function taskArchitecture(db: DatabaseConfig): ecs.CpuArchitecture {
-  return db.task.architecture === 'ARM64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64;
-}
-
-/** The props of a database's {@link DatabaseBackup} that come from its config. */
-export function databaseBackupSettings(
-  db: DatabaseConfig,
-): Pick<
-  DatabaseBackupProps,
-  | 'name'
-  | 'host'
-  | 'port'
-  | 'database'
-  | 'schedule'
-  | 'timeZone'
-  | 'retentionDays'
-  | 'rpo'
-  | 'includeTables'
-  | 'excludeTables'
-  | 'includeSchemas'
-  | 'excludeSchemas'
-  | 'dumpGlobals'
-  | 'verify'
-  | 'cpu'
-  | 'memoryMiB'
-  | 'ephemeralStorageGiB'
-  | 'architecture'
-> {
-  return {
-    name: db.name,
-    host: db.host,
-    port: db.port,
-    database: db.database,
-    schedule: db.schedule,
-    timeZone: db.timeZone,
-    retentionDays: retentionDays(db),
-    rpo: Duration.hours(db.rpoHours),
-    includeTables: db.includeTables,
-    excludeTables: db.excludeTables,
-    includeSchemas: db.includeSchemas,
-    excludeSchemas: db.excludeSchemas,
-    dumpGlobals: db.dumpGlobals,
-    verify: db.verify,
-    cpu: db.task.cpu,
-    memoryMiB: db.task.memoryMiB,
-    ephemeralStorageGiB: db.task.ephemeralStorageGiB,
-    architecture: taskArchitecture(db),
-  };
-}
 
 /**
  * How a database's backup logs in, from its config. With `secretArn`: the secret, imported into `scope`
@@ -103,23 +51,6 @@ export function databaseAuthentication(
         encryptionKey: kms.Key.fromKeyArn(scope, 'CredentialsKey', db.secretKeyArn),
       }),
     }),
-  };
-}
-
-/**
- * A database's drill from its config. Without `drill` it is still drillable on demand, judged by
- * verification alone (no RTO), with no schedule and no overdue alarm (nothing would keep it quiet).
- */
-export function drillDatabaseProps(db: DatabaseConfig): DrillDatabaseProps {
-  if (!db.drill) return { name: db.name, alarmWhenOverdue: false };
-  return {
-    name: db.name,
-    rto: Duration.minutes(db.drill.rtoMinutes),
-    schedule: db.drill.schedule,
-    timeZone: db.drill.timeZone,
-    maxDaysWithoutSuccess: db.drill.maxDaysWithoutSuccess,
-    checks: db.drill.checks,
-    ...(db.drill.postgresImage === undefined ? {} : { postgresImage: db.drill.postgresImage }),
   };
 }
 

@@ -1,57 +1,21 @@
-import { join } from 'node:path';
-import { Annotations, CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
-import {
-  type DatabaseConfig,
-  type DeploymentConfig,
-  type NetworkConfig,
-  retentionDays,
-} from '../../core/config.ts';
-import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
-import { type DatabaseSchedules, STACK_OUTPUTS } from '../../core/stack-outputs.ts';
-import { toolchain } from '../../core/toolchain.ts';
-import { BackupAlerts } from '../constructs/backup-alerts.ts';
-import { BackupDashboard } from '../constructs/backup-dashboard.ts';
-import { BackupLauncher } from '../constructs/backup-launcher.ts';
-import { BackupNetwork } from '../constructs/backup-network.ts';
-import { BackupVault, type ObjectLockMode } from '../constructs/backup-vault.ts';
-import { pascalCase } from '../constructs/construct-id.ts';
-import { DatabaseBackup } from '../constructs/database-backup.ts';
-import { KeyChangeRule, keyChangeMessage } from '../constructs/key-change-rule.ts';
-import { RestoreDrill } from '../constructs/restore-drill.ts';
-import {
-  databaseBackupSettings,
-  drillDatabaseProps,
-  networkProps,
-  taskArchitecture,
-} from './config-props.ts';
-
-/** The repository root: the runner image is built from it with containers/pg-dump/Dockerfile. */
-const REPOSITORY_ROOT = join(import.meta.dirname, '../..');
-
-/** What the image build never needs; keeps the asset hash (and the image) stable across unrelated edits. */
-const IMAGE_EXCLUDES = [
-  'node_modules',
-  'cdk.out',
-  'cdk.out*',
-  '.git',
-  '.ci',
-  'test',
-  'bench',
-  '.bench-data',
-  'coverage',
-  'dist',
-  '*.log',
-  'cdk.context*.json',
-  'pgproof.config*.json',
-];
+import type { DatabaseConfig, DeploymentConfig, NetworkConfig } from '../../core/config.ts';
+import type { BackupAlerts } from '../constructs/backup-alerts.ts';
+import type { BackupDashboard } from '../constructs/backup-dashboard.ts';
+import type { BackupEvents, ChatNotifications } from '../constructs/backup-events.ts';
+import type { BackupLauncher } from '../constructs/backup-launcher.ts';
+import type { BackupNetwork } from '../constructs/backup-network.ts';
+import type { BackupVault, ObjectLockMode } from '../constructs/backup-vault.ts';
+import { DatabaseConstructIds } from '../constructs/construct-id.ts';
+import type { DatabaseBackup } from '../constructs/database-backup.ts';
+import type { KeyChangeRule } from '../constructs/key-change-rule.ts';
+import { type DatabaseOptions, PgproofBackups } from '../constructs/pgproof-backups.ts';
+import type { RestoreDrill } from '../constructs/restore-drill.ts';
+import { databaseAuthentication, networkProps } from './config-props.ts';
 
 /** Props of {@link PrimaryStack}: the deployment config's primary-region settings and the replica to write to. */
 export interface PrimaryStackProps extends StackProps {
@@ -89,6 +53,8 @@ export interface PrimaryStackProps extends StackProps {
   readonly breakGlassRoleName?: string;
   /** Addresses subscribed to the alerts topic. @default - no email subscriptions */
   readonly notificationEmails?: readonly string[];
+  /** Slack, Microsoft Teams or webhooks that receive every pgproof event. @default - none */
+  readonly chat?: ChatNotifications;
   /**
    * The backup runner image for an architecture.
    * @default - built from containers/pg-dump/Dockerfile at the repository root
@@ -97,199 +63,106 @@ export interface PrimaryStackProps extends StackProps {
 }
 
 /**
- * The primary region: key and backup bucket (replicated), the network and cluster of the backup
- * tasks, one task definition, schedule and RPO alarm per database, the launcher, the restore drill,
- * alerts and dashboard.
+ * The primary region of the config file's deployment: a {@link PgproofBackups} holding everything
+ * (key and replicated bucket, network, cluster, launcher, per-database backups, restore drill, alerts,
+ * events, dashboard), with each configured database added to it.
  */
 export class PrimaryStack extends Stack {
-  /** Key, backup bucket (replicated) and its access-log bucket. */
-  public readonly vault: BackupVault;
-  /** VPC, subnets, endpoints and the shared task security group. */
-  public readonly network: BackupNetwork;
-  /** The Fargate cluster of all pgproof tasks. */
-  public readonly cluster: ecs.Cluster;
-  /** The alerts topic and the failed-task rule. */
-  public readonly alerts: BackupAlerts;
-  /** The start-backup Lambda, its dead-letter queue and alarms. */
-  public readonly launcher: BackupLauncher;
+  /** Everything pgproof deploys in this region. */
+  public readonly pgproof: PgproofBackups;
   /** One per configured database, in config order. */
   public readonly backups: readonly DatabaseBackup[];
-  /** The restore drill workflow, its task definitions, schedules and alarms. */
-  public readonly restoreDrill: RestoreDrill;
-  /** Last backup, size and duration per database. */
-  public readonly dashboard: BackupDashboard;
-  /**
-   * Sends any call to delete, disable or re-police the vault key, or the replica key (forwarded by
-   * the replica stack), to the alerts topic.
-   */
-  public readonly keyChangeRule: KeyChangeRule;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps) {
     super(scope, id, props);
-    const prefix = props.backupPrefix ?? '';
-
-    this.vault = new BackupVault(this, 'Vault', {
+    // `Default`: the construct adds no level to the logical ids, so they stay those first deployed
+    // when the stack built these resources itself.
+    this.pgproof = new PgproofBackups(this, 'Default', {
+      replica: { bucketName: props.replicaBucketName, region: props.replicaRegion, key: props.replicaKey },
+      network: networkProps(this, props.network),
+      backupPrefix: props.backupPrefix,
       objectLockMode: props.objectLockMode,
       breakGlassRoleName: props.breakGlassRoleName,
-      rotation: props.databases.map((db) => ({
-        prefix: databasePrefix(prefix, db.name),
-        retentionDays: retentionDays(db),
-      })),
-      drillReports: { prefix: drillReportsPrefix(prefix) },
-      replica: {
-        bucket: s3.Bucket.fromBucketAttributes(this, 'ReplicaBucket', {
-          bucketName: props.replicaBucketName,
-          region: props.replicaRegion,
-        }),
-        key: kms.Key.fromKeyArn(this, 'ReplicaKey', props.replicaKey.keyArn),
-      },
+      notificationEmails: props.notificationEmails,
+      chat: props.chat,
+      drill: props.drill,
+      runnerImage: props.runnerImage,
     });
-
-    this.network = new BackupNetwork(this, 'Network', {
-      ...networkProps(this, props.network),
-      buckets: [this.vault.bucket],
-    });
-    this.cluster = new ecs.Cluster(this, 'Cluster', {
-      vpc: this.network.vpc,
-      containerInsightsV2: ecs.ContainerInsights.ENABLED,
-    });
-    this.alerts = new BackupAlerts(this, 'Alerts', {
-      cluster: this.cluster,
-      emails: props.notificationEmails,
-    });
-    this.launcher = new BackupLauncher(this, 'Launcher', {
-      cluster: this.cluster,
-      vpc: this.network.vpc,
-      subnets: this.network.subnets,
-      vault: this.vault,
-      prefix,
-    });
-
-    const images = new Map<ecs.CpuArchitecture, ecs.ContainerImage>();
-    const imageFor = (architecture: ecs.CpuArchitecture) => {
-      let image = images.get(architecture);
-      if (!image) {
-        image =
-          props.runnerImage?.(architecture) ??
-          ecs.ContainerImage.fromAsset(REPOSITORY_ROOT, {
-            file: 'containers/pg-dump/Dockerfile',
-            platform:
-              architecture === ecs.CpuArchitecture.ARM64 ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
-            exclude: IMAGE_EXCLUDES,
-            buildArgs: { NODE_MAJOR: String(toolchain.nodeMajor) },
-          });
-        images.set(architecture, image);
-      }
-      return image;
-    };
-
-    const names = new Map<string, string>();
+    const ids = new DatabaseConstructIds();
     this.backups = props.databases.map((db) => {
-      const name = pascalCase(db.name);
-      const other = names.get(name);
-      if (other !== undefined) {
-        throw new Error(
-          `'databases' names "${other}" and "${db.name}" differ only in "_" or "-" or case of the first letter; rename one`,
-        );
-      }
-      names.set(name, db.name);
-      // A namespace per database for its imports (no resources, so no logical ids depend on it).
-      const imports = new Construct(this, name);
-      // `Database<Name>` rather than `Databases/<Name>`: logical ids hash the construct path, and the
-      // deployed backups' retained log groups (and the ingress rule below) must keep theirs.
-      const id = `Database${name}`;
-      return new DatabaseBackup(this, id, {
-        ...databaseBackupSettings(db),
-        credentials: secretsmanager.Secret.fromSecretAttributes(imports, 'Credentials', {
-          secretCompleteArn: db.secretArn,
-          ...(db.secretKeyArn && {
-            encryptionKey: kms.Key.fromKeyArn(imports, 'CredentialsKey', db.secretKeyArn),
-          }),
-        }),
-        vault: this.vault,
-        prefix,
-        cluster: this.cluster,
-        vpc: this.network.vpc,
-        image: imageFor(taskArchitecture(db)),
-        launcher: this.launcher,
-        objectLockMode: props.objectLockMode,
-        additionalSecurityGroups: [this.network.taskSecurityGroup],
-        databaseSecurityGroup:
-          db.databaseSecurityGroupId === undefined
-            ? undefined
-            : // The ingress rule to the backup task is made under this import: its id stays as deployed.
-              ec2.SecurityGroup.fromSecurityGroupId(
-                this,
-                `${id}DatabaseSecurityGroup`,
-                db.databaseSecurityGroupId,
-              ),
-      });
+      const constructId = ids.claim(db.name, "'databases' names");
+      return this.pgproof.addDatabase(db.name, configDatabaseOptions(this, constructId, db));
     });
-
-    this.restoreDrill = new RestoreDrill(this, 'RestoreDrill', {
-      bucket: this.vault.bucket,
-      key: this.vault.key,
-      prefix,
-      cluster: this.cluster,
-      vpc: this.network.vpc,
-      subnets: this.network.subnets,
-      // The shared group is the one the interface endpoints (ECR, CloudWatch Logs) admit.
-      securityGroup: this.network.taskSecurityGroup,
-      image: imageFor(ecs.CpuArchitecture.ARM64),
-      architecture: ecs.CpuArchitecture.ARM64,
-      topic: this.alerts.topic,
-      databases: props.databases.map(drillDatabaseProps),
-      postgresMajors: props.drill?.postgresMajors,
-    });
-    const keeper = this.restoreDrill.keepProvenFunction.role;
-    if (keeper) {
-      this.vault.guardLegalHolds(
-        keeper,
-        prefix,
-        props.databases.map((db) => db.name),
-      );
-    }
-    for (const db of props.databases.filter((d) => d.drill === undefined)) {
-      Annotations.of(this.restoreDrill).addInfo(
-        `database "${db.name}" has no "drill" in the config: no schedule or alarm proves its backups restore; it can still be drilled on demand`,
-      );
-    }
-
-    this.keyChangeRule = new KeyChangeRule(this, 'KeyChangeAlarm', {
-      keyArns: [this.vault.key.keyArn, props.replicaKey.keyArn],
-      target: new targets.SnsTopic(this.alerts.topic, { message: keyChangeMessage() }),
-    });
-
-    const alarms = [
-      ...this.backups.map((backup) => backup.rpoAlarm),
-      this.launcher.errorsAlarm,
-      this.launcher.deadLetterAlarm,
-      ...(this.vault.replicationFailedAlarm ? [this.vault.replicationFailedAlarm] : []),
-    ];
-    const drillAlarms = [this.restoreDrill.failedAlarm, ...this.restoreDrill.overdueAlarms.values()];
-    // The one place alarms are routed: every alarm's ALARM and OK go to the alerts topic.
-    this.alerts.notifyOn(...alarms, ...drillAlarms);
-    this.dashboard = new BackupDashboard(this, 'Dashboard', {
-      databases: this.backups.map((backup, index) => ({
-        name: props.databases[index]?.name ?? '',
-        logGroup: backup.logGroup,
-      })),
-      alarms: [...alarms, ...drillAlarms],
-    });
-
-    // What the `pgproof` CLI reads to find this deployment (cli/deployment.ts).
-    new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.vault.bucket.bucketName });
-    new CfnOutput(this, STACK_OUTPUTS.prefix, { value: prefix });
-    new CfnOutput(this, STACK_OUTPUTS.launcher, { value: this.launcher.function.functionName });
-    new CfnOutput(this, STACK_OUTPUTS.stateMachine, {
-      value: this.restoreDrill.stateMachine.stateMachineArn,
-    });
-    const schedules: DatabaseSchedules = Object.fromEntries(
-      this.backups.map((backup, index) => [
-        props.databases[index]?.name ?? '',
-        { schedule: backup.schedule.scheduleName, group: 'default' },
-      ]),
-    );
-    new CfnOutput(this, STACK_OUTPUTS.databases, { value: this.toJsonString(schedules) });
   }
+
+  /** Key, backup bucket (replicated) and its access-log bucket. */
+  get vault(): BackupVault {
+    return this.pgproof.vault;
+  }
+  /** VPC, subnets, endpoints and the shared task security group. */
+  get network(): BackupNetwork {
+    return this.pgproof.network;
+  }
+  /** The Fargate cluster of all pgproof tasks. */
+  get cluster(): ecs.Cluster {
+    return this.pgproof.cluster;
+  }
+  /** The alerts topic and the failed-task rule. */
+  get alerts(): BackupAlerts {
+    return this.pgproof.alerts;
+  }
+  /** The start-backup Lambda, its dead-letter queue and alarms. */
+  get launcher(): BackupLauncher {
+    return this.pgproof.launcher;
+  }
+  /** The restore drill workflow, its task definitions, schedules and alarms. */
+  get restoreDrill(): RestoreDrill {
+    return this.pgproof.restoreDrill;
+  }
+  /** Every backup and drill outcome as an event on the default bus. */
+  get events(): BackupEvents {
+    return this.pgproof.events;
+  }
+  /** Last backup, size and duration per database. */
+  get dashboard(): BackupDashboard {
+    return this.pgproof.dashboard;
+  }
+  /** Sends any call to delete, disable or re-police the vault key or the replica key to the alerts topic. */
+  get keyChangeRule(): KeyChangeRule {
+    return this.pgproof.keyChangeRule;
+  }
+}
+
+/**
+ * A configured database as {@link PgproofBackups.addDatabase} options: its endpoint, its login (the
+ * secret or IAM user the config names, imported under `<scope>/<constructId>`), the security group the
+ * config names (imported as `Database<Id>DatabaseSecurityGroup`: the ingress rule made under it keeps
+ * its deployed logical id), and its settings as they are.
+ */
+function configDatabaseOptions(scope: Construct, constructId: string, db: DatabaseConfig): DatabaseOptions {
+  const {
+    name: _name,
+    host,
+    port,
+    secretArn: _secretArn,
+    secretKeyArn: _secretKeyArn,
+    iamAuth: _iamAuth,
+    databaseSecurityGroupId,
+    ...settings
+  } = db;
+  const securityGroup =
+    databaseSecurityGroupId === undefined
+      ? undefined
+      : ec2.SecurityGroup.fromSecurityGroupId(
+          scope,
+          `Database${constructId}DatabaseSecurityGroup`,
+          databaseSecurityGroupId,
+        );
+  const login = databaseAuthentication(new Construct(scope, constructId), db);
+  return {
+    endpoint: { host, port, ...(securityGroup && { securityGroup }) },
+    ...(login.credentials && { credentials: login.credentials }),
+    ...(login.iamAuth && { iamAuth: login.iamAuth }),
+    ...settings,
+  };
 }

@@ -1,16 +1,14 @@
 import { Stack, type StackProps } from 'aws-cdk-lib';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import {
+import type {
   BackupVault,
-  type DrillReportRotation,
-  type ObjectLockMode,
-  type PrefixRotation,
+  DrillReportRotation,
+  ObjectLockMode,
+  PrefixRotation,
 } from '../constructs/backup-vault.ts';
-import { KeyChangeRule } from '../constructs/key-change-rule.ts';
+import { PgproofReplica } from '../constructs/pgproof-replica.ts';
 
 /** Props of {@link ReplicaStack}. */
 export interface ReplicaStackProps extends StackProps {
@@ -38,45 +36,36 @@ export interface ReplicaStackProps extends StackProps {
 }
 
 /**
- * The second region: a key of its own and a replica bucket with the same protections and rotation
- * as the primary one. Deployed first; the primary stack replicates into it.
+ * The second region of the config file's deployment: a {@link PgproofReplica} with the configured
+ * databases' rotation. Deployed first; the primary stack replicates into it.
  */
 export class ReplicaStack extends Stack {
-  /** Key, replica bucket and its access-log bucket. */
-  public readonly vault: BackupVault;
-  /** The replica bucket (the primary's replication destination). */
-  public readonly bucket: s3.IBucket;
-  /** Encrypts the replicas. */
-  public readonly key: kms.IKey;
-  /** Forwards guarded calls on {@link key} to the primary region, which alerts on them. */
-  public readonly keyChangeRule: KeyChangeRule;
+  /** Key, replica bucket and key-change forwarding. */
+  public readonly replica: PgproofReplica;
 
   constructor(scope: Construct, id: string, props: ReplicaStackProps) {
     super(scope, id, props);
-    this.vault = new BackupVault(this, 'Vault', {
+    // `Default`: the construct adds no level to the logical ids, so they stay those first deployed.
+    this.replica = new PgproofReplica(this, 'Default', {
       rotation: props.rotation,
       drillReports: props.drillReports,
       objectLockMode: props.objectLockMode,
       bucketName: props.bucketName,
       breakGlassRoleName: props.breakGlassRoleName,
+      primaryRegion: props.primaryRegion,
     });
-    this.bucket = this.vault.bucket;
-    this.key = this.vault.key;
-    // This region's CloudTrail events reach only this region's bus: forward them to the primary's.
-    this.keyChangeRule = new KeyChangeRule(this, 'KeyChangeAlarm', {
-      keyArns: [this.key.keyArn],
-      target: new targets.EventBus(
-        events.EventBus.fromEventBusArn(
-          this,
-          'PrimaryEventBus',
-          this.formatArn({
-            service: 'events',
-            region: props.primaryRegion,
-            resource: 'event-bus',
-            resourceName: 'default',
-          }),
-        ),
-      ),
-    });
+  }
+
+  /** Key, replica bucket and its access-log bucket. */
+  get vault(): BackupVault {
+    return this.replica.vault;
+  }
+  /** The replica bucket (the primary's replication destination). */
+  get bucket(): s3.IBucket {
+    return this.replica.bucket;
+  }
+  /** Encrypts the replicas. */
+  get key(): kms.IKey {
+    return this.replica.key;
   }
 }

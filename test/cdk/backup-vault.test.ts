@@ -417,10 +417,27 @@ describe('BackupVault', () => {
     ).toThrow("'rotation[orders/].retentionDays.weekly' must be a whole number of at least 1, got 0");
   });
 
-  it('rejects an app without the feature flag that keeps ACLs off the log bucket', () => {
+  it('delivers access logs by bucket policy in an app without the feature flag (a library user has no cdk.json of ours)', () => {
     const scope = new Stack(new App({ outdir: mkdtempSync(join(outdirs, 'app-')) }), 'Test');
-    expect(() => new BackupVault(scope, 'Vault', { rotation: [] })).toThrow(
-      'BackupVault needs the feature flag "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": true in cdk.json: access logs are delivered by bucket policy, never by ACLs',
+    new BackupVault(scope, 'Vault', { rotation: [] });
+    const template = Template.fromStack(scope);
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' }),
+        ]),
+      },
+    });
+    expect(JSON.stringify(template.findResources('AWS::S3::Bucket'))).not.toContain('AccessControl');
+  });
+
+  it('rejects an app that turns the feature flag off, naming it', () => {
+    const app = new App({
+      outdir: mkdtempSync(join(outdirs, 'app-')),
+      context: { '@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy': false },
+    });
+    expect(() => new BackupVault(new Stack(app, 'Test'), 'Vault', { rotation: [] })).toThrow(
+      'BackupVault needs the feature flag "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", which this app sets to false: access logs are delivered by bucket policy, never by ACLs; remove it from the app\'s context or set it to true',
     );
   });
 

@@ -14,7 +14,8 @@ import { BackupNetwork } from '../../cdk/constructs/backup-network.ts';
 import { BackupVault } from '../../cdk/constructs/backup-vault.ts';
 import { pascalCase } from '../../cdk/constructs/construct-id.ts';
 import { DatabaseBackup, type DatabaseBackupProps } from '../../cdk/constructs/database-backup.ts';
-import { databaseAuthentication, databaseBackupSettings } from '../../cdk/stacks/config-props.ts';
+import { databaseBackupSettings } from '../../cdk/constructs/database-settings.ts';
+import { databaseAuthentication } from '../../cdk/stacks/config-props.ts';
 import { startBackupEventSchema } from '../../core/launch.ts';
 import { bareStacks } from './bare-stack.ts';
 import { joinToText, logicalIdsOf } from './synth.ts';
@@ -293,14 +294,16 @@ describe('DatabaseBackup', () => {
           launcher,
           objectLockMode: 'COMPLIANCE',
           additionalSecurityGroups: [network.taskSecurityGroup],
-          databaseSecurityGroup:
+          databaseSecurityGroups:
             db.databaseSecurityGroupId === undefined
-              ? undefined
-              : ec2.SecurityGroup.fromSecurityGroupId(
-                  scope,
-                  `${id}DatabaseSecurityGroup`,
-                  db.databaseSecurityGroupId,
-                ),
+              ? []
+              : [
+                  ec2.SecurityGroup.fromSecurityGroupId(
+                    scope,
+                    `${id}DatabaseSecurityGroup`,
+                    db.databaseSecurityGroupId,
+                  ),
+                ],
         });
       }
       template = Template.fromStack(scope);

@@ -52,7 +52,9 @@ describe('runner bundle (what the container image runs)', () => {
     expect(dockerfile).toContain('COPY . .\n');
     expect(dockerfile).toContain('else node containers/build.mjs /app; fi');
     // From an installed package, it takes the bundles its prepack made with the same script.
-    expect(dockerfile).toContain(`if [ "$RUNNER_BUNDLE" = packed ]; then cp -r ${PACKED_RUNNER_FOLDER} /app;`);
+    expect(dockerfile).toContain(
+      `if [ "$RUNNER_BUNDLE" = packed ]; then cp -r ${PACKED_RUNNER_FOLDER} /app;`,
+    );
     expect(readFileSync('scripts/build-package.mjs', 'utf8')).toContain(
       `['containers/build.mjs', '${PACKED_RUNNER_FOLDER}']`,
     );

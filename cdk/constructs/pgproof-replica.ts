@@ -1,0 +1,137 @@
+import { Stack, Token } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import {
+  BackupVault,
+  type DrillReportRotation,
+  type ObjectLockMode,
+  type PrefixRotation,
+} from './backup-vault.ts';
+import { KeyChangeRule } from './key-change-rule.ts';
+
+/**
+ * Where a {@link PgproofBackups} replicates to: the replica bucket by name (the primary's replication
+ * policy names it literally, with no cross-region lookup) and its key. A {@link PgproofReplica} is one;
+ * so is a plain object for a replica deployed elsewhere.
+ */
+export interface IPgproofReplica {
+  readonly bucketName: string;
+  readonly region: string;
+  readonly key: kms.IKey;
+  /** Rotates the copies of one database's backups as the primary rotates them. */
+  addRotation?(rotation: PrefixRotation): void;
+  /** Learns where the primary is: its region (to forward key-change alarms) and its drill reports. */
+  attachPrimary?(primary: { readonly region: string; readonly drillReports: DrillReportRotation }): void;
+}
+
+/** Props of {@link PgproofReplica}; all optional. */
+export interface PgproofReplicaProps {
+  /**
+   * Physical name of the replica bucket.
+   * @default - `<stack name, lower case, 16 characters>-replica-<account>-<region>`
+   */
+  readonly bucketName?: string;
+  /** Object Lock mode of the replica bucket. @default 'GOVERNANCE' */
+  readonly objectLockMode?: ObjectLockMode;
+  /** @default 'pgproof-break-glass' (see BackupVaultProps.breakGlassRoleName) */
+  readonly breakGlassRoleName?: string;
+  /**
+   * The primary region, when known here; otherwise the {@link PgproofBackups} given this replica says it.
+   * @default - the region of the PgproofBackups that replicates here
+   */
+  readonly primaryRegion?: string;
+  /** The rotation of the databases known here; others are added by the PgproofBackups. @default [] */
+  readonly rotation?: readonly PrefixRotation[];
+  /** The drill reports' expiry, when known here. @default - set by the PgproofBackups */
+  readonly drillReports?: DrillReportRotation;
+}
+
+/**
+ * The second region of a pgproof deployment: a key of its own and a replica bucket with the same
+ * protections and rotation as the primary one, and the key's guarded calls forwarded to the primary
+ * region's alarms. Put it in a stack of its own, in another region, with an explicit account and region;
+ * give it to {@link PgproofBackups} as `replica`, which adds each database's rotation here.
+ */
+export class PgproofReplica extends Construct implements IPgproofReplica {
+  /** Key, replica bucket and its access-log bucket. */
+  public readonly vault: BackupVault;
+  /** The replica bucket (the primary's replication destination). */
+  public readonly bucket: s3.IBucket;
+  public readonly bucketName: string;
+  /** This construct's region. */
+  public readonly region: string;
+  /** Encrypts the replicas. */
+  public readonly key: kms.IKey;
+  /** Forwards guarded calls on {@link key} to the primary region, which alarms on them. */
+  public keyChangeRule?: KeyChangeRule;
+  private primaryRegion?: string;
+
+  constructor(scope: Construct, id: string, props: PgproofReplicaProps = {}) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    if (Token.isUnresolved(stack.account) || Token.isUnresolved(stack.region)) {
+      throw new Error(
+        `PgproofReplica needs its stack's account and region: give stack "${stack.stackName}" env: { account, region }, as the primary names the replica bucket in its policies`,
+      );
+    }
+    this.region = stack.region;
+    this.bucketName =
+      props.bucketName ??
+      `${stack.stackName
+        .toLowerCase()
+        .replace(/[^a-z0-9-]+/g, '-')
+        .slice(0, 16)
+        .replace(/^-+|-+$/g, '')}-replica-${stack.account}-${stack.region}`;
+    this.vault = new BackupVault(this, 'Vault', {
+      rotation: props.rotation ?? [],
+      drillReports: props.drillReports,
+      objectLockMode: props.objectLockMode,
+      bucketName: this.bucketName,
+      breakGlassRoleName: props.breakGlassRoleName,
+    });
+    this.bucket = this.vault.bucket;
+    this.key = this.vault.key;
+    if (props.primaryRegion !== undefined) this.forwardKeyChanges(props.primaryRegion);
+  }
+
+  addRotation(rotation: PrefixRotation): void {
+    this.vault.addRotation(rotation);
+  }
+
+  attachPrimary(primary: { readonly region: string; readonly drillReports: DrillReportRotation }): void {
+    this.vault.addDrillReports(primary.drillReports);
+    this.forwardKeyChanges(primary.region);
+  }
+
+  /** This region's CloudTrail events reach only this region's bus: forward the key's to the primary's. */
+  private forwardKeyChanges(primaryRegion: string): void {
+    if (this.keyChangeRule) {
+      if (this.primaryRegion !== primaryRegion) {
+        throw new Error(
+          `PgproofReplica forwards key changes to ${this.primaryRegion} already; one replica serves one primary region, not also ${primaryRegion}`,
+        );
+      }
+      return;
+    }
+    this.primaryRegion = primaryRegion;
+    // The construct id and path are those of the replica stack's rule as first deployed.
+    this.keyChangeRule = new KeyChangeRule(this, 'KeyChangeAlarm', {
+      keyArns: [this.key.keyArn],
+      target: new targets.EventBus(
+        events.EventBus.fromEventBusArn(
+          this,
+          'PrimaryEventBus',
+          Stack.of(this).formatArn({
+            service: 'events',
+            region: primaryRegion,
+            resource: 'event-bus',
+            resourceName: 'default',
+          }),
+        ),
+      ),
+    });
+  }
+}
