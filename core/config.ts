@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { chatSchema } from './config-chat.ts';
 import { type DatabaseSettings, databaseSchema, databaseSettingsSchema } from './config-database.ts';
 import { deploymentDrillSchema, scratchImageHomeProblem } from './config-drill.ts';
 import { region, text } from './config-fields.ts';
@@ -7,6 +8,7 @@ import { networkSchema } from './config-network.ts';
 import { ConfigError } from './errors.ts';
 import { drillReportsPrefix, KEY_PREFIX_PATTERN, KEY_PREFIX_RULE, ledgerPrefix } from './layout.ts';
 
+export type { ChatConfig } from './config-chat.ts';
 export type { DatabaseConfig, DatabaseSettings, DatabaseSettingsInput } from './config-database.ts';
 export { DEFAULT_DRILL_SCHEDULE, DEFAULT_MAX_DAYS_WITHOUT_SUCCESS } from './config-drill.ts';
 export type { NetworkConfig } from './config-network.ts';
@@ -75,6 +77,7 @@ const deploymentConfigSchema = z
           error: 'must be a list of email addresses; e.g. ["oncall@example.com"]',
         })
         .default([]),
+      chat: chatSchema.optional(),
       objectLockMode: z
         .enum(['GOVERNANCE', 'COMPLIANCE'], {
           error: 'must be "GOVERNANCE" or "COMPLIANCE"; COMPLIANCE locks even against the account root',

@@ -45,17 +45,17 @@ export function rotationRules(
   noncurrentVersionDays: number,
   drillReports?: DrillReportRotation,
 ): s3.LifecycleRule[] {
-  const tierRules = rotation.flatMap(prefixRules);
-  const reportRules = drillReports ? drillReportRules(drillReports) : [];
+  // The whole-bucket rule first and each database's last: a vault given its databases one at a time
+  // (BackupVault.addRotation) then has its rules in the same order as one given them all at once.
   return [
-    ...tierRules,
-    ...reportRules,
     {
       id: 'incomplete-uploads-and-old-versions',
       abortIncompleteMultipartUploadAfter: Duration.days(1),
       noncurrentVersionExpiration: Duration.days(noncurrentVersionDays),
       expiredObjectDeleteMarker: true,
     },
+    ...(drillReports ? drillReportRules(drillReports) : []),
+    ...rotation.flatMap(prefixRules),
   ];
 }
 

@@ -11,7 +11,6 @@ import { Construct } from 'constructs';
 import {
   type DatabaseSettings,
   type DatabaseSettingsInput,
-  type DeploymentConfig,
   parseDatabaseSettings,
   RESERVED_FOLDERS,
 } from '../../core/config.ts';
@@ -440,21 +439,5 @@ function locate(
     host: endpoint.host,
     port,
     securityGroups: endpoint.securityGroup ? [endpoint.securityGroup] : [],
-  };
-}
-
-/** The deployment config's top-level settings as {@link PgproofBackupsProps}. */
-export function backupsPropsOf(
-  config: Pick<
-    DeploymentConfig,
-    'backupPrefix' | 'objectLockMode' | 'notificationEmails' | 'breakGlassRoleName' | 'drill'
-  >,
-): PgproofBackupsProps {
-  return {
-    backupPrefix: config.backupPrefix,
-    objectLockMode: config.objectLockMode,
-    notificationEmails: config.notificationEmails,
-    breakGlassRoleName: config.breakGlassRoleName,
-    drill: config.drill,
   };
 }

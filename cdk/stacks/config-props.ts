@@ -4,7 +4,8 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import type { DatabaseConfig, NetworkConfig } from '../../core/config.ts';
+import type { ChatConfig, DatabaseConfig, NetworkConfig } from '../../core/config.ts';
+import type { ChatNotifications } from '../constructs/backup-events.ts';
 import type { BackupNetworkProps } from '../constructs/backup-network.ts';
 import type { DatabaseBackupProps } from '../constructs/database-backup.ts';
 
@@ -77,5 +78,28 @@ export function networkProps(scope: Construct, network: NetworkConfig): BackupNe
     subnets: { subnets },
     s3GatewayEndpoint: network.s3GatewayEndpoint,
     interfaceEndpoints: network.interfaceEndpoints,
+  };
+}
+
+/**
+ * The config's `chat` as the events construct takes it: each webhook's authorization secret imported into
+ * `scope` as `Webhook<name>Authorization` (an import: no resource).
+ */
+export function chatNotifications(scope: Construct, chat: ChatConfig): ChatNotifications {
+  return {
+    ...(chat.slack && { slack: chat.slack }),
+    ...(chat.teams && { teams: chat.teams }),
+    includeSuccesses: chat.includeSuccesses,
+    webhooks: chat.webhooks.map(({ name, url, authorizationSecretArn }) => ({
+      name,
+      url,
+      ...(authorizationSecretArn && {
+        authorizationSecret: secretsmanager.Secret.fromSecretCompleteArn(
+          scope,
+          `Webhook${name}Authorization`,
+          authorizationSecretArn,
+        ),
+      }),
+    })),
   };
 }

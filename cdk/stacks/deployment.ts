@@ -60,6 +60,7 @@ export function addPgproofStacks(
     backupPrefix: config.backupPrefix,
     objectLockMode: config.objectLockMode,
     notificationEmails: config.notificationEmails,
+    chat: config.chat,
     breakGlassRoleName: config.breakGlassRoleName,
     runnerImage: options.runnerImage,
   });

@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import type { DatabaseConfig, DeploymentConfig, NetworkConfig } from '../../core/config.ts';
 import type { BackupAlerts } from '../constructs/backup-alerts.ts';
 import type { BackupDashboard } from '../constructs/backup-dashboard.ts';
-import type { BackupEvents, ChatNotifications } from '../constructs/backup-events.ts';
+import type { BackupEvents } from '../constructs/backup-events.ts';
 import type { BackupLauncher } from '../constructs/backup-launcher.ts';
 import type { BackupNetwork } from '../constructs/backup-network.ts';
 import type { BackupVault, ObjectLockMode } from '../constructs/backup-vault.ts';
@@ -15,7 +15,7 @@ import type { DatabaseBackup } from '../constructs/database-backup.ts';
 import type { KeyChangeRule } from '../constructs/key-change-rule.ts';
 import { type DatabaseOptions, PgproofBackups } from '../constructs/pgproof-backups.ts';
 import type { RestoreDrill } from '../constructs/restore-drill.ts';
-import { databaseAuthentication, networkProps } from './config-props.ts';
+import { chatNotifications, databaseAuthentication, networkProps } from './config-props.ts';
 
 /** Props of {@link PrimaryStack}: the deployment config's primary-region settings and the replica to write to. */
 export interface PrimaryStackProps extends StackProps {
@@ -53,8 +53,8 @@ export interface PrimaryStackProps extends StackProps {
   readonly breakGlassRoleName?: string;
   /** Addresses subscribed to the alerts topic. @default - no email subscriptions */
   readonly notificationEmails?: readonly string[];
-  /** Slack, Microsoft Teams or webhooks that receive every pgproof event. @default - none */
-  readonly chat?: ChatNotifications;
+  /** Slack, Microsoft Teams or webhooks that receive pgproof's events. @default - none */
+  readonly chat?: DeploymentConfig['chat'];
   /**
    * The backup runner image for an architecture.
    * @default - built from containers/pg-dump/Dockerfile at the repository root
@@ -84,7 +84,7 @@ export class PrimaryStack extends Stack {
       objectLockMode: props.objectLockMode,
       breakGlassRoleName: props.breakGlassRoleName,
       notificationEmails: props.notificationEmails,
-      chat: props.chat,
+      ...(props.chat && { chat: chatNotifications(this, props.chat) }),
       drill: props.drill,
       runnerImage: props.runnerImage,
     });

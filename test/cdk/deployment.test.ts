@@ -7,7 +7,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addPgproofStacks } from '../../cdk/stacks/deployment.ts';
 import { parseDeploymentConfig } from '../../core/config.ts';
-import { cdkJsonContext, exampleConfigJson } from './synth.ts';
+import { cdkJsonContext, exampleConfigJson, synthesize } from './synth.ts';
 
 // An App makes its outdir when constructed, even if nothing is synthesized: keep them all in one temp dir.
 const outdirs = mkdtempSync(join(tmpdir(), 'pgproof-deployment-'));
@@ -33,6 +33,38 @@ describe('primary stack', () => {
     ).toThrow(
       `'databases' names "orders-eu" and "orders_eu" differ only in "_" or "-" or case of the first letter; rename one`,
     );
+  });
+});
+
+describe('chat from the config', () => {
+  it('sends events to the Slack channel and the webhook it names, the header from the secret, cdk-nag-clean', () => {
+    const secretArn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/pager-AbCdEf';
+    const deployment = synthesize(
+      {
+        ...exampleConfigJson(),
+        chat: {
+          slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' },
+          webhooks: [
+            { name: 'pager', url: 'https://events.example.com/pgproof', authorizationSecretArn: secretArn },
+          ],
+        },
+      },
+      () => ecs.ContainerImage.fromRegistry('runner'),
+    );
+    try {
+      deployment.primary.hasResourceProperties('AWS::Chatbot::SlackChannelConfiguration', {
+        SlackWorkspaceId: 'T0123ABCD',
+        SlackChannelId: 'C0123ABCD',
+      });
+      deployment.primary.hasResourceProperties('AWS::Events::ApiDestination', {
+        InvocationEndpoint: 'https://events.example.com/pgproof',
+      });
+      const connection = JSON.stringify(deployment.primary.findResources('AWS::Events::Connection'));
+      expect(connection).toContain(`{{resolve:secretsmanager:${secretArn}:SecretString:::}}`);
+      expect(deployment.nagFindings).toEqual([]);
+    } finally {
+      deployment.cleanup();
+    }
   });
 });
 

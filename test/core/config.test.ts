@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   DeploymentConfigError,
   loadDeploymentConfig,
+  parseDatabaseSettings,
   parseDeploymentConfig,
   retentionDays,
 } from '../../core/config.ts';
@@ -562,6 +563,78 @@ describe('loadDeploymentConfig', () => {
     writeFileSync(path, '{ "account": ');
     expect(() => loadDeploymentConfig(path)).toThrow(
       /broken\.json: is not valid JSON \(.+\); fix the syntax$/,
+    );
+  });
+});
+
+describe('chat', () => {
+  it('takes Slack, Teams and webhooks, sending failures only by default', () => {
+    const config = parseDeploymentConfig(
+      {
+        ...valid,
+        chat: {
+          slack: { workspaceId: 'T0123ABCD', channelId: 'C0123ABCD' },
+          teams: {
+            teamId: '00000000-0000-4000-8000-000000000001',
+            tenantId: '00000000-0000-4000-8000-000000000002',
+            channelId: '19%3a0123abcd%40thread.tacv2',
+          },
+          webhooks: [{ name: 'pager', url: 'https://events.example.com/pgproof' }],
+        },
+      },
+      'test',
+    );
+    expect(config.chat?.includeSuccesses).toBe(false);
+    expect(config.chat?.webhooks.map((w) => w.name)).toEqual(['pager']);
+  });
+
+  it('rejects a plain-HTTP webhook, a Slack channel name and a Teams channel id not URL-encoded, each by path', () => {
+    expect(
+      problemsOf({
+        ...valid,
+        chat: {
+          slack: { workspaceId: 'T0123ABCD', channelId: '#backups' },
+          teams: {
+            teamId: '00000000-0000-4000-8000-000000000001',
+            tenantId: '00000000-0000-4000-8000-000000000002',
+            channelId: '19:0123abcd@thread.tacv2',
+          },
+          webhooks: [{ name: 'pager', url: 'http://events.example.com' }],
+        },
+      }),
+    ).toEqual([
+      `chat.slack.channelId: must be a Slack channel id of capital letters and digits, e.g. "C0123ABCD" (the channel's details show it)`,
+      `chat.teams.channelId: must be the channel id as it appears URL-encoded in the channel's link, e.g. "19%3a0123abcd%40thread.tacv2"`,
+      'chat.webhooks[0].url: must be an https:// address; the events are posted to it as JSON',
+    ]);
+  });
+});
+
+describe('parseDatabaseSettings (the library form)', () => {
+  it('applies the config file defaults to settings given in code', () => {
+    const settings = parseDatabaseSettings(
+      {
+        database: 'orders',
+        schedule: 'cron(0 2 * * ? *)',
+        timeZone: 'UTC',
+        rpoHours: 26,
+        drill: { rtoMinutes: 30 },
+      },
+      "addDatabase('orders')",
+    );
+    expect(settings.verify).toBe('counts');
+    expect(settings.task).toEqual({ cpu: 1024, memoryMiB: 2048, architecture: 'ARM64' });
+    expect(settings.drill?.timeZone).toBe('UTC');
+  });
+
+  it('names the call and the setting in its error, with the config file message', () => {
+    expect(() =>
+      parseDatabaseSettings(
+        { database: 'orders', schedule: '0 2 * * *', timeZone: 'UTC', rpoHours: 26, hosts: 'x' },
+        "addDatabase('orders')",
+      ),
+    ).toThrow(
+      `addDatabase('orders') has 2 problems:\n  schedule: "0 2 * * *" is not an EventBridge Scheduler cron expression; write cron(minutes hours day-of-month month day-of-week year), e.g. "cron(0 2 * * ? *)"\n  hosts: is not a known setting; remove it or check its spelling`,
     );
   });
 });
