@@ -1,4 +1,4 @@
-import { ArnFormat, Names, RemovalPolicy, SecretValue, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Names, RemovalPolicy, SecretValue, Stack, Token } from 'aws-cdk-lib';
 import * as chatbot from 'aws-cdk-lib/aws-chatbot';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -16,6 +16,7 @@ import { DETAIL_TYPES, EVENT_SOURCE, PROBLEM_DETAIL_TYPES } from '../../core/eve
 import { STARTED_BY_PREFIX } from '../../core/launch.ts';
 import { DATABASE_NAME_RULE, drillReportsPrefix, isDatabaseName, MANIFEST_FILE } from '../../core/layout.ts';
 import { DATABASE_DIMENSION, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
+import { addErrorCountAlarm } from './alarms.ts';
 import type { IBackupVault } from './backup-vault.ts';
 import { pascalCase } from './construct-id.ts';
 import { acknowledgeWildcards } from './nag.ts';
@@ -106,6 +107,11 @@ export class BackupEvents extends Construct {
   public readonly drillEndedRule: events.Rule;
   /** The chat topic AWS Chatbot reads; undefined without Slack or Teams. */
   public readonly chatTopic?: sns.Topic;
+  /**
+   * Fires when the function failed to publish (after Lambda's own retries an outcome may be lost to the
+   * bus and chat); route it to a person, as PgproofBackups does to the alerts topic.
+   */
+  public readonly errorsAlarm: cloudwatch.Alarm;
   private overdueRule?: events.Rule;
   private readonly watched = new Set<string>();
 
@@ -128,6 +134,15 @@ export class BackupEvents extends Construct {
       },
     });
     this.function = publish.function;
+    this.errorsAlarm = addErrorCountAlarm(
+      this,
+      'PublishErrorsAlarm',
+      this.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+      {
+        description:
+          "pgproof: publishing a backup or drill outcome as an event failed; the event bus and chat may have missed it (the alarms did not). Check the events function's log.",
+      },
+    );
     props.vault.grantManifestRead(publish.role, prefix);
     props.vault.grantReportRead(publish.role, prefix);
     // A drill that wrote no report must answer 404, not 403: S3 says which only to a role that may list.

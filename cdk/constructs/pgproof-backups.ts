@@ -255,6 +255,8 @@ export class PgproofBackups extends Construct {
       drillStateMachine: this.restoreDrill.stateMachine,
       chat: props.chat,
     });
+    this.alerts.notifyOn(this.events.errorsAlarm);
+    this.dashboard.addAlarms(this.events.errorsAlarm);
 
     // What the `pgproof` CLI reads to find this deployment (cli/deployment.ts).
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.vault.bucket.bucketName });

@@ -97,6 +97,18 @@ describe('BackupEvents', () => {
       });
     });
 
+    it("alarms on the function's errors: an outcome it failed to publish reaches a person", () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'Errors',
+        Namespace: 'AWS/Lambda',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^EventsPublishFunction') } }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    });
+
     it('sends backup tasks that failed, and drill executions that ended, to the function', () => {
       template.hasResourceProperties('AWS::Events::Rule', {
         EventPattern: {
