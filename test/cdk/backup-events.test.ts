@@ -101,7 +101,9 @@ describe('BackupEvents', () => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'Errors',
         Namespace: 'AWS/Lambda',
-        Dimensions: [{ Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^EventsPublishFunction') } }],
+        Dimensions: [
+          { Name: 'FunctionName', Value: { Ref: Match.stringLikeRegexp('^EventsPublishFunction') } },
+        ],
         Statistic: 'Sum',
         Period: 300,
         Threshold: 1,
