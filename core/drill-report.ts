@@ -106,6 +106,33 @@ export const RTO_PHASES = [
   'post-data',
 ] as const satisfies readonly RestorePhase[];
 
+/**
+ * What a DR drill (a drill in the replica region, of the replica bucket under the replica key) measured
+ * about the replication: how old the newest replicated backup was and how long it took to arrive.
+ */
+export const drReportSchema = z.object({
+  /** The region the drill ran in (the replica's). */
+  region: z.string(),
+  /** The newest backup of the database in the replica bucket when the drill started. */
+  newestBackupId: z.string(),
+  /**
+   * Hours between that backup's snapshot (its manifest's `startedAt`) and the start of the drill: the
+   * data a failover to this region would lose if the primary were gone now.
+   */
+  newestBackupAgeHours: z.number(),
+  /**
+   * Seconds between the primary writing that backup's manifest (its `finishedAt`) and the manifest
+   * landing in the replica bucket (the replica object's LastModified): the replication lag, measured
+   * from the replica alone. S3 gives LastModified in whole seconds, so a lag under a second reads as 0.
+   */
+  replicationLagSeconds: z.number().nonnegative(),
+});
+export type DrReport = z.infer<typeof drReportSchema>;
+
+/** `primary`: a drill of the backup bucket; `dr`: of the replica bucket, in the replica region. */
+export const DRILL_KINDS = ['primary', 'dr'] as const;
+export type DrillKind = (typeof DRILL_KINDS)[number];
+
 export const restoreReportSchema = z.object({
   formatVersion: z.literal(1),
   /** True only when every check passed and nothing failed to run. */
@@ -163,6 +190,11 @@ export const restoreReportSchema = z.object({
   }),
   /** Why the restore could not run to its end (exit 1); absent when it ran. */
   error: z.string().optional(),
+  /**
+   * Present only in a DR drill's report (core/ledger.ts counts these): what it measured about the
+   * replication of the bucket it restored from.
+   */
+  dr: drReportSchema.optional(),
 });
 
 /** The report of one restore or drill. */
@@ -192,6 +224,11 @@ export function parseRestoreReport(text: string, key: string): RestoreReport {
     );
   }
   return parsed.data;
+}
+
+/** The line a person reads about a DR drill's replication, e.g. in its notification. */
+export function describeDr(dr: DrReport): string {
+  return `DR drill in ${dr.region}: newest replicated backup ${dr.newestBackupId} was ${dr.newestBackupAgeHours.toFixed(1)} hours old; it replicated ${dr.replicationLagSeconds} s after the primary finished it.`;
 }
 
 /** The checks that failed, as `name: detail` lines. */

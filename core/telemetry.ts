@@ -22,6 +22,15 @@ export const METRICS = {
   backupDurationSeconds: 'BackupDurationSeconds',
   /** 1 when a restore drill passed, 0 when it failed. */
   drillPassed: 'DrillPassed',
+  /**
+   * 1 when a DR drill (of the replica bucket, in the replica region) passed, 0 when it failed: a name of
+   * its own, so that no alarm or dashboard of the primary's drills ever counts it.
+   */
+  drDrillPassed: 'DrDrillPassed',
+  /** A DR drill's measured replication lag of the newest replicated backup, in seconds. */
+  replicationLagSeconds: 'ReplicationLagSeconds',
+  /** A DR drill's age of the newest replicated backup, in hours: what a failover would lose. */
+  replicaBackupAgeHours: 'ReplicaBackupAgeHours',
   /** Measured restore time (RTO) of a drill in seconds. */
   restoreSeconds: 'RestoreSeconds',
   /** Age of the restored backup in hours when the drill ran. */

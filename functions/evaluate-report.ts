@@ -3,7 +3,13 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { drillPlanSchema } from '../core/drill.ts';
 import { type DrillEvaluation, evaluateDrill } from '../core/drill-evaluation.ts';
-import { parseRestoreReport, type RestoreReport } from '../core/drill-report.ts';
+import {
+  DRILL_KINDS,
+  type DrillKind,
+  describeDr,
+  parseRestoreReport,
+  type RestoreReport,
+} from '../core/drill-report.ts';
 import { describeS3Error } from '../core/errors.ts';
 import { createLogger, createMetrics } from '../core/observability.ts';
 import { createS3Client, isNotFound } from '../core/s3-client.ts';
@@ -39,10 +45,36 @@ async function readReport(bucket: string, key: string): Promise<RestoreReport | 
   }
 }
 
+/**
+ * A DR drill's evaluation: says it was one, in the subject and the first lines, with what it measured of
+ * the replication (the report's `dr`; a report without it could not measure, and says why in its error).
+ */
+export function asDrEvaluation(
+  evaluation: DrillEvaluation,
+  report: RestoreReport | undefined,
+): DrillEvaluation {
+  const [first = '', ...rest] = evaluation.message.split('\n');
+  return {
+    ...evaluation,
+    subject: evaluation.subject.replace(/^pgproof drill/, 'pgproof DR drill'),
+    message: [
+      first.replace(/^Restore drill/, 'DR restore drill'),
+      ...(report?.dr ? [describeDr(report.dr)] : []),
+      ...rest,
+    ].join('\n'),
+  };
+}
+
+const settingsSchema = z.object({
+  BACKUP_BUCKET: z.string({ error: 'set it to the backup bucket name' }).min(1),
+  /** `dr` in the replica region's drill (its own metrics, the DR wording); default `primary`. */
+  DRILL_KIND: z.enum(DRILL_KINDS).default('primary'),
+});
+
 /** The execution's state in, the evaluation (verdict and notification) out. */
 export const handler = pgproofHandler({ logger, metrics }, async (event): Promise<DrillEvaluation> => {
-  const { BACKUP_BUCKET: bucket } = parseInput(
-    z.object({ BACKUP_BUCKET: z.string({ error: 'set it to the backup bucket name' }).min(1) }),
+  const { BACKUP_BUCKET: bucket, DRILL_KIND: kind } = parseInput(
+    settingsSchema,
     process.env,
     'evaluate-report environment',
   );
@@ -50,16 +82,34 @@ export const handler = pgproofHandler({ logger, metrics }, async (event): Promis
   logger.appendKeys({ database: drill.database, backupId: drill.backupId });
 
   const report = await readReport(bucket, drill.reportKey);
-  const evaluation = evaluateDrill({ plan: drill, report, runError: restoreError, bucket });
+  const judged = evaluateDrill({ plan: drill, report, runError: restoreError, bucket });
+  const evaluation = kind === 'dr' ? asDrEvaluation(judged, report) : judged;
 
   metrics.addDimension(DATABASE_DIMENSION, drill.database);
-  metrics.addMetric(METRICS.drillPassed, MetricUnit.Count, evaluation.drillPassed);
+  publishVerdict(kind, evaluation, report);
   if (evaluation.restoreSeconds !== undefined) {
     metrics.addMetric(METRICS.restoreSeconds, MetricUnit.Seconds, evaluation.restoreSeconds);
   }
   if (evaluation.backupAgeHours !== undefined) {
     metrics.addMetric(METRICS.backupAgeHours, MetricUnit.Count, evaluation.backupAgeHours);
   }
-  logger.info(evaluation.passed ? 'drill passed' : 'drill failed', { subject: evaluation.subject });
+  logger.info(evaluation.passed ? 'drill passed' : 'drill failed', { subject: evaluation.subject, kind });
   return evaluation;
 });
+
+/** The verdict's metric: `DrillPassed`, or a DR drill's own `DrDrillPassed` with what it measured. */
+function publishVerdict(
+  kind: DrillKind,
+  evaluation: DrillEvaluation,
+  report: RestoreReport | undefined,
+): void {
+  if (kind === 'primary') {
+    metrics.addMetric(METRICS.drillPassed, MetricUnit.Count, evaluation.drillPassed);
+    return;
+  }
+  metrics.addMetric(METRICS.drDrillPassed, MetricUnit.Count, evaluation.drillPassed);
+  if (report?.dr) {
+    metrics.addMetric(METRICS.replicationLagSeconds, MetricUnit.Seconds, report.dr.replicationLagSeconds);
+    metrics.addMetric(METRICS.replicaBackupAgeHours, MetricUnit.Count, report.dr.newestBackupAgeHours);
+  }
+}

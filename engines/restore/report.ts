@@ -37,6 +37,8 @@ export interface ReportInput {
   readonly rtoSeconds: number | undefined;
   /** Set when the restore could not run to its end. */
   readonly error: string | undefined;
+  /** A DR drill's measurement of the replication; absent in any other restore. */
+  readonly dr?: RestoreReport['dr'];
 }
 
 const round = (seconds: number) => Math.round(seconds * 1000) / 1000;
@@ -88,6 +90,7 @@ export function buildReport(input: ReportInput): RestoreReport {
       ...dominantPhase(input.durations),
     },
     ...(input.error === undefined ? {} : { error: input.error }),
+    ...(input.dr ? { dr: input.dr } : {}),
   };
 }
 

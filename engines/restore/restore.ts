@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type pg from 'pg';
 import type {
+  DrReport,
   IgnoredRestoreError,
   RestoreCheck,
   RestoredTable,
@@ -13,6 +14,7 @@ import { findBackup } from '../../core/find-backup.ts';
 import { drillReportKey } from '../../core/layout.ts';
 import { downloadBackup } from './download-backup.ts';
 import { preflight } from './preflight.ts';
+import { measureReplication } from './replication.ts';
 import { buildReport, type ReportInput } from './report.ts';
 import { restoreBackup } from './restore-backup.ts';
 import { assertCanRead, listSelected, restoreTools } from './restore-tools.ts';
@@ -60,7 +62,8 @@ export async function runRestore(
   deps: RestoreDependencies,
 ): Promise<RestoreReport> {
   const { s3, log, signal } = deps;
-  const { manifestKey, manifest } = await findBackup(s3, settings.bucket, settings.prefix, settings.backup);
+  const found = await findBackup(s3, settings.bucket, settings.prefix, settings.backup);
+  const { manifestKey, manifest } = found;
   const reportKey =
     settings.reportKey ??
     drillReportKey(settings.prefix, manifest.name, manifest.backupId, settings.startedAt);
@@ -78,12 +81,25 @@ export async function runRestore(
   let ignoredErrors: IgnoredRestoreError[] = [];
   const durations: ReportInput['durations'] = { downloadSeconds: 0, restoreSeconds: 0, verifySeconds: 0 };
   let preflightNotes: readonly string[] | undefined;
+  let dr: DrReport | undefined;
   let targetVersion: string | undefined;
   let error: string | undefined;
   const clock = () => deps.now().getTime();
   const work = await mkdtemp(join(settings.workDir, 'pgproof-restore-'));
   let client: pg.Client | undefined;
   try {
+    if (settings.kind === 'dr') {
+      // Measured first: the newest replicated backup's age is the drill's finding even if the restore fails.
+      dr = await measureReplication(s3, {
+        bucket: settings.bucket,
+        prefix: settings.prefix,
+        name: manifest.name,
+        region: settings.region ?? (await s3.config.region()),
+        drilled: found,
+        startedAt: settings.startedAt,
+      });
+      log('replication measured', { ...dr });
+    }
     const pgRestoreVersion = await assertCanRead(restoreTools(settings.pgBinDir), manifest.pgDump.version);
     let phase = clock();
     // Everything that can be known about the target before the download is checked first.
@@ -203,5 +219,6 @@ export async function runRestore(
     ...(preflightNotes ? { preflight: { notes: [...preflightNotes] } } : {}),
     rtoSeconds: settings.rtoSeconds,
     error,
+    ...(dr ? { dr } : {}),
   });
 }

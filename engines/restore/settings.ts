@@ -1,6 +1,7 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { z } from 'zod';
 import { type SqlCheck, sqlCheckSchema } from '../../core/drill.ts';
+import { DRILL_KINDS, type DrillKind } from '../../core/drill-report.ts';
 import {
   backupLocationVariables,
   flagVariable,
@@ -75,6 +76,8 @@ const environmentSchema = z
     RESTORE_MODE: z
       .enum(['drill', 'restore'], { error: 'RESTORE_MODE must be drill or restore' })
       .default('drill'),
+    DRILL_KIND: z.enum(DRILL_KINDS, { error: 'DRILL_KIND must be primary or dr' }).default('primary'),
+    DRILL_REGION: z.string().min(1, 'DRILL_REGION must name a region, e.g. eu-central-1').optional(),
     RESTORE_CLEAN: flag('RESTORE_CLEAN', false),
     // Unset: the mode decides (restoreSettings).
     RESTORE_GLOBALS: flag('RESTORE_GLOBALS', false).optional(),
@@ -103,6 +106,13 @@ const environmentSchema = z
     if (e.BACKUP_ID && !e.BACKUP_NAME && !e.MANIFEST_KEY) {
       ctx.addIssue({ code: 'custom', path: ['BACKUP_ID'], message: 'BACKUP_ID needs BACKUP_NAME' });
     }
+    if (e.DRILL_KIND === 'dr' && e.RESTORE_MODE !== 'drill') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DRILL_KIND'],
+        message: 'DRILL_KIND=dr needs RESTORE_MODE=drill: a DR drill restores into a scratch server',
+      });
+    }
     if (e.RESTORE_MODE === 'restore' && !e.PGDATABASE) {
       ctx.addIssue({
         code: 'custom',
@@ -115,6 +125,13 @@ const environmentSchema = z
 /** Validated settings of one restore. */
 export interface RestoreSettings {
   readonly mode: RestoreMode;
+  /**
+   * `dr`: a DR drill of the replica bucket, whose report measures the replication (`dr`);
+   * `primary`: any other restore.
+   */
+  readonly kind: DrillKind;
+  /** The region a DR drill reports; undefined: the S3 client's. */
+  readonly region: string | undefined;
   readonly bucket: string;
   readonly prefix: string;
   readonly backup: BackupSelector;
@@ -159,6 +176,10 @@ export interface RestoreSettings {
  */
 export interface RestoreRequest {
   readonly mode: RestoreMode;
+  /** @default 'primary' */
+  readonly kind?: DrillKind;
+  /** @default - the S3 client's region */
+  readonly region?: string;
   readonly bucket: string;
   /** @default '' */
   readonly prefix?: string;
@@ -244,6 +265,8 @@ export function restoreSettings(request: RestoreRequest, now: Date): RestoreSett
   }
   return {
     mode: request.mode,
+    kind: request.kind ?? 'primary',
+    region: request.region,
     bucket: request.bucket,
     prefix: request.prefix ?? '',
     backup: request.backup,
@@ -279,6 +302,8 @@ export function readRestoreSettings(env: NodeJS.ProcessEnv, now: Date): RestoreS
   return restoreSettings(
     {
       mode: e.RESTORE_MODE,
+      kind: e.DRILL_KIND,
+      region: e.DRILL_REGION,
       bucket: e.BACKUP_BUCKET,
       prefix: e.BACKUP_PREFIX,
       backup: e.MANIFEST_KEY

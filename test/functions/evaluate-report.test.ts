@@ -19,7 +19,7 @@ const passing: RestoreCheck[] = [
 /** A report of the runner (built by its own code) for the fake backup. */
 function report(
   key: string,
-  change: { checks?: RestoreCheck[]; restoreSeconds?: number } = {},
+  change: { checks?: RestoreCheck[]; restoreSeconds?: number; dr?: RestoreReport['dr'] } = {},
 ): RestoreReport {
   return buildReport({
     mode: 'drill',
@@ -35,6 +35,7 @@ function report(
     durations: { downloadSeconds: 4, restoreSeconds: change.restoreSeconds ?? 30, verifySeconds: 2 },
     rtoSeconds: 600,
     error: undefined,
+    ...(change.dr ? { dr: change.dr } : {}),
   });
 }
 
@@ -194,5 +195,38 @@ describe('evaluate-report handler', () => {
     await expect(handler({ database: 'orders' })).rejects.toThrow(
       'evaluate-report input rejected: drill: Invalid input: expected object, received undefined',
     );
+  });
+
+  it("says a DR drill was one, with the replication it measured, and publishes the DR drill's own metrics", async () => {
+    vi.stubEnv('DRILL_KIND', 'dr');
+    try {
+      const dr = {
+        region: 'eu-central-1',
+        newestBackupId: '20261121T020000Z',
+        newestBackupAgeHours: 24,
+        replicationLagSeconds: 42,
+      };
+      await store(report('drills/orders/20261121T020000Z/dr.json', { dr }));
+      const evaluation = await handler(state('drills/orders/20261121T020000Z/dr.json'));
+      expect(evaluation).toMatchObject({
+        passed: true,
+        drillPassed: 1,
+        subject: 'pgproof DR drill passed: orders 20261121T020000Z, passed in 34 s',
+      });
+      expect(evaluation.message.split('\n').slice(0, 2)).toEqual([
+        'DR restore drill of backup 20261121T020000Z of "orders" PASSED.',
+        'DR drill in eu-central-1: newest replicated backup 20261121T020000Z was 24.0 hours old; it replicated 42 s after the primary finished it.',
+      ]);
+      const [published] = emf();
+      expect(published).toMatchObject({
+        Database: 'orders',
+        DrDrillPassed: 1,
+        ReplicationLagSeconds: 42,
+        ReplicaBackupAgeHours: 24,
+      });
+      expect(published).not.toHaveProperty('DrillPassed');
+    } finally {
+      vi.stubEnv('DRILL_KIND', undefined);
+    }
   });
 });

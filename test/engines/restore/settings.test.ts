@@ -55,4 +55,20 @@ describe('restore settings: the SQL checks', () => {
       'invalid environment: CHECKS_JSON names "x" twice; give each check its own name',
     );
   });
+
+  it('reads a DR drill from DRILL_KIND and DRILL_REGION; a primary one by default', () => {
+    expect(readRestoreSettings({ ...base }, NOW)).toMatchObject({ kind: 'primary', region: undefined });
+    expect(
+      readRestoreSettings({ ...base, DRILL_KIND: 'dr', DRILL_REGION: 'eu-central-1' }, NOW),
+    ).toMatchObject({ kind: 'dr', region: 'eu-central-1' });
+  });
+
+  it('rejects an unknown DRILL_KIND, and a DR drill outside drill mode, naming the variable', () => {
+    expect(() => readRestoreSettings({ ...base, DRILL_KIND: 'replica' }, NOW)).toThrow(
+      'DRILL_KIND must be primary or dr',
+    );
+    expect(() =>
+      readRestoreSettings({ ...base, DRILL_KIND: 'dr', RESTORE_MODE: 'restore', PGDATABASE: 'orders' }, NOW),
+    ).toThrow('DRILL_KIND=dr needs RESTORE_MODE=drill: a DR drill restores into a scratch server');
+  });
 });
