@@ -160,7 +160,11 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
 
     const measured: Promise<TableStat[]> = toc
       ? toc.entries.then(async (entries) =>
-          snapshot.measure(await snapshot.tablesByOid(tableDataOids(entries)), settings.verify),
+          snapshot.measure(
+            await snapshot.tablesByOid(tableDataOids(entries)),
+            settings.verify,
+            settings.verifyConnections,
+          ),
         )
       : Promise.resolve([]);
     measured.catch(() => {});

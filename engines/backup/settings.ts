@@ -10,6 +10,12 @@ import { verifyLevelSchema } from '../../core/manifest.ts';
 import { TIERS, type tierSchema } from '../../core/retention-tiers.ts';
 
 /**
+ * Sessions counting the tables by default, besides pg_dump's own: two keep a big table's count from
+ * waiting behind the others' without loading the source much more than the dump does.
+ */
+export const DEFAULT_VERIFY_CONNECTIONS = 2;
+
+/**
  * The backup runner's settings: its environment (DESIGN.md "Backup runner"), read once at start
  * and validated as a whole so every problem is reported at once.
  */
@@ -55,6 +61,14 @@ const environmentSchema = z
     VERIFY: z
       .enum(verifyLevelSchema.options, { error: 'VERIFY must be counts, checksums or none' })
       .default('counts'),
+    VERIFY_CONNECTIONS: z
+      .string()
+      .regex(
+        /^([1-9]|1[0-6])$/,
+        'VERIFY_CONNECTIONS must be 1 to 16 (sessions counting the tables side by side; default 2)',
+      )
+      .transform(Number)
+      .default(DEFAULT_VERIFY_CONNECTIONS),
     DUMP_COMPRESSION: z
       .string()
       .regex(
@@ -194,6 +208,8 @@ export interface BackupSettings {
   readonly excludeSchemas: readonly string[];
   readonly dumpGlobals: boolean;
   readonly verify: z.infer<typeof verifyLevelSchema>;
+  /** Sessions that count (and hash) the tables side by side, all in the dump's snapshot. */
+  readonly verifyConnections: number;
   /** Overrides the compression picked from the client version. */
   readonly compression: string | undefined;
   /** Folder of pg_dump/pg_dumpall/pg_restore; default: found on PATH. */
@@ -236,6 +252,7 @@ export function readSettings(env: NodeJS.ProcessEnv, now: Date): BackupSettings 
     excludeSchemas: e.EXCLUDE_SCHEMAS,
     dumpGlobals: e.DUMP_GLOBALS,
     verify: e.VERIFY,
+    verifyConnections: e.VERIFY_CONNECTIONS,
     compression: e.DUMP_COMPRESSION,
     pgBinDir: e.PG_BIN_DIR,
     forcePathStyle: e.S3_FORCE_PATH_STYLE,

@@ -86,6 +86,24 @@ function describeIamLoginError(error: unknown, address: ServerAddress): Database
   return undefined;
 }
 
+/** A table to measure, with its size on disk (the largest are measured first). */
+export interface SizedTable extends TableRef {
+  readonly bytes: number;
+}
+
+/** A session of the backup's login: libpq's environment, or with `iam`, a token signed for it. */
+function connectionTo(address: ServerAddress, iam: IamConnection | undefined): pg.Client {
+  return new pg.Client({
+    host: address.host,
+    port: address.port,
+    user: address.user,
+    database: address.database,
+    application_name: 'pgproof-backup',
+    keepAlive: true,
+    ...(iam ? { password: iam.token, ssl: iam.ssl } : {}),
+  });
+}
+
 /**
  * The exported snapshot a dump is taken in. One REPEATABLE READ READ ONLY transaction exports its
  * snapshot for `pg_dump --snapshot`, measures tables in that same snapshot, and stays open until
@@ -95,6 +113,7 @@ export class DumpSnapshot {
   private constructor(
     private readonly client: pg.Client,
     private readonly address: ServerAddress,
+    private readonly iam: IamConnection | undefined,
     /** The id pg_dump imports. */
     readonly id: string,
     readonly server: { version: string; versionNum: number },
@@ -109,15 +128,7 @@ export class DumpSnapshot {
    * a token signed for this connection.
    */
   static async open(address: ServerAddress, iam?: IamConnection): Promise<DumpSnapshot> {
-    const client = new pg.Client({
-      host: address.host,
-      port: address.port,
-      user: address.user,
-      database: address.database,
-      application_name: 'pgproof-backup',
-      keepAlive: true,
-      ...(iam ? { password: iam.token, ssl: iam.ssl } : {}),
-    });
+    const client = connectionTo(address, iam);
     let rejectLost: (error: Error) => void = () => {};
     const lost = new Promise<never>((_, reject) => {
       rejectLost = reject;
@@ -144,6 +155,7 @@ export class DumpSnapshot {
       return new DumpSnapshot(
         client,
         address,
+        iam,
         row.id,
         { version: row.version.split(' ')[0] ?? row.version, versionNum: Number(row.num) },
         Number(row.bytes),
@@ -158,30 +170,75 @@ export class DumpSnapshot {
     }
   }
 
-  /** Names of tables by OID, in the snapshot (ordered by schema and name). */
-  async tablesByOid(oids: readonly number[]): Promise<TableRef[]> {
+  /** Names of tables by OID, in the snapshot (ordered by schema and name), with their size on disk. */
+  async tablesByOid(oids: readonly number[]): Promise<SizedTable[]> {
     if (oids.length === 0) return [];
     try {
-      const { rows } = await this.client.query<{ schema: string; name: string }>(
-        `SELECT n.nspname AS schema, c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      const { rows } = await this.client.query<{ schema: string; name: string; bytes: string }>(
+        `SELECT n.nspname AS schema, c.relname AS name, pg_relation_size(c.oid) AS bytes
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.oid = ANY($1::oid[]) AND c.relkind = 'r' ORDER BY 1, 2`,
         [oids],
       );
-      return rows;
+      return rows.map((row) => ({ schema: row.schema, name: row.name, bytes: Number(row.bytes) }));
     } catch (error) {
       throw describePgError(error, this.address, 'reading the table list');
     }
   }
 
-  /** Row counts (and hashes) of tables, in the snapshot. */
-  async measure(tables: readonly TableRef[], level: VerifyLevel): Promise<TableStat[]> {
-    const stats: TableStat[] = [];
+  /**
+   * Row counts (and hashes) of tables, in the snapshot, over `connections` sessions at once: this one
+   * and others that import its snapshot (`SET TRANSACTION SNAPSHOT`), so they see exactly the rows
+   * pg_dump dumps. Each session takes the largest table not yet measured; the stats come back in the
+   * order the tables were given.
+   */
+  async measure(tables: readonly SizedTable[], level: VerifyLevel, connections = 1): Promise<TableStat[]> {
+    const sessions: pg.Client[] = [this.client];
+    const stats = new Map<SizedTable, TableStat>();
+    const queue = [...tables].sort((a, b) => b.bytes - a.bytes);
     try {
-      for (const table of tables) stats.push(await measureTable(this.client, table, level));
+      const extra = Math.min(connections, tables.length) - 1;
+      const imported = await Promise.allSettled(
+        Array.from({ length: Math.max(0, extra) }, () => this.importSnapshot()),
+      );
+      for (const result of imported) if (result.status === 'fulfilled') sessions.push(result.value);
+      const failed = imported.find((result) => result.status === 'rejected');
+      if (failed) throw failed.reason;
+      await Promise.all(
+        sessions.map(async (session) => {
+          for (let table = queue.shift(); table; table = queue.shift()) {
+            stats.set(table, await measureTable(session, table, level));
+          }
+        }),
+      );
     } catch (error) {
+      queue.length = 0;
       throw describePgError(error, this.address, 'counting rows');
+    } finally {
+      await Promise.all(sessions.slice(1).map((session) => session.end().catch(() => {})));
     }
-    return stats;
+    return tables.map((table) => {
+      const stat = stats.get(table);
+      if (!stat) throw new Error(`no count was taken of ${table.schema}.${table.name}`);
+      return stat;
+    });
+  }
+
+  /** Another session in this snapshot, with the hash settings: for measuring tables side by side. */
+  private async importSnapshot(): Promise<pg.Client> {
+    const client = connectionTo(this.address, this.iam);
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.query('SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0');
+      await applyHashSettings(client);
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await client.query(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(this.id)}`);
+      return client;
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
   }
 
   /** The sequences' state now: read just before pg_dump starts, which reads them first. */
