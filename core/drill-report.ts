@@ -133,6 +133,42 @@ export type DrReport = z.infer<typeof drReportSchema>;
 export const DRILL_KINDS = ['primary', 'dr'] as const;
 export type DrillKind = (typeof DRILL_KINDS)[number];
 
+/** How the drilled backup was chosen: the latest, one named, or one sampled at random from a tier. */
+export const SELECTION_KINDS = ['latest', 'explicit', 'sample'] as const;
+
+/**
+ * How a drill's backup was picked (the plan's and the report's `selection`): for a sample, the tier
+ * and window it was drawn from and how many backups it was drawn among.
+ */
+export const drillSelectionSchema = z.object({
+  kind: z.enum(SELECTION_KINDS),
+  /** A sample's tier (`daily`, `weekly`, `monthly`, `yearly`). */
+  tier: z.string().optional(),
+  /** A sample's window: backups taken within this many days before the drill. */
+  withinDays: z.number().int().positive().optional(),
+  /** How many backups of the tier were in the window (the sample is one of them, uniformly at random). */
+  candidates: z.number().int().positive().optional(),
+});
+export type DrillSelection = z.infer<typeof drillSelectionSchema>;
+
+/**
+ * An archived backup's retrieval before its drill (S3 RestoreObject of its objects in Glacier Flexible
+ * Retrieval or Deep Archive): what it was, which retrieval tier (the cost class) and how long it took.
+ */
+export const retrievalReportSchema = z.object({
+  /** The coldest storage class among the backup's objects, e.g. `DEEP_ARCHIVE`. */
+  storageClass: z.string(),
+  /** S3's retrieval tier: `Standard` or `Bulk` (cheaper, slower). */
+  tier: z.string(),
+  /** When the first restore request was sent. */
+  requestedAt: z.string(),
+  /** When every object was seen readable (at a poll: up to one poll interval after it became so). */
+  availableAt: z.string(),
+  /** `availableAt` minus `requestedAt`. */
+  seconds: z.number().nonnegative(),
+});
+export type RetrievalReport = z.infer<typeof retrievalReportSchema>;
+
 export const restoreReportSchema = z.object({
   formatVersion: z.literal(1),
   /** True only when every check passed and nothing failed to run. */
@@ -195,6 +231,10 @@ export const restoreReportSchema = z.object({
    * replication of the bucket it restored from.
    */
   dr: drReportSchema.optional(),
+  /** How the drilled backup was picked; absent outside the drill workflow and in older reports. */
+  selection: drillSelectionSchema.optional(),
+  /** Present when the backup had to be retrieved from an archive storage class before the drill. */
+  retrieval: retrievalReportSchema.optional(),
 });
 
 /** The report of one restore or drill. */

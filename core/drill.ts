@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import type { DrillEvaluation, StateError } from './drill-evaluation.ts';
+import { type DrillSelection, drillSelectionSchema, type RetrievalReport } from './drill-report.ts';
+import { coldestStorageClass, isArchived, type StoredObject } from './drill-selection.ts';
 import { PgproofError } from './errors.ts';
 import { BACKUP_ID_PATTERN, DATABASE_NAME_PATTERN, drillReportKey } from './layout.ts';
 import type { Manifest } from './manifest.ts';
+import { TIERS } from './retention-tiers.ts';
 
 /**
  * Planning a restore drill: what an operator (or the drill schedule) asks for, the per-database
@@ -18,21 +21,59 @@ export const sqlCheckSchema = z.strictObject({
 });
 export type SqlCheck = z.infer<typeof sqlCheckSchema>;
 
+/** S3's retrieval tiers a drill may restore an archived backup with: `Bulk` is cheaper and slower. */
+export const RETRIEVAL_TIERS = ['Standard', 'Bulk'] as const;
+export type RetrievalTier = (typeof RETRIEVAL_TIERS)[number];
+/** The retrieval tier when neither the input nor the database's settings name one. */
+export const DEFAULT_RETRIEVAL_TIER: RetrievalTier = 'Standard';
+
+/** The longest sample window: ten years of yearly backups. */
+export const MAX_SAMPLE_DAYS = 3660;
+
+/** A drill of a random backup of one tier taken within a window (core/drill-selection.ts). */
+export const drillSampleSchema = z.strictObject(
+  {
+    tier: z.enum(TIERS, { error: `must be one of ${TIERS.join(', ')}` }),
+    withinDays: z
+      .number({ error: 'must be a number of days, e.g. 365' })
+      .int('must be whole days, e.g. 365')
+      .min(1, 'must be at least 1 day')
+      .max(MAX_SAMPLE_DAYS, `must be at most ${MAX_SAMPLE_DAYS} days`),
+  },
+  { error: 'must be an object like { "tier": "monthly", "withinDays": 365 }' },
+);
+
 /** The workflow's input, as typed in the Step Functions console or sent by the drill schedule. */
-export const drillInputSchema = z.strictObject({
-  /** The database's name in the key layout, as in the config. */
-  database: z
-    .string({ error: 'is required: name the database to drill, e.g. { "database": "orders" }' })
-    .regex(DATABASE_NAME_PATTERN, 'must be a database name from the config, e.g. "orders"'),
-  /** A backup id; default: the latest backup with a manifest. */
-  backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like "20261121T020000Z"').optional(),
-  mode: z
-    .literal('drill', {
-      error:
-        'must be "drill": the workflow restores into a scratch server only; restore into a real database with `pgproof restore`',
-    })
-    .default('drill'),
-});
+export const drillInputSchema = z
+  .strictObject({
+    /** The database's name in the key layout, as in the config. */
+    database: z
+      .string({ error: 'is required: name the database to drill, e.g. { "database": "orders" }' })
+      .regex(DATABASE_NAME_PATTERN, 'must be a database name from the config, e.g. "orders"'),
+    /** A backup id; default: the latest backup with a manifest. */
+    backupId: z.string().regex(BACKUP_ID_PATTERN, 'must be a backup id like "20261121T020000Z"').optional(),
+    /**
+     * Drill a random backup of a tier taken within a window instead of the latest, e.g.
+     * `{ "tier": "monthly", "withinDays": 365 }`; not with `backupId`.
+     */
+    sample: drillSampleSchema.optional(),
+    /**
+     * How S3 retrieves a backup in Glacier Flexible Retrieval or Deep Archive before the drill (Deep
+     * Archive: `Standard` within 12 hours, `Bulk` within 48 and cheaper); default: the database's
+     * `retrievalTier`, else `Standard`.
+     */
+    retrievalTier: z.enum(RETRIEVAL_TIERS, { error: 'must be "Standard" or "Bulk"' }).optional(),
+    mode: z
+      .literal('drill', {
+        error:
+          'must be "drill": the workflow restores into a scratch server only; restore into a real database with `pgproof restore`',
+      })
+      .default('drill'),
+  })
+  .refine((input) => !(input.backupId && input.sample), {
+    path: ['sample'],
+    error: 'cannot go with "backupId": name one backup, or sample one, not both',
+  });
 export type DrillInput = z.infer<typeof drillInputSchema>;
 
 /** What the config says about drilling one database. */
@@ -44,6 +85,8 @@ export const drillDatabaseSchema = z.strictObject({
   rtoMinutes: z.number().int().positive().optional(),
   /** The database's own SQL checks, run on the restored copy. */
   checks: z.array(sqlCheckSchema).default([]),
+  /** The retrieval tier of this database's archived backups; absent: {@link DEFAULT_RETRIEVAL_TIER}. */
+  retrievalTier: z.enum(RETRIEVAL_TIERS).optional(),
 });
 export type DrillDatabase = z.infer<typeof drillDatabaseSchema>;
 
@@ -117,6 +160,35 @@ export function sizeDrillTask(dumpBytes: number): DrillTaskSize {
   };
 }
 
+/**
+ * Where an archived backup's retrieval stands (the plan's `retrieval`): `required` as ResolveBackup
+ * plans it, then `pending` and `available` as RetrieveBackup finds it.
+ */
+export const RETRIEVAL_STATUSES = ['required', 'pending', 'available'] as const;
+
+/** The retrieval of an archived backup, as the plan carries it from ResolveBackup through RetrieveBackup. */
+export const planRetrievalSchema = z.object({
+  status: z.enum(RETRIEVAL_STATUSES),
+  /** The coldest storage class among the objects to retrieve. */
+  storageClass: z.string(),
+  tier: z.enum(RETRIEVAL_TIERS),
+  /** The backup's objects in an archive storage class: each is restored before the drill. */
+  keys: z.array(z.string()).min(1),
+  /** When the first restore request was sent (RetrieveBackup's first run). */
+  requestedAt: z.string().optional(),
+  /** When every object was seen readable. */
+  availableAt: z.string().optional(),
+  seconds: z.number().nonnegative().optional(),
+});
+export type PlanRetrieval = z.infer<typeof planRetrievalSchema>;
+
+/** Days S3 keeps a restored copy readable: the drill downloads it right after it is available. */
+export const RESTORED_COPY_DAYS = 1;
+
+/** The restore runner's variables (JSON) that carry what the workflow did into the drill's report. */
+export const DRILL_SELECTION_VARIABLE = 'DRILL_SELECTION';
+export const DRILL_RETRIEVAL_VARIABLE = 'DRILL_RETRIEVAL';
+
 /** One environment variable of an ECS container override. */
 export const taskEnvironmentVariableSchema = z.object({ Name: z.string(), Value: z.string() });
 export type TaskEnvironmentVariable = z.infer<typeof taskEnvironmentVariableSchema>;
@@ -150,6 +222,15 @@ export const drillPlanSchema = z.object({
   dumpBytes: z.number().int().nonnegative(),
   /** The restore runner's container override. */
   environment: z.array(taskEnvironmentVariableSchema),
+  /** How the backup was picked: the latest, the one named, or a sample of a tier. */
+  selection: drillSelectionSchema,
+  /** The coldest storage class among the backup's objects, e.g. `STANDARD`, `GLACIER_IR`, `DEEP_ARCHIVE`. */
+  storageClass: z.string(),
+  /**
+   * Present when objects of the backup are in Glacier Flexible Retrieval or Deep Archive: the workflow
+   * restores them (RetrieveBackup, polled) before RunRestore.
+   */
+  retrieval: planRetrievalSchema.optional(),
 });
 export type DrillPlan = z.infer<typeof drillPlanSchema>;
 
@@ -193,6 +274,12 @@ export function planDrill(options: {
   readonly taskRoleArn: string;
   readonly prefix: string;
   readonly now: Date;
+  /** How the backup was picked. */
+  readonly selection: DrillSelection;
+  /** The backup's objects and their storage classes. */
+  readonly objects: readonly StoredObject[];
+  /** The input's retrieval tier, which wins over the database's. */
+  readonly retrievalTier?: RetrievalTier | undefined;
 }): DrillPlan {
   const { manifest } = options;
   const major = Math.floor(manifest.server.versionNum / 10000);
@@ -214,7 +301,9 @@ export function planDrill(options: {
     ...(options.database.checks.length
       ? [{ Name: 'CHECKS_JSON', Value: JSON.stringify(options.database.checks) }]
       : []),
+    { Name: DRILL_SELECTION_VARIABLE, Value: JSON.stringify(drillSelectionSchema.parse(options.selection)) },
   ];
+  const archived = options.objects.filter((o) => isArchived(o.storageClass));
   const overrideBytes = JSON.stringify(environment).length;
   if (overrideBytes > MAX_OVERRIDE_BYTES) {
     throw new DrillNotPossibleError(
@@ -236,6 +325,45 @@ export function planDrill(options: {
     ...(rtoSeconds === undefined ? {} : { rtoSeconds }),
     dumpBytes: manifest.dump.bytes,
     environment,
+    selection: options.selection,
+    storageClass: coldestStorageClass(options.objects.map((o) => o.storageClass)),
+    ...(archived.length
+      ? {
+          retrieval: {
+            status: 'required' as const,
+            storageClass: coldestStorageClass(archived.map((o) => o.storageClass)),
+            tier: options.retrievalTier ?? options.database.retrievalTier ?? DEFAULT_RETRIEVAL_TIER,
+            keys: archived.map((o) => o.key),
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * The plan once its backup's objects are readable: the retrieval `available`, and the runner told of it
+ * ({@link DRILL_RETRIEVAL_VARIABLE}) so that the report records it.
+ */
+export function planRetrieved(
+  plan: DrillPlan,
+  times: Pick<RetrievalReport, 'requestedAt' | 'availableAt' | 'seconds'>,
+): DrillPlan {
+  const current = plan.retrieval;
+  if (!current) throw new Error('planRetrieved needs a plan with a retrieval');
+  const retrieval: RetrievalReport = {
+    storageClass: current.storageClass,
+    tier: current.tier,
+    requestedAt: times.requestedAt,
+    availableAt: times.availableAt,
+    seconds: times.seconds,
+  };
+  return {
+    ...plan,
+    retrieval: { ...current, status: 'available', ...times },
+    environment: [
+      ...plan.environment.filter((v) => v.Name !== DRILL_RETRIEVAL_VARIABLE),
+      { Name: DRILL_RETRIEVAL_VARIABLE, Value: JSON.stringify(retrieval) },
+    ],
   };
 }
 
@@ -253,6 +381,13 @@ export const DRILL_STATE_PATHS = {
 /** The JSONPath of a field of the {@link DrillPlan} in the workflow's state: a renamed field fails `tsc`. */
 export function drillPlanPath<K extends keyof DrillPlan & string>(field: K): `$.drill.${K}` {
   return `${DRILL_STATE_PATHS.plan}.${field}`;
+}
+
+/** The JSONPath of a field of the plan's {@link PlanRetrieval} in the workflow's state. */
+export function drillRetrievalPath<K extends keyof PlanRetrieval & string>(
+  field: K,
+): `$.drill.retrieval.${K}` {
+  return `${drillPlanPath('retrieval')}.${field}`;
 }
 
 /** The JSONPath of a field of the {@link DrillEvaluation} in the workflow's state. */

@@ -1,5 +1,7 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import {
+  type DrillInput,
   DrillInputError,
   DrillNotPossibleError,
   type DrillPlan,
@@ -10,6 +12,8 @@ import {
   planDrill,
   UnknownDatabaseError,
 } from '../core/drill.ts';
+import type { DrillSelection } from '../core/drill-report.ts';
+import { listBackupObjects, type RandomSource, sampleBackup } from '../core/drill-selection.ts';
 import { jsonVariable } from '../core/environment.ts';
 import { findBackup } from '../core/find-backup.ts';
 import { createLogger } from '../core/observability.ts';
@@ -17,9 +21,11 @@ import { createS3Client } from '../core/s3-client.ts';
 import { parseInput, pgproofHandler } from './handler.ts';
 
 /**
- * The drill workflow's ResolveBackup state: validates the execution's input
- * (`{ "database": "orders", "backupId"?: "...", "mode"?: "drill" }`), finds the backup's manifest and
- * returns the plan RunRestore starts. The edge only: the work is core/find-backup.ts and core/drill.ts.
+ * The drill workflow's ResolveBackup state: validates the execution's input (`{ "database": "orders",
+ * "backupId"?: "...", "sample"?: { "tier": "monthly", "withinDays": 365 }, "retrievalTier"?: "Bulk" }`),
+ * finds the backup's manifest (the latest, the one named, or a random one of the tier in the window) and
+ * where its objects are stored, and returns the plan the workflow runs. The edge only: the work is
+ * core/find-backup.ts, core/drill-selection.ts and core/drill.ts.
  */
 
 const logger = createLogger('resolve-backup');
@@ -82,13 +88,35 @@ function databaseTaskArns(
   );
 }
 
+/** What {@link planRequestedDrill} reaches the world through: S3, the clock and chance. */
+export interface ResolveDependencies {
+  readonly s3: S3Client;
+  readonly now: Date;
+  /** Picks a sampled backup: `Math.random` in the function, a fixed sequence in tests. */
+  readonly random: RandomSource;
+}
+
 /** Execution input in, the drill's plan out; a missing backup or bad input throws a one-line error. */
 export const handler = pgproofHandler({ logger }, async (event): Promise<DrillPlan> => {
   const settings = readResolveSettings(process.env);
   const parsed = drillInputSchema.safeParse(event);
   if (!parsed.success) throw new DrillInputError(parsed.error);
-  const input = parsed.data;
-  logger.appendKeys({ database: input.database });
+  logger.appendKeys({ database: parsed.data.database });
+  const plan = await planRequestedDrill(settings, parsed.data, { s3, now: new Date(), random: Math.random });
+  logger.info('drill planned', { plan: { ...plan, environment: undefined } });
+  // Written through the schema EvaluateReport and the workflow's paths are made from.
+  return drillPlanSchema.parse(plan);
+});
+
+/**
+ * The plan of the drill `input` asks for: its database's settings, task and role from the deployment,
+ * the backup it names or the latest or a sample, and whether its objects must be retrieved first.
+ */
+export async function planRequestedDrill(
+  settings: ReturnType<typeof readResolveSettings>,
+  input: DrillInput,
+  deps: ResolveDependencies,
+): Promise<DrillPlan> {
   // Own properties only: a name like "constructor" must not find Object's.
   const own = <T>(map: Record<string, T>): T | undefined =>
     Object.hasOwn(map, input.database) ? map[input.database] : undefined;
@@ -102,11 +130,23 @@ export const handler = pgproofHandler({ logger }, async (event): Promise<DrillPl
     );
   }
   const ownRevisions = own(settings.DRILL_DATABASE_TASKS ?? {});
-  const found = await findBackup(s3, settings.BACKUP_BUCKET, settings.BACKUP_PREFIX, {
-    name: input.database,
-    backupId: input.backupId,
-  });
-  const plan = planDrill({
+  const bucket = settings.BACKUP_BUCKET;
+  const prefix = settings.BACKUP_PREFIX;
+  let found: Awaited<ReturnType<typeof findBackup>>;
+  let selection: DrillSelection;
+  if (input.sample) {
+    const sampled = await sampleBackup(deps.s3, bucket, prefix, input.database, {
+      sample: input.sample,
+      now: deps.now,
+      random: deps.random,
+    });
+    found = sampled;
+    selection = { kind: 'sample', ...input.sample, candidates: sampled.candidates };
+  } else {
+    found = await findBackup(deps.s3, bucket, prefix, { name: input.database, backupId: input.backupId });
+    selection = { kind: input.backupId === undefined ? 'latest' : 'explicit' };
+  }
+  return planDrill({
     manifestKey: found.manifestKey,
     manifest: found.manifest,
     database,
@@ -116,10 +156,10 @@ export const handler = pgproofHandler({ logger }, async (event): Promise<DrillPl
       ? databaseTaskArns(input.database, ownRevisions, settings.DRILL_TASKS)
       : settings.DRILL_TASKS,
     taskRoleArn,
-    prefix: settings.BACKUP_PREFIX,
-    now: new Date(),
+    prefix,
+    now: deps.now,
+    selection,
+    objects: await listBackupObjects(deps.s3, bucket, found, prefix),
+    retrievalTier: input.retrievalTier,
   });
-  logger.info('drill planned', { plan: { ...plan, environment: undefined } });
-  // Written through the schema EvaluateReport and the workflow's paths are made from.
-  return drillPlanSchema.parse(plan);
-});
+}

@@ -39,6 +39,10 @@ export interface ReportInput {
   readonly error: string | undefined;
   /** A DR drill's measurement of the replication; absent in any other restore. */
   readonly dr?: RestoreReport['dr'];
+  /** How the drill workflow picked the backup; absent outside it. */
+  readonly selection?: RestoreReport['selection'];
+  /** The archived backup's retrieval before the drill; absent when it was readable at once. */
+  readonly retrieval?: RestoreReport['retrieval'];
 }
 
 const round = (seconds: number) => Math.round(seconds * 1000) / 1000;
@@ -91,6 +95,8 @@ export function buildReport(input: ReportInput): RestoreReport {
     },
     ...(input.error === undefined ? {} : { error: input.error }),
     ...(input.dr ? { dr: input.dr } : {}),
+    ...(input.selection ? { selection: input.selection } : {}),
+    ...(input.retrieval ? { retrieval: input.retrieval } : {}),
   };
 }
 

@@ -80,7 +80,11 @@ describe('resolve-backup handler', () => {
         { Name: 'RESTORE_JOBS', Value: '1' },
         { Name: 'RTO_SECONDS', Value: '3600' },
         { Name: 'CHECKS_JSON', Value: JSON.stringify(CHECKS) },
+        { Name: 'DRILL_SELECTION', Value: '{"kind":"latest"}' },
       ],
+      selection: { kind: 'latest' },
+      // The objects are readable at once: no retrieval.
+      storageClass: 'STANDARD',
     });
   });
 
@@ -93,6 +97,7 @@ describe('resolve-backup handler', () => {
       'REPORT_KEY',
       'PGDATABASE',
       'RESTORE_JOBS',
+      'DRILL_SELECTION',
     ]);
   });
 
@@ -126,6 +131,7 @@ describe('resolve-backup handler', () => {
   it('plans the backup the input names', async () => {
     const plan = await handler({ database: 'orders', backupId: '20261120T020000Z', mode: 'drill' });
     expect(plan.manifestKey).toBe('pg/orders/20261120T020000Z/manifest.json');
+    expect(plan.selection).toEqual({ kind: 'explicit' });
   });
 
   it('fails a database without backups with a clear error', async () => {
