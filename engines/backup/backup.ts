@@ -14,13 +14,14 @@ import {
   type ChildLogin,
   chooseCompression,
   clientVersion,
+  DumpFailedError,
   dumpGlobals,
   pgDumpArgs,
   pgTools,
   startPgDump,
 } from './pg-tools.ts';
 import type { BackupSettings } from './settings.ts';
-import { DumpSnapshot, type IamConnection, verifiedTls } from './snapshot.ts';
+import { COUNTING_LOCKS, DumpSnapshot, type IamConnection, verifiedTls } from './snapshot.ts';
 import { TocReader } from './toc-reader.ts';
 import {
   assertStoredSize,
@@ -235,11 +236,41 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
   } catch (error) {
     onAbort();
     if (signal.aborted) throw new InterruptedError(String(signal.reason ?? 'a signal'));
-    throw error;
+    throw (
+      (await explainLockExhaustion(
+        error,
+        snapshot,
+        settings.verify === 'none' ? 0 : settings.verifyConnections,
+      )) ?? error
+    );
   } finally {
     signal.removeEventListener('abort', onAbort);
     await snapshot.close();
   }
+}
+
+/**
+ * pg_dump locks every table it dumps, all in one transaction (and each counting session up to
+ * {@link COUNTING_LOCKS} more): a source with more tables than its lock table holds fails with "out of
+ * shared memory". Says so, with the source's numbers and the setting to raise; undefined for any other
+ * error.
+ */
+async function explainLockExhaustion(
+  error: unknown,
+  snapshot: DumpSnapshot,
+  countingSessions: number,
+): Promise<Error | undefined> {
+  if (!(error instanceof Error) || !/out of shared memory/.test(error.message)) return undefined;
+  const capacity = await snapshot.lockCapacity().catch(() => undefined);
+  if (!capacity) return undefined;
+  const room = capacity.maxLocksPerTransaction * capacity.lockingSessions;
+  const counting = countingSessions * COUNTING_LOCKS;
+  // A fifth more than the backup itself takes, for the locks of everything else the server runs.
+  const needed = Math.ceil(((capacity.tables + counting) * 1.2) / capacity.lockingSessions);
+  return new DumpFailedError(
+    `the backup ran out of lock slots on the source: pg_dump locks each of the ${capacity.tables.toLocaleString('en-US')} tables it dumps in one transaction${counting ? ` (and the counting sessions up to ${counting} more)` : ''}, and max_locks_per_transaction ${capacity.maxLocksPerTransaction} × ${capacity.lockingSessions} sessions leaves room for about ${room.toLocaleString('en-US')}; set max_locks_per_transaction to at least ${needed} on the source (RDS: in its parameter group, then reboot), or back up fewer tables per database (excludeSchemas, includeSchemas); nothing was kept`,
+    { cause: error },
+  );
 }
 
 /** Dumps the globals, stores them with the backup's protection, and returns their manifest entry. */

@@ -86,6 +86,9 @@ function describeIamLoginError(error: unknown, address: ServerAddress): Database
   return undefined;
 }
 
+/** Tables a counting session measures in one transaction (and so holds a lock on at most). */
+export const COUNTING_LOCKS = 100;
+
 /** A table to measure, with its size on disk (the largest are measured first). */
 export interface SizedTable extends TableRef {
   readonly bytes: number;
@@ -106,8 +109,8 @@ function connectionTo(address: ServerAddress, iam: IamConnection | undefined): p
 
 /**
  * The exported snapshot a dump is taken in. One REPEATABLE READ READ ONLY transaction exports its
- * snapshot for `pg_dump --snapshot`, measures tables in that same snapshot, and stays open until
- * pg_dump ends (an exported snapshot lives only as long as its transaction).
+ * snapshot for `pg_dump --snapshot` and stays open until pg_dump ends (an exported snapshot lives only
+ * as long as its transaction); the tables are measured in sessions that import it.
  */
 export class DumpSnapshot {
   private constructor(
@@ -187,27 +190,36 @@ export class DumpSnapshot {
   }
 
   /**
-   * Row counts (and hashes) of tables, in the snapshot, over `connections` sessions at once: this one
-   * and others that import its snapshot (`SET TRANSACTION SNAPSHOT`), so they see exactly the rows
-   * pg_dump dumps. Each session takes the largest table not yet measured; the stats come back in the
-   * order the tables were given.
+   * Row counts (and hashes) of tables, in the snapshot, over `connections` sessions at once that import
+   * it (`SET TRANSACTION SNAPSHOT`), so they see exactly the rows pg_dump dumps. Each session takes the
+   * largest table not yet measured, and starts a new transaction in the same snapshot every
+   * {@link COUNTING_LOCKS} tables: a count locks its table until its transaction ends, and pg_dump already
+   * holds a lock on every table. The stats come back in the order the tables were given.
    */
   async measure(tables: readonly SizedTable[], level: VerifyLevel, connections = 1): Promise<TableStat[]> {
-    const sessions: pg.Client[] = [this.client];
+    const sessions: pg.Client[] = [];
     const stats = new Map<SizedTable, TableStat>();
     const queue = [...tables].sort((a, b) => b.bytes - a.bytes);
     try {
-      const extra = Math.min(connections, tables.length) - 1;
       const imported = await Promise.allSettled(
-        Array.from({ length: Math.max(0, extra) }, () => this.importSnapshot()),
+        Array.from({ length: Math.min(Math.max(1, connections), tables.length) }, () =>
+          this.importSnapshot(),
+        ),
       );
       for (const result of imported) if (result.status === 'fulfilled') sessions.push(result.value);
       const failed = imported.find((result) => result.status === 'rejected');
       if (failed) throw failed.reason;
       await Promise.all(
         sessions.map(async (session) => {
+          let locked = 0;
           for (let table = queue.shift(); table; table = queue.shift()) {
+            if (locked === COUNTING_LOCKS) {
+              await session.query('COMMIT');
+              await this.beginInSnapshot(session);
+              locked = 0;
+            }
             stats.set(table, await measureTable(session, table, level));
+            locked += 1;
           }
         }),
       );
@@ -215,7 +227,7 @@ export class DumpSnapshot {
       queue.length = 0;
       throw describePgError(error, this.address, 'counting rows');
     } finally {
-      await Promise.all(sessions.slice(1).map((session) => session.end().catch(() => {})));
+      await Promise.all(sessions.map((session) => session.end().catch(() => {})));
     }
     return tables.map((table) => {
       const stat = stats.get(table);
@@ -224,7 +236,7 @@ export class DumpSnapshot {
     });
   }
 
-  /** Another session in this snapshot, with the hash settings: for measuring tables side by side. */
+  /** Another session in this snapshot, with the hash settings: for measuring tables. */
   private async importSnapshot(): Promise<pg.Client> {
     const client = connectionTo(this.address, this.iam);
     client.on('error', () => {});
@@ -232,13 +244,17 @@ export class DumpSnapshot {
       await client.connect();
       await client.query('SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0');
       await applyHashSettings(client);
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      await client.query(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(this.id)}`);
+      await this.beginInSnapshot(client);
       return client;
     } catch (error) {
       await client.end().catch(() => {});
       throw error;
     }
+  }
+
+  private async beginInSnapshot(client: pg.Client): Promise<void> {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await client.query(`SET TRANSACTION SNAPSHOT ${pg.escapeLiteral(this.id)}`);
   }
 
   /** The sequences' state now: read just before pg_dump starts, which reads them first. */
@@ -257,6 +273,29 @@ export class DumpSnapshot {
     } catch (error) {
       throw describePgError(error, this.address, 'reading the inventory');
     }
+  }
+
+  /**
+   * The source's lock table against what pg_dump locks: the tables (ordinary, partitioned, foreign,
+   * materialized views) and the sessions the lock table is sized for (it holds max_locks_per_transaction
+   * locks for each).
+   */
+  async lockCapacity(): Promise<{ tables: number; maxLocksPerTransaction: number; lockingSessions: number }> {
+    const { rows } = await this.client.query<{ tables: string; locks: string; sessions: string }>(
+      `SELECT (SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p', 'f', 'm')
+                 AND relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)) AS tables,
+              current_setting('max_locks_per_transaction') AS locks,
+              -- The sessions the shared lock table is sized for (PostgreSQL's MaxBackends plus prepared ones).
+              current_setting('max_connections')::int + current_setting('autovacuum_max_workers')::int + 1
+                + current_setting('max_worker_processes')::int + current_setting('max_wal_senders')::int
+                + current_setting('max_prepared_transactions')::int AS sessions`,
+    );
+    const row = rows[0];
+    return {
+      tables: Number(row?.tables),
+      maxLocksPerTransaction: Number(row?.locks),
+      lockingSessions: Number(row?.sessions),
+    };
   }
 
   /** Ends the transaction and the connection. */
