@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { cron, text, timeZone, wholeNumber } from './config-fields.ts';
+import { MAX_SAMPLE_DAYS, RETRIEVAL_TIERS } from './drill.ts';
+import { TIERS } from './retention-tiers.ts';
 
 /**
  * The config's restore drill settings: a database's `drill` (its RTO, schedule, alarm, SQL checks and
@@ -8,6 +10,12 @@ import { cron, text, timeZone, wholeNumber } from './config-fields.ts';
 
 /** When a database's `drill` names no schedule: Sundays at 05:00 in the drill's time zone. */
 export const DEFAULT_DRILL_SCHEDULE = 'cron(0 5 ? * SUN *)';
+
+/** When a sample in a database's `drill.samples` names no schedule: the 1st of each month at 06:00. */
+export const DEFAULT_SAMPLE_SCHEDULE = 'cron(0 6 1 * ? *)';
+
+/** At most this many sampled drills per database (each is a schedule of its own). */
+export const MAX_SAMPLES = 10;
 
 /** Days without a passed drill before a database's overdue alarm fires, when its `drill` says nothing. */
 export const DEFAULT_MAX_DAYS_WITHOUT_SUCCESS = 7;
@@ -136,6 +144,46 @@ const postgresImageSchema = text(
   if ('problem' in image) ctx.addIssue({ code: 'custom', message: image.problem });
 });
 
+const SAMPLE_EXAMPLE = '{ "tier": "monthly", "withinDays": 365, "schedule": "cron(0 6 1 * ? *)" }';
+
+/**
+ * A drill of a random backup of one tier taken within a window, on its own schedule (in the drill's
+ * time zone): proves that old backups, in colder storage, restore too.
+ */
+const sampleSchema = z
+  .object(
+    {
+      tier: z.enum(TIERS, {
+        error: `must be one of ${TIERS.join(', ')}; name the tier to sample, e.g. "monthly"`,
+      }),
+      withinDays: wholeNumber(
+        1,
+        MAX_SAMPLE_DAYS,
+        'give the days back a sampled backup may have been taken, e.g. 365',
+      ),
+      schedule: cron(DEFAULT_SAMPLE_SCHEDULE).default(DEFAULT_SAMPLE_SCHEDULE),
+    },
+    { error: `must be an object like ${SAMPLE_EXAMPLE}` },
+  )
+  .strict();
+
+/** A database's `drill.samples`: distinct tier and window pairs, each its own schedule. */
+const samplesSchema = z
+  .array(sampleSchema, { error: `must be a list like [${SAMPLE_EXAMPLE}]` })
+  .max(MAX_SAMPLES, `must list at most ${MAX_SAMPLES} samples; drop some or widen their windows`)
+  .superRefine((samples, ctx) => {
+    samples.forEach((sample, index) => {
+      const first = samples.findIndex((s) => s.tier === sample.tier && s.withinDays === sample.withinDays);
+      if (first !== index) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index],
+          message: `samples ${sample.tier} backups within ${sample.withinDays} days as samples[${first}] does; give each sample its own tier or window (one sample can run on any schedule)`,
+        });
+      }
+    });
+  });
+
 /**
  * How a database's backups are proven to restore: its RTO, the drill's schedule, alarm and SQL checks.
  * `timeZone` is left out here when unset: the database's own applies (see the database schema).
@@ -165,6 +213,20 @@ export const drillSchema = z
        * what Docker's official image lacks (PostGIS, pgvector...). Unset: {@link DEFAULT_POSTGRES_IMAGE}.
        */
       postgresImage: postgresImageSchema.optional(),
+      /**
+       * Extra drills of a random backup of a tier within a window, each on its own schedule, e.g.
+       * `[{ "tier": "monthly", "withinDays": 365 }]`. Unset: none, only the latest backup is drilled.
+       */
+      samples: samplesSchema.optional(),
+      /**
+       * How S3 retrieves this database's backups in Glacier Flexible Retrieval or Deep Archive before a
+       * drill: `Standard` (Deep Archive: within 12 hours) or `Bulk` (within 48, cheaper). Unset: `Standard`.
+       */
+      retrievalTier: z
+        .enum(RETRIEVAL_TIERS, {
+          error: 'must be "Standard" or "Bulk"; Bulk is cheaper and takes up to 48 hours from Deep Archive',
+        })
+        .optional(),
     },
     { error: 'must be an object like { "rtoMinutes": 60 }; leave it out to drill only on demand' },
   )
