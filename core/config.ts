@@ -50,6 +50,11 @@ export class DeploymentConfigError extends ConfigError {
 /** The role that may manage pgproof's keys when the config names none (it exists only once someone creates it). */
 export const DEFAULT_BREAK_GLASS_ROLE_NAME = 'pgproof-break-glass';
 
+/** `arn:<partition>:kms:<region>:<account>:key/<id>`: region and account are groups 1 and 2. */
+const KMS_KEY_ARN = /^arn:aws[a-z-]*:kms:([a-z0-9-]+):(\d{12}):key\/[A-Za-z0-9-]+$/;
+const REPLICA_KEY_ARN_EXAMPLE =
+  'arn:aws:kms:eu-central-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
 /** The whole config file; its parts are in the config-*.ts files. */
 const deploymentConfigSchema = z
   .object(
@@ -65,6 +70,26 @@ const deploymentConfigSchema = z
         /^\d{12}$/,
         'must be a 12-digit AWS account id; e.g. "123456789012"',
       ),
+      /**
+       * The account of the replica stack, when it is not `account`: replicas then belong to that account,
+       * and nobody in the primary account, administrators included, can delete or overwrite them.
+       */
+      replicaAccount: text('set it to the 12-digit account id of the replica, or leave it out')
+        .regex(/^\d{12}$/, 'must be a 12-digit AWS account id; e.g. "210987654321"')
+        .optional(),
+      /**
+       * The replica key's ARN (the replica stack's output `ReplicaKeyArn`), with `replicaAccount`: S3
+       * replication names the key by ARN, and no reference crosses accounts. Until it is set, only the
+       * replica stack deploys.
+       */
+      replicaKeyArn: text(
+        `set it to the replica stack's output ReplicaKeyArn, e.g. "${REPLICA_KEY_ARN_EXAMPLE}"`,
+      )
+        .regex(
+          KMS_KEY_ARN,
+          `is not a KMS key ARN (an alias will not do: S3 would resolve it in the primary account); use the replica stack's output ReplicaKeyArn, e.g. "${REPLICA_KEY_ARN_EXAMPLE}"`,
+        )
+        .optional(),
       primaryRegion: region('set it to the region of the databases, e.g. "eu-west-1"'),
       replicaRegion: region('set it to a second region for the replica, e.g. "eu-central-1"'),
       backupPrefix: z
@@ -113,6 +138,7 @@ function crossFieldProblems(json: unknown): string[] {
       'replicaRegion: is the primary region too; pick a second region so a regional outage spares the replica',
     );
   }
+  problems.push(...replicaAccountProblems(json));
   const databases = fieldOf(json, 'databases');
   if (Array.isArray(databases)) {
     const names = databases.map((db: unknown) => fieldOf(db, 'name'));
@@ -152,6 +178,32 @@ function crossFieldProblems(json: unknown): string[] {
     }
   }
   return problems;
+}
+
+/** The two-account layout's rules: another account than the primary's, and the key ARN in it. */
+function replicaAccountProblems(json: unknown): string[] {
+  const account = fieldOf(json, 'account');
+  const replicaAccount = fieldOf(json, 'replicaAccount');
+  const keyArn = fieldOf(json, 'replicaKeyArn');
+  if (typeof replicaAccount === 'string' && replicaAccount === account) {
+    return [
+      'replicaAccount: is the primary account too; give the replica an account of its own, or leave replicaAccount out to keep the replica in this account',
+    ];
+  }
+  if (typeof keyArn !== 'string') return [];
+  if (replicaAccount === undefined) {
+    return [
+      'replicaKeyArn: is set but replicaAccount is not; set replicaAccount to the account of the replica stack, or remove replicaKeyArn (a replica in this account needs none)',
+    ];
+  }
+  const [, keyRegion, keyAccount] = KMS_KEY_ARN.exec(keyArn) ?? [];
+  const replicaRegion = fieldOf(json, 'replicaRegion');
+  if (keyRegion === undefined || typeof replicaAccount !== 'string' || typeof replicaRegion !== 'string')
+    return [];
+  if (keyAccount === replicaAccount && keyRegion === replicaRegion) return [];
+  return [
+    `replicaKeyArn: is a key of account ${keyAccount} in ${keyRegion}, not of the replica (${replicaAccount} in ${replicaRegion}); use the replica stack's output ReplicaKeyArn`,
+  ];
 }
 
 /** `[index, value]` of each entry of type `kind` that an earlier entry of `values` already holds. */

@@ -1,4 +1,4 @@
-import { Duration, FeatureFlags, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, FeatureFlags, Lazy, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -19,6 +19,7 @@ import {
 import { BackupVaultGrants, type BackupWriteOptions, type IBackupVault } from './backup-vault-grants.ts';
 import { GUARDED_KEY_ACTIONS } from './key-change-rule.ts';
 import { acknowledgeWildcards } from './nag.ts';
+import { replicationRoleName } from './replica-access.ts';
 
 // What callers import from here: the vault's rotation (backup-rotation.ts) and grants (backup-vault-grants.ts).
 export {
@@ -44,6 +45,14 @@ export interface ReplicaDestination {
   readonly bucket: s3.IBucket;
   /** The replica bucket's key: replicas are re-encrypted under it. */
   readonly key: kms.IKey;
+  /**
+   * The replica bucket's account. Another account than this stack's gets the replicas' ownership (S3's
+   * owner override), and the vault's replication role is then named after the replica bucket
+   * (replicationRoleName), as the replica account's policies name it (allowReplicationFromAccount).
+   * @default - the account in the key's ARN, when known at synth (a key imported by its literal ARN);
+   * else this stack's account
+   */
+  readonly account?: string;
 }
 
 /** Props of {@link BackupVault}. */
@@ -180,7 +189,8 @@ export class BackupVault extends Construct implements IBackupVault {
     });
 
     const retention = Duration.days(1);
-    const replicationRole = props.replica && this.replicationRole(props.replica);
+    const crossAccount = props.replica && this.crossAccountDestination(props.replica);
+    const replicationRole = props.replica && this.replicationRole(props.replica, crossAccount);
     this.bucket = new s3.Bucket(this, 'Bucket', {
       bucketName: props.bucketName,
       encryption: s3.BucketEncryption.KMS,
@@ -205,7 +215,9 @@ export class BackupVault extends Construct implements IBackupVault {
         replicationRules: [
           {
             id: REPLICATION_RULE_ID,
-            destination: props.replica.bucket,
+            destination: crossAccount?.bucket ?? props.replica.bucket,
+            // Replicas belong to the replica account: nobody in this one can delete or overwrite them.
+            ...(crossAccount && { accessControlTransition: true }),
             kmsKey: props.replica.key,
             sseKmsEncryptedObjects: true,
             deleteMarkerReplication: false,
@@ -466,15 +478,41 @@ export class BackupVault extends Construct implements IBackupVault {
   }
 
   /**
-   * The role S3 replicates with. Made here rather than by `s3.Bucket` because Object Lock
-   * replication also needs to read each object's retention and legal hold.
+   * The replica bucket as the replication rule's destination when it is in another account (its
+   * account then goes into the rule, as S3 requires for the owner override); undefined in this account.
    */
-  private replicationRole(replica: ReplicaDestination): iam.Role {
+  private crossAccountDestination(replica: ReplicaDestination): { bucket: s3.IBucket } | undefined {
+    const stack = Stack.of(this);
+    const keyAccount = replica.key.env.account;
+    const account =
+      replica.account ?? (Token.isUnresolved(keyAccount) ? undefined : keyAccount) ?? stack.account;
+    if (Token.isUnresolved(account)) return undefined;
+    // An environment-agnostic stack's account is known only at deploy: only a given account says "another".
+    const another = Token.isUnresolved(stack.account)
+      ? replica.account !== undefined
+      : account !== stack.account;
+    if (!another) return undefined;
+    return {
+      bucket: s3.Bucket.fromBucketAttributes(this, 'ReplicaDestination', {
+        bucketName: replica.bucket.bucketName,
+        region: replica.bucket.env.region,
+        account,
+      }),
+    };
+  }
+
+  /**
+   * The role S3 replicates with. Made here rather than by `s3.Bucket` because Object Lock
+   * replication also needs to read each object's retention and legal hold. To another account it
+   * has a name the replica account's policies know, and may hand each replica to that account.
+   */
+  private replicationRole(replica: ReplicaDestination, crossAccount: object | undefined): iam.Role {
     // The role is made before the bucket that names it, so the bucket's ARN is read late.
     const bucketArn = Lazy.string({ produce: () => this.bucket.bucketArn });
     const role = new iam.Role(this, 'ReplicationRole', {
       assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
       description: 'pgproof: replicates backups to the replica region',
+      ...(crossAccount && { roleName: replicationRoleName(replica.bucket.bucketName) }),
     });
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -496,7 +534,11 @@ export class BackupVault extends Construct implements IBackupVault {
     );
     role.addToPolicy(
       new iam.PolicyStatement({
-        actions: ['s3:ReplicateObject', 's3:ReplicateTags'],
+        actions: [
+          's3:ReplicateObject',
+          's3:ReplicateTags',
+          ...(crossAccount ? ['s3:ObjectOwnerOverrideToBucketOwner'] : []),
+        ],
         resources: [replica.bucket.arnForObjects('*')],
       }),
     );

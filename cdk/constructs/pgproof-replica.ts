@@ -11,6 +11,7 @@ import {
   type PrefixRotation,
 } from './backup-vault.ts';
 import { KeyChangeRule } from './key-change-rule.ts';
+import { allowReplicationFromAccount } from './replica-access.ts';
 
 /**
  * Where a {@link PgproofBackups} replicates to: the replica bucket by name (the primary's replication
@@ -21,6 +22,8 @@ export interface IPgproofReplica {
   readonly bucketName: string;
   readonly region: string;
   readonly key: kms.IKey;
+  /** The replica bucket's account. @default - the primary's account */
+  readonly account?: string;
   /** Rotates the copies of one database's backups as the primary rotates them. */
   addRotation?(rotation: PrefixRotation): void;
   /** Learns where the primary is: its region (to forward key-change alarms) and its drill reports. */
@@ -47,6 +50,12 @@ export interface PgproofReplicaProps {
   readonly rotation?: readonly PrefixRotation[];
   /** The drill reports' expiry, when known here. @default - set by the PgproofBackups */
   readonly drillReports?: DrillReportRotation;
+  /**
+   * The primary's account, when it is not this one: only its replication role may replicate here
+   * (and encrypt under the key), and nothing else of that account may touch the bucket.
+   * @default - the primary is in this account
+   */
+  readonly primaryAccount?: string;
 }
 
 /**
@@ -63,6 +72,8 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
   public readonly bucketName: string;
   /** This construct's region. */
   public readonly region: string;
+  /** This construct's account. */
+  public readonly account: string;
   /** Encrypts the replicas. */
   public readonly key: kms.IKey;
   /** Forwards guarded calls on {@link key} to the primary region, which alarms on them. */
@@ -78,6 +89,7 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
       );
     }
     this.region = stack.region;
+    this.account = stack.account;
     this.bucketName =
       props.bucketName ??
       `${stack.stackName
@@ -94,6 +106,14 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
     });
     this.bucket = this.vault.bucket;
     this.key = this.vault.key;
+    if (props.primaryAccount !== undefined && props.primaryAccount !== stack.account) {
+      allowReplicationFromAccount({
+        bucket: this.bucket,
+        bucketName: this.bucketName,
+        key: this.key,
+        primaryAccount: props.primaryAccount,
+      });
+    }
     if (props.primaryRegion !== undefined) this.forwardKeyChanges(props.primaryRegion);
   }
 

@@ -1,4 +1,4 @@
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
@@ -33,7 +33,16 @@ export interface ReplicaStackProps extends StackProps {
   readonly primaryRegion: string;
   /** @default 'pgproof-break-glass' (see BackupVaultProps.breakGlassRoleName) */
   readonly breakGlassRoleName?: string;
+  /**
+   * The primary's account, when the replica has an account of its own: see
+   * PgproofReplicaProps.primaryAccount. The stack then outputs the key's ARN as `ReplicaKeyArn`.
+   * @default - the primary is in this account
+   */
+  readonly primaryAccount?: string;
 }
+
+/** The output that gives the replica key's ARN to the config's `replicaKeyArn` (two-account layout). */
+export const REPLICA_KEY_ARN_OUTPUT = 'ReplicaKeyArn';
 
 /**
  * The second region of the config file's deployment: a {@link PgproofReplica} with the configured
@@ -53,7 +62,14 @@ export class ReplicaStack extends Stack {
       bucketName: props.bucketName,
       breakGlassRoleName: props.breakGlassRoleName,
       primaryRegion: props.primaryRegion,
+      primaryAccount: props.primaryAccount,
     });
+    if (props.primaryAccount !== undefined) {
+      new CfnOutput(this, REPLICA_KEY_ARN_OUTPUT, {
+        value: this.replica.key.keyArn,
+        description: "The replica key: the config's replicaKeyArn, for the primary stack's replication",
+      });
+    }
   }
 
   /** Key, replica bucket and its access-log bucket. */

@@ -22,7 +22,7 @@ export function exampleConfigJson(): Record<string, unknown> {
 
 /** A synthesized deployment: templates, cdk-nag findings, and the outdir to remove. */
 export interface SynthesizedDeployment {
-  readonly stacks: PgproofStacks;
+  readonly stacks: Required<PgproofStacks>;
   readonly primary: Template;
   readonly replica: Template;
   /** `<rule id> at <construct path>` for every unsuppressed cdk-nag AwsSolutions finding. */
@@ -40,9 +40,12 @@ export function synthesize(
   const config: DeploymentConfig = parseDeploymentConfig(json, 'test config');
   const outdir = mkdtempSync(join(tmpdir(), 'pgproof-cdk-'));
   const app = new App({ outdir, context: cdkJsonContext() });
-  let stacks: PgproofStacks;
+  let stacks: Required<PgproofStacks>;
   try {
-    stacks = addPgproofStacks(app, config, { runnerImage });
+    const { replica, primary } = addPgproofStacks(app, config, { runnerImage });
+    if (!primary)
+      throw new Error('synthesize() needs a config that makes the primary stack: set replicaKeyArn');
+    stacks = { replica, primary };
     app.synth();
   } catch (error) {
     rmSync(outdir, { recursive: true, force: true });
