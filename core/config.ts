@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { chatSchema } from './config-chat.ts';
 import { type DatabaseSettings, databaseSchema, databaseSettingsSchema } from './config-database.ts';
+import { drDrillSchema } from './config-dr-drill.ts';
 import { deploymentDrillSchema, scratchImageHomeProblem } from './config-drill.ts';
 import { region, text } from './config-fields.ts';
 import { networkSchema } from './config-network.ts';
@@ -10,6 +11,7 @@ import { drillReportsPrefix, KEY_PREFIX_PATTERN, KEY_PREFIX_RULE, ledgerPrefix }
 
 export type { ChatConfig } from './config-chat.ts';
 export type { DatabaseConfig, DatabaseSettings, DatabaseSettingsInput } from './config-database.ts';
+export type { DrDrillConfig } from './config-dr-drill.ts';
 export { DEFAULT_DRILL_SCHEDULE, DEFAULT_MAX_DAYS_WITHOUT_SUCCESS } from './config-drill.ts';
 export type { NetworkConfig } from './config-network.ts';
 export { DEFAULT_RETENTION, retentionDays, type TierRetention } from './config-retention.ts';
@@ -121,6 +123,8 @@ const deploymentConfigSchema = z
         .array(databaseSchema, { error: 'must be a list of databases to back up' })
         .min(1, 'must list at least one database'),
       drill: deploymentDrillSchema.default({}),
+      /** A DR drill of every database in the replica region (config-dr-drill.ts); none when left out. */
+      drDrill: drDrillSchema.optional(),
     },
     { error: 'must be a JSON object; start from pgproof.config.example.json' },
   )

@@ -27,6 +27,11 @@ export const METRICS = {
    * its own, so that no alarm or dashboard of the primary's drills ever counts it.
    */
   drDrillPassed: 'DrDrillPassed',
+  /**
+   * Whole days since a DR drill of a database last passed (at most its window + 1), published daily by
+   * the DR drill's watch: CloudWatch alarms cannot look back a month at `DrDrillPassed` themselves.
+   */
+  daysSinceDrDrillPassed: 'DaysSinceDrDrillPassed',
   /** A DR drill's measured replication lag of the newest replicated backup, in seconds. */
   replicationLagSeconds: 'ReplicationLagSeconds',
   /** A DR drill's age of the newest replicated backup, in hours: what a failover would lose. */

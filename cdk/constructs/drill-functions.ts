@@ -5,6 +5,7 @@ import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { type Construct, DependencyGroup } from 'constructs';
 import type { DrillDatabase } from '../../core/drill.ts';
+import type { DrillKind } from '../../core/drill-report.ts';
 import { databasePrefix, MANIFEST_FILE } from '../../core/layout.ts';
 import type { IBackupVault } from './backup-vault.ts';
 import { acknowledgeWildcards } from './nag.ts';
@@ -28,6 +29,11 @@ export interface DrillFunctionsOptions {
   /** The drill task role of each database, by name (`DRILL_TASK_ROLES`): read at synth. */
   readonly taskRoles: ReadonlyMap<string, iam.IRole>;
   readonly logRetention: logs.RetentionDays;
+  /**
+   * `dr`: EvaluateReport judges DR drills (`DRILL_KIND=dr`), and there is no KeepProvenBackup: the
+   * replica's legal holds are replicated from the primary, and a DR drill may not manage them.
+   */
+  readonly kind: DrillKind;
 }
 
 /** What {@link addDrillFunctions} made. */
@@ -38,9 +44,9 @@ export interface DrillFunctions {
   readonly evaluateFunction: nodejs.NodejsFunction;
   /**
    * Keeps a passing backup as the last proven one of its tier, releasing the older one
-   * (functions/keep-proven-backup.ts).
+   * (functions/keep-proven-backup.ts); none in a DR drill.
    */
-  readonly keepProvenFunction: nodejs.NodejsFunction;
+  readonly keepProvenFunction: nodejs.NodejsFunction | undefined;
   /**
    * Lets the functions reach a database just put in the options' maps: KeepProvenBackup may hold its
    * backups and read its manifests and versions, and ResolveBackup gets `DRILL_DATABASE_TASKS` with
@@ -88,7 +94,7 @@ export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptio
     file: 'evaluate-report.ts',
     description: 'pgproof: judges a drill from its report, publishes its metrics',
     logRetention,
-    environment: { BACKUP_BUCKET: bucket.bucketName },
+    environment: { BACKUP_BUCKET: bucket.bucketName, ...(options.kind === 'dr' ? { DRILL_KIND: 'dr' } : {}) },
   }).function;
   vault.grantReportRead(evaluateFunction, prefix);
   acknowledgeWildcards(
@@ -101,6 +107,22 @@ export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptio
     'EvaluateReport reads drill reports, whose keys are made at run time, only under the drills/ prefix.',
     { resources: [bucket.arnForObjects(`${prefix}drills/*`)] },
   );
+  let databaseTasksAdded = false;
+  const addDatabaseTasks = (name: string) => {
+    // Only once a database has tasks of its own, as the last variable (as when made with all databases).
+    if (options.databaseTaskDefinitions.has(name) && !databaseTasksAdded) {
+      resolveFunction.addEnvironment('DRILL_DATABASE_TASKS', databaseTasksJson(stack, options));
+      databaseTasksAdded = true;
+    }
+  };
+  if (options.kind === 'dr') {
+    return {
+      resolveFunction,
+      evaluateFunction,
+      keepProvenFunction: undefined,
+      addDatabase: addDatabaseTasks,
+    };
+  }
   const keepProvenFunction = addPgproofFunction(scope, 'KeepProvenBackup', {
     file: 'keep-proven-backup.ts',
     description: 'pgproof: keeps the last proven backup of each tier with a legal hold, releases the older',
@@ -110,13 +132,8 @@ export function addDrillFunctions(scope: Construct, options: DrillFunctionsOptio
   // Made with no database: each database added joins these statements (holds, versions, manifests,
   // proven index), as when the vault granted all of them at once.
   const provenBackups = vault.grantProvenBackups(keepProvenFunction, prefix, []);
-  let databaseTasksAdded = false;
   const addDatabase = (name: string) => {
-    // Only once a database has tasks of its own, as the last variable (as when made with all databases).
-    if (options.databaseTaskDefinitions.has(name) && !databaseTasksAdded) {
-      resolveFunction.addEnvironment('DRILL_DATABASE_TASKS', databaseTasksJson(stack, options));
-      databaseTasksAdded = true;
-    }
+    addDatabaseTasks(name);
     const recorder = new StatementRecorder();
     vault.grantProvenBackups(recorder, prefix, [name]);
     widenStatements(provenBackups.principalStatements, recorder.statements);

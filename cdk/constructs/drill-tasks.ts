@@ -6,6 +6,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DEFAULT_POSTGRES_IMAGE, readScratchImage } from '../../core/config-drill.ts';
 import { databaseTaskFamily } from '../../core/drill.ts';
+import type { DrillKind } from '../../core/drill-report.ts';
 import { databasePrefix, drillReportsPrefix } from '../../core/layout.ts';
 import type { IBackupVault } from './backup-vault.ts';
 import { pascalCase } from './construct-id.ts';
@@ -45,6 +46,8 @@ export interface DrillTasksOptions {
   readonly postgresImage?: (major: number) => ecs.ContainerImage;
   readonly architecture: ecs.CpuArchitecture;
   readonly logRetention: logs.RetentionDays;
+  /** `dr`: the runner measures the replica's replication (`DRILL_KIND=dr`, `DRILL_REGION`). */
+  readonly kind: DrillKind;
 }
 
 /** What {@link DrillTasks.addDatabase} made for one database. */
@@ -324,6 +327,7 @@ function drillTaskDefinition(
       BACKUP_BUCKET: options.vault.bucket.bucketName,
       ...(options.prefix ? { BACKUP_PREFIX: options.prefix } : {}),
       RESTORE_MODE: 'drill',
+      ...(options.kind === 'dr' ? { DRILL_KIND: 'dr', DRILL_REGION: Stack.of(scope).region } : {}),
       WORK_DIR: RESTORE_WORK_DIR,
       PGHOST: 'localhost',
       PGPORT: '5432',

@@ -17,7 +17,11 @@ export const DRILL_STARTED_BY = 'restore-drill';
 export interface DrillWorkflowOptions {
   readonly resolveFunction: lambda.IFunction;
   readonly evaluateFunction: lambda.IFunction;
-  readonly keepProvenFunction: lambda.IFunction;
+  /**
+   * Keeps a passing backup as the last proven one.
+   * @default - no KeepProvenBackup state: EvaluateReport goes straight to Notify (the DR drill's workflow)
+   */
+  readonly keepProvenFunction?: lambda.IFunction;
   /** Where RunRestore starts the drill task. */
   readonly cluster: ecs.ICluster;
   readonly vpc: ec2.IVpc;
@@ -41,7 +45,7 @@ export interface DrillWorkflow {
  * `StateMachine` and `ExecutionLogs`; its states are named by their ids in `scope`.
  *
  * ResolveBackup -> RunRestore (ecs:runTask.sync) -> EvaluateReport -> KeepProvenBackup -> Notify ->
- * DrillSucceeded | DrillFailed;
+ * DrillSucceeded | DrillFailed (without a `keepProvenFunction`, EvaluateReport -> Notify);
  * every state's failure goes to NotifyFailure -> Failed.
  */
 export function addDrillWorkflow(scope: Construct, options: DrillWorkflowOptions): DrillWorkflow {
@@ -148,14 +152,16 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
   evaluate.addCatch(notifyFailure, catchInto);
 
   // Returns the evaluation with what it kept added to the message; a drill that did not pass keeps nothing.
-  const keepProven = new tasks.LambdaInvoke(scope, 'KeepProvenBackup', {
-    comment:
-      'A passing backup becomes the last proven one of its tier (legal holds); the older one of the tier is released',
-    lambdaFunction: options.keepProvenFunction,
-    payloadResponseOnly: true,
-    resultPath: DRILL_STATE_PATHS.evaluation,
-  });
-  keepProven.addCatch(notifyFailure, catchInto);
+  const keepProven =
+    options.keepProvenFunction &&
+    new tasks.LambdaInvoke(scope, 'KeepProvenBackup', {
+      comment:
+        'A passing backup becomes the last proven one of its tier (legal holds); the older one of the tier is released',
+      lambdaFunction: options.keepProvenFunction,
+      payloadResponseOnly: true,
+      resultPath: DRILL_STATE_PATHS.evaluation,
+    });
+  keepProven?.addCatch(notifyFailure, catchInto);
 
   const notify = new tasks.SnsPublish(scope, 'Notify', {
     comment: 'Sends the verdict a person reads',
@@ -178,5 +184,6 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
         causePath: drillEvaluationPath('subject'),
       }),
     );
-  return resolve.next(runRestore).next(evaluate).next(keepProven).next(notify).next(verdict);
+  const judged = resolve.next(runRestore).next(evaluate);
+  return (keepProven ? judged.next(keepProven) : judged).next(notify).next(verdict);
 }

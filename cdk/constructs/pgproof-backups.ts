@@ -332,6 +332,7 @@ export class PgproofBackups extends Construct {
     this.vault.addRotation(rotation);
     this.props.replica?.addRotation?.(rotation);
     this.restoreDrill.addDatabase(drillDatabaseProps({ ...settings, name }));
+    this.props.replica?.addDrillDatabase?.(drillDatabaseProps({ ...settings, name }));
     this.legalHoldGuard.addDatabase(name);
     if (settings.drill === undefined) {
       Annotations.of(this.restoreDrill).addInfo(

@@ -4,6 +4,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { drillReportsPrefix } from '../../core/layout.ts';
 import {
   BackupVault,
   type DrillReportRotation,
@@ -12,6 +13,8 @@ import {
 } from './backup-vault.ts';
 import { KeyChangeRule } from './key-change-rule.ts';
 import { allowReplicationFromAccount } from './replica-access.ts';
+import { ReplicaDrill, type ReplicaDrillSettings } from './replica-drill.ts';
+import type { DrillDatabaseProps } from './restore-drill.ts';
 
 /**
  * Where a {@link PgproofBackups} replicates to: the replica bucket by name (the primary's replication
@@ -28,6 +31,11 @@ export interface IPgproofReplica {
   addRotation?(rotation: PrefixRotation): void;
   /** Learns where the primary is: its region (to forward key-change alarms) and its drill reports. */
   attachPrimary?(primary: { readonly region: string; readonly drillReports: DrillReportRotation }): void;
+  /**
+   * Learns a database the primary drills, so that a DR drill here (when there is one) drills its
+   * replicas: its name, RTO, checks and scratch server image; the schedule and window are the DR drill's.
+   */
+  addDrillDatabase?(db: DrillDatabaseProps): void;
 }
 
 /** Props of {@link PgproofReplica}; all optional. */
@@ -50,6 +58,18 @@ export interface PgproofReplicaProps {
   readonly rotation?: readonly PrefixRotation[];
   /** The drill reports' expiry, when known here. @default - set by the PgproofBackups */
   readonly drillReports?: DrillReportRotation;
+  /**
+   * A DR drill in this region ({@link ReplicaDrill}): the primary's drill workflow over the replica
+   * bucket under the replica key, for each database the {@link PgproofBackups} adds, monthly by default
+   * and on demand from this region's console; an alarm fires when none passed within its window.
+   * @default - no DR drill: nothing proves the replicas restore in this region
+   */
+  readonly drill?: ReplicaDrillSettings;
+  /**
+   * Key prefix of all backups (the primary's `backupPrefix`), which a DR drill reads under.
+   * @default ''
+   */
+  readonly backupPrefix?: string;
   /**
    * The primary's account, when it is not this one: only its replication role may replicate here
    * (and encrypt under the key), and nothing else of that account may touch the bucket.
@@ -78,6 +98,8 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
   public readonly key: kms.IKey;
   /** Forwards guarded calls on {@link key} to the primary region, which alarms on them. */
   public keyChangeRule?: KeyChangeRule;
+  /** The DR drill (`DrDrill`), with `drill`. */
+  public readonly drill?: ReplicaDrill;
   private primaryRegion?: string;
 
   constructor(scope: Construct, id: string, props: PgproofReplicaProps = {}) {
@@ -115,6 +137,19 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
       });
     }
     if (props.primaryRegion !== undefined) this.forwardKeyChanges(props.primaryRegion);
+    if (props.drill) {
+      this.drill = new ReplicaDrill(this, 'DrDrill', {
+        ...props.drill,
+        bucket: this.bucket,
+        key: this.key,
+        prefix: props.backupPrefix,
+      });
+    }
+  }
+
+  /** Drills `db`'s replicas in the DR drill, when this replica has one; otherwise does nothing. */
+  addDrillDatabase(db: DrillDatabaseProps): void {
+    this.drill?.addDatabase(db);
   }
 
   addRotation(rotation: PrefixRotation): void {
@@ -122,6 +157,11 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
   }
 
   attachPrimary(primary: { readonly region: string; readonly drillReports: DrillReportRotation }): void {
+    if (this.drill && primary.drillReports.prefix !== drillReportsPrefix(this.drill.prefix)) {
+      throw new Error(
+        `PgproofReplica 'backupPrefix' is "${this.drill.prefix}", but the primary's drill reports are under "${primary.drillReports.prefix}": give the replica the primary's backupPrefix, which its DR drill reads under`,
+      );
+    }
     this.vault.addDrillReports(primary.drillReports);
     this.forwardKeyChanges(primary.region);
   }

@@ -11,14 +11,17 @@ import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { DR_DRILL_DEFAULT_WINDOW_DAYS } from '../../core/config-dr-drill.ts';
 import { readScratchImage } from '../../core/config-drill.ts';
 import type { DrillDatabase, SqlCheck } from '../../core/drill.ts';
+import type { DrillKind } from '../../core/drill-report.ts';
 import { DATABASE_NAME_RULE, isDatabaseName, isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
 import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
 import { toolchain } from '../../core/toolchain.ts';
 import { BackupVault } from './backup-vault.ts';
 import { pascalCase } from './construct-id.ts';
 import { addDrillAlarms, type DrillAlarms } from './drill-alarms.ts';
+import { addDrDrillWatch, type DrDrillWatch } from './drill-dr-watch.ts';
 import { addDrillFunctions, type DrillFunctions } from './drill-functions.ts';
 import { allowRunningDrillTasks, type DrillRunTaskPermissions } from './drill-run-task-permissions.ts';
 import { addDrillSchedules, type DrillSchedules } from './drill-schedules.ts';
@@ -54,9 +57,10 @@ export interface DrillDatabaseProps {
    */
   readonly timeZone?: string;
   /**
-   * The overdue alarm fires after this many whole days without a passed drill (CloudWatch looks back
-   * at most 7 days).
-   * @default 7 - a weekly drill that fails once alarms
+   * The overdue alarm fires after this many whole days without a passed drill: 1 to 7 (CloudWatch looks
+   * back at most 7 days); in a DR drill ({@link RestoreDrillProps.kind} `dr`, whose daily watch reads the
+   * metric's history) 1 to 400.
+   * @default 7 - a weekly drill that fails once alarms; in a DR drill 35, a monthly drill that misses once
    */
   readonly maxDaysWithoutSuccess?: number;
   /**
@@ -143,6 +147,15 @@ export interface RestoreDrillProps {
   readonly architecture?: ecs.CpuArchitecture;
   /** @default logs.RetentionDays.THREE_MONTHS */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * `dr`: a DR drill, of a replica bucket under its key in the replica region. Its runner measures the
+   * replication (`DRILL_KIND=dr`: the report's `dr`); EvaluateReport says "DR drill" and publishes
+   * `DrDrillPassed` (not `DrillPassed`); there is no KeepProvenBackup (the replica's legal holds are
+   * replicated from the primary, and a DR drill may not manage them); and a daily watch feeds the overdue
+   * alarms, whose windows may be longer than 7 days.
+   * @default 'primary'
+   */
+  readonly kind?: DrillKind;
 }
 
 /**
@@ -185,8 +198,10 @@ export class RestoreDrill extends Construct {
   public readonly securityGroup: ec2.ISecurityGroup;
   public readonly resolveFunction: nodejs.NodejsFunction;
   public readonly evaluateFunction: nodejs.NodejsFunction;
-  /** Keeps the last proven backup of each tier with legal holds (functions/keep-proven-backup.ts). */
-  public readonly keepProvenFunction: nodejs.NodejsFunction;
+  /** The drill's kind: `primary`, or `dr` in a replica region. */
+  public readonly kind: DrillKind;
+  /** A DR drill's daily watch of its databases' last passed DR drill; none in a primary drill. */
+  public readonly drWatch?: DrDrillWatch;
   /** Logs of the drill tasks' containers. */
   public readonly taskLogGroup: logs.LogGroup;
   /** Every event of every execution. */
@@ -199,6 +214,9 @@ export class RestoreDrill extends Construct {
   public readonly overdueAlarms: ReadonlyMap<string, cloudwatch.Alarm>;
 
   private readonly majors: readonly number[];
+  private readonly keepProven: nodejs.NodejsFunction | undefined;
+  /** A DR drill's overdue windows in days, by database (`DR_DRILL_WINDOWS` of its watch). */
+  private readonly drWindows = new Map<string, number>();
   private readonly tasks: DrillTasks;
   private readonly functions: DrillFunctions;
   private readonly runTaskPermissions: DrillRunTaskPermissions;
@@ -212,6 +230,7 @@ export class RestoreDrill extends Construct {
   constructor(scope: Construct, id: string, props: RestoreDrillProps) {
     super(scope, id);
     const prefix = props.prefix ?? '';
+    this.kind = props.kind ?? 'primary';
     this.majors = props.postgresMajors ?? toolchain.postgresServerMajors;
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
     validateProps(prefix, this.majors);
@@ -237,6 +256,7 @@ export class RestoreDrill extends Construct {
       postgresImage: props.postgresImage,
       architecture: props.architecture ?? ecs.CpuArchitecture.ARM64,
       logRetention,
+      kind: this.kind,
     });
     this.taskDefinitions = this.tasks.taskDefinitions;
     this.databaseTaskDefinitions = this.tasks.databaseTaskDefinitions;
@@ -252,15 +272,16 @@ export class RestoreDrill extends Construct {
       databaseTaskDefinitions: this.tasks.databaseTaskDefinitions,
       taskRoles: this.tasks.databaseTaskRoles,
       logRetention,
+      kind: this.kind,
     });
     this.resolveFunction = this.functions.resolveFunction;
     this.evaluateFunction = this.functions.evaluateFunction;
-    this.keepProvenFunction = this.functions.keepProvenFunction;
+    this.keepProven = this.functions.keepProvenFunction;
 
     const workflow = addDrillWorkflow(this, {
       resolveFunction: this.resolveFunction,
       evaluateFunction: this.evaluateFunction,
-      keepProvenFunction: this.keepProvenFunction,
+      keepProvenFunction: this.keepProven,
       cluster: props.cluster,
       vpc: props.vpc,
       subnets: props.subnets,
@@ -275,14 +296,18 @@ export class RestoreDrill extends Construct {
       taskDefinitions: [...this.tasks.taskDefinitions.values()],
       taskRole: this.tasks.taskRole,
       executionRole: this.tasks.executionRole,
-      functions: [this.resolveFunction, this.evaluateFunction, this.keepProvenFunction],
+      functions: [this.resolveFunction, this.evaluateFunction, ...(this.keepProven ? [this.keepProven] : [])],
     });
 
     this.drillSchedules = addDrillSchedules(this, this.stateMachine);
     this.schedules = this.drillSchedules.schedules;
+    const drWatch =
+      this.kind === 'dr' ? addDrDrillWatch(this, { windows: this.drWindows, logRetention }) : undefined;
+    this.drWatch = drWatch;
     this.alarms = addDrillAlarms(this, {
       failedDrills: this.metricFailedDrills(),
       drillPassed: (database) => this.metricDrillPassed(database),
+      ...(drWatch ? { daysSinceDrDrillPassed: drWatch.metricDaysSincePassed } : {}),
     });
     this.failedAlarm = this.alarms.failedAlarm;
     this.overdueAlarms = this.alarms.overdueAlarms;
@@ -302,7 +327,7 @@ export class RestoreDrill extends Construct {
    * backups, and its entry in what ResolveBackup reads. The same as giving it in `databases`.
    */
   addDatabase(db: DrillDatabaseProps): void {
-    validateDatabase(db, this.databaseIds, this.majors, Stack.of(this));
+    validateDatabase(db, this.databaseIds, this.majors, Stack.of(this), this.kind);
     this.databaseIds.set(pascalCase(db.name), db.name);
     this.drillDatabases.set(db.name, {
       ...(db.rto === undefined ? {} : { rtoMinutes: db.rto.toMinutes() }),
@@ -312,7 +337,23 @@ export class RestoreDrill extends Construct {
     this.functions.addDatabase(db.name);
     this.runTaskPermissions.addDatabase(tasks.role, tasks.taskDefinitions?.values());
     this.drillSchedules.addDatabase(db);
+    if (this.kind === 'dr' && (db.alarmWhenOverdue ?? true)) {
+      this.drWindows.set(db.name, db.maxDaysWithoutSuccess ?? DR_DRILL_DEFAULT_WINDOW_DAYS);
+    }
     this.alarms.addDatabase(db);
+  }
+
+  /**
+   * Keeps the last proven backup of each tier with legal holds (functions/keep-proven-backup.ts). A DR
+   * drill has none: throws, naming the kind.
+   */
+  get keepProvenFunction(): nodejs.NodejsFunction {
+    if (!this.keepProven) {
+      throw new Error(
+        "RestoreDrill of kind 'dr' has no KeepProvenBackup: the replica's legal holds are replicated from the primary",
+      );
+    }
+    return this.keepProven;
   }
 
   /** Executions that failed, timed out or were aborted, summed per 5 minutes. */
@@ -330,13 +371,14 @@ export class RestoreDrill extends Construct {
   }
 
   /**
-   * `DrillPassed` of one database (EvaluateReport publishes 1 for a passed drill, 0 for a failed one).
+   * `DrillPassed` of one database (EvaluateReport publishes 1 for a passed drill, 0 for a failed one);
+   * in a DR drill `DrDrillPassed`.
    * @default - daily maximum: 1 on a day a drill of it passed
    */
   metricDrillPassed(database: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
-      metricName: METRICS.drillPassed,
+      metricName: this.kind === 'dr' ? METRICS.drDrillPassed : METRICS.drillPassed,
       dimensionsMap: databaseMetricDimensions(database),
       statistic: 'Maximum',
       period: Duration.days(1),
@@ -366,6 +408,7 @@ function validateDatabase(
   ids: ReadonlyMap<string, string>,
   majors: readonly number[],
   stack: Stack,
+  kind: DrillKind,
 ): void {
   if (!isDatabaseName(db.name)) {
     throw new Error(`'databases[].name' ${DATABASE_NAME_RULE}, got "${db.name}"`);
@@ -378,7 +421,12 @@ function validateDatabase(
     throw new Error(`'databases[${db.name}].rto' must be whole minutes, at least 1, got ${minutes}`);
   }
   const days = db.maxDaysWithoutSuccess ?? 7;
-  if (!Number.isInteger(days) || days < 1 || days > 7) {
+  if (kind === 'dr' && (!Number.isInteger(days) || days < 1 || days > 400)) {
+    throw new Error(
+      `'databases[${db.name}].maxDaysWithoutSuccess' of a DR drill must be whole days from 1 to 400, got ${days}`,
+    );
+  }
+  if (kind === 'primary' && (!Number.isInteger(days) || days < 1 || days > 7)) {
     throw new Error(
       `'databases[${db.name}].maxDaysWithoutSuccess' must be whole days from 1 to 7 (an alarm looks back at most 7 days), got ${days}`,
     );

@@ -1,5 +1,5 @@
 import { Annotations } from 'aws-cdk-lib';
-import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { type DeploymentConfig, retentionDays } from '../../core/config.ts';
@@ -56,6 +56,16 @@ export function addPgproofStacks(
     primaryRegion: config.primaryRegion,
     breakGlassRoleName: config.breakGlassRoleName,
     ...(config.replicaAccount !== undefined && { primaryAccount: config.account }),
+    ...(config.drDrill && {
+      drDrill: {
+        ...config.drDrill,
+        databases: config.databases,
+        backupPrefix: config.backupPrefix,
+        postgresMajors: config.drill.postgresMajors,
+        notificationEmails: config.notificationEmails,
+        image: options.runnerImage?.(ecs.CpuArchitecture.ARM64),
+      },
+    }),
   });
   const primaryStackName = `${config.stackNamePrefix}-Primary`;
   if (config.replicaAccount !== undefined && config.replicaKeyArn === undefined) {

@@ -1,14 +1,18 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
+import type { DatabaseConfig, DrDrillConfig } from '../../core/config.ts';
 import type {
   BackupVault,
   DrillReportRotation,
   ObjectLockMode,
   PrefixRotation,
 } from '../constructs/backup-vault.ts';
+import { drillDatabaseProps } from '../constructs/database-settings.ts';
 import { PgproofReplica } from '../constructs/pgproof-replica.ts';
+import { networkProps } from './config-props.ts';
 
 /** Props of {@link ReplicaStack}. */
 export interface ReplicaStackProps extends StackProps {
@@ -33,6 +37,22 @@ export interface ReplicaStackProps extends StackProps {
   readonly primaryRegion: string;
   /** @default 'pgproof-break-glass' (see BackupVaultProps.breakGlassRoleName) */
   readonly breakGlassRoleName?: string;
+  /**
+   * The config's `drDrill`: a DR drill of its `databases` in this region, over the replica.
+   * @default - no DR drill
+   */
+  readonly drDrill?: DrDrillConfig & {
+    /** The databases it drills (their RTO, checks and scratch image; the schedule is the DR drill's). */
+    readonly databases: readonly DatabaseConfig[];
+    /** Key prefix of all backups. @default '' */
+    readonly backupPrefix?: string;
+    /** @default - every major the version matrix proves */
+    readonly postgresMajors?: readonly number[];
+    /** Addresses subscribed to the DR drill's topic. @default - none */
+    readonly notificationEmails?: readonly string[];
+    /** The runner image (ARM64). @default - built from containers/pg-dump/Dockerfile */
+    readonly image?: ecs.ContainerImage;
+  };
   /**
    * The primary's account, when the replica has an account of its own: see
    * PgproofReplicaProps.primaryAccount. The stack then outputs the key's ARN as `ReplicaKeyArn`.
@@ -62,8 +82,22 @@ export class ReplicaStack extends Stack {
       bucketName: props.bucketName,
       breakGlassRoleName: props.breakGlassRoleName,
       primaryRegion: props.primaryRegion,
+      ...(props.drDrill && {
+        backupPrefix: props.drDrill.backupPrefix,
+        drill: {
+          // An existing VPC of this region is imported under `DrDrillNetwork` (imports: no resources).
+          network: networkProps(new Construct(this, 'DrDrillNetwork'), props.drDrill.network),
+          postgresMajors: props.drDrill.postgresMajors,
+          schedule: props.drDrill.schedule,
+          timeZone: props.drDrill.timeZone,
+          maxDaysWithoutSuccess: props.drDrill.maxDaysWithoutSuccess,
+          notificationEmails: props.drDrill.notificationEmails,
+          image: props.drDrill.image,
+        },
+      }),
       primaryAccount: props.primaryAccount,
     });
+    for (const db of props.drDrill?.databases ?? []) this.replica.addDrillDatabase(drillDatabaseProps(db));
     if (props.primaryAccount !== undefined) {
       new CfnOutput(this, REPLICA_KEY_ARN_OUTPUT, {
         value: this.replica.key.keyArn,
