@@ -180,7 +180,9 @@ export class PgproofBackups extends Construct {
           bucket: s3.Bucket.fromBucketAttributes(this, 'ReplicaBucket', {
             bucketName: replica.bucketName,
             region: replica.region,
+            ...(replica.account === undefined ? {} : { account: replica.account }),
           }),
+          ...(replica.account === undefined ? {} : { account: replica.account }),
           // Re-imported by ARN, so the two stacks do not reference each other in a cycle.
           key: kms.Key.fromKeyArn(this, 'ReplicaKey', replica.key.keyArn),
         },
@@ -257,6 +259,15 @@ export class PgproofBackups extends Construct {
     });
     this.alerts.notifyOn(this.events.errorsAlarm);
     this.dashboard.addAlarms(this.events.errorsAlarm);
+
+    this.node.addValidation({
+      validate: () =>
+        this.databases.size > 0
+          ? []
+          : [
+              `PgproofBackups ${this.node.path} backs up no database: call addDatabase(name, { instance | cluster | endpoint, ... })`,
+            ],
+    });
 
     // What the `pgproof` CLI reads to find this deployment (cli/deployment.ts).
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.vault.bucket.bucketName });
@@ -405,7 +416,8 @@ function settingsOf(options: DatabaseOptions): Partial<DatabaseSettingsInput> {
     iamAuth: _iamAuth,
     ...settings
   } = options;
-  return settings;
+  // A setting given as undefined takes its default, as one left out does.
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined));
 }
 
 /** Host, port and the security groups to let the task into, from exactly one of the three forms. */
