@@ -84,5 +84,7 @@ export function drillDatabaseProps(db: DatabaseSettings & { readonly name: strin
     maxDaysWithoutSuccess: db.drill.maxDaysWithoutSuccess,
     checks: db.drill.checks,
     ...(db.drill.postgresImage === undefined ? {} : { postgresImage: db.drill.postgresImage }),
+    ...(db.drill.samples === undefined ? {} : { samples: db.drill.samples }),
+    ...(db.drill.retrievalTier === undefined ? {} : { retrievalTier: db.drill.retrievalTier }),
   };
 }

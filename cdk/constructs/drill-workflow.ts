@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -8,6 +8,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { DRILL_STATE_PATHS, drillErrorPath, drillEvaluationPath, drillPlanPath } from '../../core/drill.ts';
+import { DRILL_WORKFLOW_TIMEOUT, retrievalStates } from './drill-retrieval.ts';
 import { RESTORE_CONTAINER_NAME } from './drill-tasks.ts';
 
 /** `startedBy` of drill tasks (not `pgproof-...`: the backup-failure rule matches that prefix). */
@@ -16,6 +17,8 @@ export const DRILL_STARTED_BY = 'restore-drill';
 /** Options of {@link addDrillWorkflow}. */
 export interface DrillWorkflowOptions {
   readonly resolveFunction: lambda.IFunction;
+  /** Restores an archived backup before its drill (drill-retrieval.ts). */
+  readonly retrieveFunction: lambda.IFunction;
   readonly evaluateFunction: lambda.IFunction;
   /**
    * Keeps a passing backup as the last proven one.
@@ -44,7 +47,7 @@ export interface DrillWorkflow {
  * The drill's state machine and its log group, added to `scope` (the {@link RestoreDrill}) as
  * `StateMachine` and `ExecutionLogs`; its states are named by their ids in `scope`.
  *
- * ResolveBackup -> RunRestore (ecs:runTask.sync) -> EvaluateReport -> KeepProvenBackup -> Notify ->
+ * ResolveBackup -> (Archived? -> RetrieveBackup, WaitForRetrieval until Retrieved?) -> RunRestore (ecs:runTask.sync) -> EvaluateReport -> KeepProvenBackup -> Notify ->
  * DrillSucceeded | DrillFailed (without a `keepProvenFunction`, EvaluateReport -> Notify);
  * every state's failure goes to NotifyFailure -> Failed.
  */
@@ -62,7 +65,8 @@ export function addDrillWorkflow(scope: Construct, options: DrillWorkflowOptions
     definitionBody: sfn.DefinitionBody.fromChainable(drillDefinition(scope, options)),
     logs: { destination: executionLogGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     tracingEnabled: true,
-    timeout: Duration.hours(26),
+    // Room for a Deep Archive retrieval before the drill task (drill-retrieval.ts).
+    timeout: DRILL_WORKFLOW_TIMEOUT,
   });
   return { stateMachine, executionLogGroup };
 }
@@ -184,6 +188,11 @@ function drillDefinition(scope: Construct, options: DrillWorkflowOptions): sfn.I
         causePath: drillEvaluationPath('subject'),
       }),
     );
-  const judged = resolve.next(runRestore).next(evaluate);
-  return (keepProven ? judged.next(keepProven) : judged).next(notify).next(verdict);
+  // A backup in an archive storage class is retrieved first (drill-retrieval.ts).
+  resolve.next(
+    retrievalStates(scope, { retrieveFunction: options.retrieveFunction, runRestore, notifyFailure }),
+  );
+  const judged = runRestore.next(evaluate);
+  (keepProven ? judged.next(keepProven) : judged).next(notify).next(verdict);
+  return resolve;
 }

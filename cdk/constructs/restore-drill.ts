@@ -4,6 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -13,7 +14,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DR_DRILL_DEFAULT_WINDOW_DAYS } from '../../core/config-dr-drill.ts';
 import { readScratchImage } from '../../core/config-drill.ts';
-import type { DrillDatabase, SqlCheck } from '../../core/drill.ts';
+import type { DrillDatabase, RetrievalTier, SqlCheck } from '../../core/drill.ts';
 import type { DrillKind } from '../../core/drill-report.ts';
 import { DATABASE_NAME_RULE, isDatabaseName, isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
 import { databaseMetricDimensions, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
@@ -23,8 +24,9 @@ import { pascalCase } from './construct-id.ts';
 import { addDrillAlarms, type DrillAlarms } from './drill-alarms.ts';
 import { addDrDrillWatch, type DrDrillWatch } from './drill-dr-watch.ts';
 import { addDrillFunctions, type DrillFunctions } from './drill-functions.ts';
+import { addDrillRetrieval, type DrillRetrieval } from './drill-retrieval.ts';
 import { allowRunningDrillTasks, type DrillRunTaskPermissions } from './drill-run-task-permissions.ts';
-import { addDrillSchedules, type DrillSchedules } from './drill-schedules.ts';
+import { addDrillSchedules, type DrillSchedules, type ScheduledSample } from './drill-schedules.ts';
 import { addDrillTasks, type DrillTasks, POSTGRES_CACHE_PREFIX } from './drill-tasks.ts';
 import { addDrillWorkflow } from './drill-workflow.ts';
 
@@ -87,6 +89,18 @@ export interface DrillDatabaseProps {
    * @default - {@link RestoreDrillProps.postgresImage}: each major's task definition shared by every database
    */
   readonly postgresImage?: string;
+  /**
+   * Extra drills of a random backup of a tier taken within a window, each on its own schedule (in
+   * {@link timeZone}), e.g. `[{ tier: 'monthly', withinDays: 365, schedule: 'cron(0 6 1 * ? *)' }]`.
+   * @default - none: only the latest backup is drilled on a schedule
+   */
+  readonly samples?: readonly ScheduledSample[];
+  /**
+   * How S3 retrieves this database's backups in Glacier Flexible Retrieval or Deep Archive before a
+   * drill (a drill's input may say otherwise).
+   * @default 'Standard' - Deep Archive within 12 hours; 'Bulk' takes up to 48 and costs less
+   */
+  readonly retrievalTier?: RetrievalTier;
 }
 
 /** Props of {@link RestoreDrill}. */
@@ -198,6 +212,8 @@ export class RestoreDrill extends Construct {
   public readonly securityGroup: ec2.ISecurityGroup;
   public readonly resolveFunction: nodejs.NodejsFunction;
   public readonly evaluateFunction: nodejs.NodejsFunction;
+  /** Restores an archived backup's objects before its drill (functions/retrieve-backup.ts). */
+  public readonly retrieveFunction: lambda.Function;
   /** The drill's kind: `primary`, or `dr` in a replica region. */
   public readonly kind: DrillKind;
   /** A DR drill's daily watch of its databases' last passed DR drill; none in a primary drill. */
@@ -219,6 +235,7 @@ export class RestoreDrill extends Construct {
   private readonly drWindows = new Map<string, number>();
   private readonly tasks: DrillTasks;
   private readonly functions: DrillFunctions;
+  private readonly retrieval: DrillRetrieval;
   private readonly runTaskPermissions: DrillRunTaskPermissions;
   private readonly drillSchedules: DrillSchedules;
   private readonly alarms: DrillAlarms;
@@ -277,9 +294,12 @@ export class RestoreDrill extends Construct {
     this.resolveFunction = this.functions.resolveFunction;
     this.evaluateFunction = this.functions.evaluateFunction;
     this.keepProven = this.functions.keepProvenFunction;
+    this.retrieval = addDrillRetrieval(this, { vault, prefix, logRetention });
+    this.retrieveFunction = this.retrieval.retrieveFunction;
 
     const workflow = addDrillWorkflow(this, {
       resolveFunction: this.resolveFunction,
+      retrieveFunction: this.retrieveFunction,
       evaluateFunction: this.evaluateFunction,
       keepProvenFunction: this.keepProven,
       cluster: props.cluster,
@@ -296,7 +316,12 @@ export class RestoreDrill extends Construct {
       taskDefinitions: [...this.tasks.taskDefinitions.values()],
       taskRole: this.tasks.taskRole,
       executionRole: this.tasks.executionRole,
-      functions: [this.resolveFunction, this.evaluateFunction, ...(this.keepProven ? [this.keepProven] : [])],
+      functions: [
+        this.resolveFunction,
+        this.evaluateFunction,
+        ...(this.keepProven ? [this.keepProven] : []),
+        this.retrieveFunction,
+      ],
     });
 
     this.drillSchedules = addDrillSchedules(this, this.stateMachine);
@@ -332,9 +357,11 @@ export class RestoreDrill extends Construct {
     this.drillDatabases.set(db.name, {
       ...(db.rto === undefined ? {} : { rtoMinutes: db.rto.toMinutes() }),
       checks: (db.checks ?? []).map((c) => ({ name: c.name, sql: c.sql })),
+      ...(db.retrievalTier === undefined ? {} : { retrievalTier: db.retrievalTier }),
     });
     const tasks = this.tasks.addDatabase(db.name, db.postgresImage);
     this.functions.addDatabase(db.name);
+    this.retrieval.addDatabase(db.name);
     this.runTaskPermissions.addDatabase(tasks.role, tasks.taskDefinitions?.values());
     this.drillSchedules.addDatabase(db);
     if (this.kind === 'dr' && (db.alarmWhenOverdue ?? true)) {

@@ -44,7 +44,12 @@ describe('RestoreDrill construct', () => {
     const { StartAt, States } = definitionOf(drill);
     expect(StartAt).toBe('ResolveBackup');
     expect(Object.fromEntries(Object.entries(States).map(([name, s]) => [name, s.Next ?? s.Type]))).toEqual({
-      ResolveBackup: 'RunRestore',
+      // A backup in an archive storage class is retrieved first (drill-retrieval.test.ts).
+      ResolveBackup: 'Archived?',
+      'Archived?': 'Choice',
+      RetrieveBackup: 'Retrieved?',
+      'Retrieved?': 'Choice',
+      WaitForRetrieval: 'RetrieveBackup',
       RunRestore: 'EvaluateReport',
       EvaluateReport: 'KeepProvenBackup',
       KeepProvenBackup: 'Notify',
@@ -56,7 +61,7 @@ describe('RestoreDrill construct', () => {
       Failed: 'Fail',
     });
     const catches = (name: string) => States[name]?.Catch;
-    for (const name of ['ResolveBackup', 'EvaluateReport', 'KeepProvenBackup', 'Notify']) {
+    for (const name of ['ResolveBackup', 'RetrieveBackup', 'EvaluateReport', 'KeepProvenBackup', 'Notify']) {
       expect(catches(name), name).toEqual([
         { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' },
       ]);
