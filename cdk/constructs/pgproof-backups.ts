@@ -1,6 +1,7 @@
 import { Annotations, CfnOutput, Lazy, Stack, Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -190,6 +191,7 @@ export class PgproofBackups extends Construct {
     });
     if (replica) {
       replica.attachPrimary?.({ region: stack.region, drillReports });
+      this.admitReplicaKeyChanges(replica);
       const replicaStack = replica instanceof Construct ? Stack.of(replica) : undefined;
       if (replicaStack && replicaStack !== stack) {
         stack.addStackDependency(replicaStack, 'the primary bucket replicates into the replica bucket');
@@ -292,6 +294,30 @@ export class PgproofBackups extends Construct {
   }
 
   private readonly legalHoldGuard: { addDatabase(name: string): void };
+
+  /**
+   * A replica in another account forwards its key's guarded calls (CloudTrail's, source aws.kms) to this
+   * account's default bus, where the key-change rule sends them to the alerts topic: the bus admits
+   * exactly those from that account. A replica in this account needs nothing.
+   */
+  private admitReplicaKeyChanges(replica: IPgproofReplica): void {
+    const stack = Stack.of(this);
+    const keyAccount = replica.key.env.account;
+    const account = replica.account ?? (Token.isUnresolved(keyAccount) ? undefined : keyAccount);
+    if (account === undefined || Token.isUnresolved(account) || account === stack.account) return;
+    new events.CfnEventBusPolicy(this, 'ReplicaKeyChangesPolicy', {
+      eventBusName: 'default',
+      statementId: `pgproof-replica-key-changes-${account}`,
+      statement: {
+        Effect: 'Allow',
+        Principal: { AWS: `arn:${stack.partition}:iam::${account}:root` },
+        Action: 'events:PutEvents',
+        Resource: stack.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
+        // Sources under aws. cannot be put by a principal: only a rule forwarding AWS's own events can.
+        Condition: { 'ForAllValues:StringEquals': { 'events:source': ['aws.kms'] } },
+      },
+    });
+  }
 
   /** The databases added so far, by name, in the order they were added. */
   get backups(): ReadonlyMap<string, DatabaseBackup> {

@@ -94,6 +94,8 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
   public readonly region: string;
   /** This construct's account. */
   public readonly account: string;
+  /** The primary's account: where the key's guarded calls are forwarded. */
+  private readonly primaryAccount: string;
   /** Encrypts the replicas. */
   public readonly key: kms.IKey;
   /** Forwards guarded calls on {@link key} to the primary region, which alarms on them. */
@@ -128,6 +130,7 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
     });
     this.bucket = this.vault.bucket;
     this.key = this.vault.key;
+    this.primaryAccount = props.primaryAccount ?? stack.account;
     if (props.primaryAccount !== undefined && props.primaryAccount !== stack.account) {
       allowReplicationFromAccount({
         bucket: this.bucket,
@@ -166,7 +169,10 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
     this.forwardKeyChanges(primary.region);
   }
 
-  /** This region's CloudTrail events reach only this region's bus: forward the key's to the primary's. */
+  /**
+   * This region's CloudTrail events reach only this region's bus: forward the key's to the primary's
+   * default bus (in the primary's account, whose bus policy admits them: PgproofBackups).
+   */
   private forwardKeyChanges(primaryRegion: string): void {
     if (this.keyChangeRule) {
       if (this.primaryRegion !== primaryRegion) {
@@ -187,6 +193,7 @@ export class PgproofReplica extends Construct implements IPgproofReplica {
           Stack.of(this).formatArn({
             service: 'events',
             region: primaryRegion,
+            account: this.primaryAccount,
             resource: 'event-bus',
             resourceName: 'default',
           }),

@@ -158,6 +158,32 @@ describe('two-account layout', () => {
     Annotations.fromStack(primaryStack).hasNoError('*', Match.anyValue());
   });
 
+  it("forwards the replica key's guarded calls to the primary account's bus, which admits only those", () => {
+    replica.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: Match.objectLike({ source: ['aws.kms'] }),
+      Targets: [
+        Match.objectLike({
+          Arn: Match.anyValue(),
+          RoleArn: Match.anyValue(),
+        }),
+      ],
+    });
+    const rule = Object.values(replica.findResources('AWS::Events::Rule')).find((r) =>
+      JSON.stringify(r).includes('aws.kms'),
+    );
+    expect(JSON.stringify(rule)).toContain(`:${PRIMARY_ACCOUNT}:event-bus/default`);
+    primary.hasResourceProperties('AWS::Events::EventBusPolicy', {
+      EventBusName: 'default',
+      Statement: {
+        Effect: 'Allow',
+        Principal: { AWS: `arn:aws:iam::${REPLICA_ACCOUNT}:root` },
+        Action: 'events:PutEvents',
+        Resource: Match.anyValue(),
+        Condition: { 'ForAllValues:StringEquals': { 'events:source': ['aws.kms'] } },
+      },
+    });
+  });
+
   it('keeps the replicas in an Object-Locked, versioned bucket of the replica account that outputs its key', () => {
     replica.hasResource('AWS::S3::Bucket', {
       Properties: Match.objectLike({
@@ -328,6 +354,8 @@ describe('one-account layout', () => {
       expect(Object.keys(deployment.replica.findOutputs('*'))).not.toContain('ReplicaKeyArn');
       const policies = JSON.stringify(deployment.replica.findResources('AWS::S3::BucketPolicy'));
       expect(policies).not.toContain('DenyPrimaryAccountAllButReplication');
+      // The replica's key changes reach this account's bus without a bus policy.
+      deployment.primary.resourceCountIs('AWS::Events::EventBusPolicy', 0);
       deployment.primary.hasResourceProperties('AWS::IAM::Role', {
         RoleName: Match.absent(),
         AssumeRolePolicyDocument: {
