@@ -220,5 +220,7 @@ export async function runRestore(
     rtoSeconds: settings.rtoSeconds,
     error,
     ...(dr ? { dr } : {}),
+    ...(settings.selection ? { selection: settings.selection } : {}),
+    ...(settings.retrieval ? { retrieval: settings.retrieval } : {}),
   });
 }

@@ -1,7 +1,14 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { z } from 'zod';
 import { type SqlCheck, sqlCheckSchema } from '../../core/drill.ts';
-import { DRILL_KINDS, type DrillKind } from '../../core/drill-report.ts';
+import {
+  DRILL_KINDS,
+  type DrillKind,
+  type DrillSelection,
+  drillSelectionSchema,
+  type RetrievalReport,
+  retrievalReportSchema,
+} from '../../core/drill-report.ts';
 import {
   backupLocationVariables,
   flagVariable,
@@ -78,6 +85,13 @@ const environmentSchema = z
       .default('drill'),
     DRILL_KIND: z.enum(DRILL_KINDS, { error: 'DRILL_KIND must be primary or dr' }).default('primary'),
     DRILL_REGION: z.string().min(1, 'DRILL_REGION must name a region, e.g. eu-central-1').optional(),
+    // How the drill's backup was picked and retrieved (ResolveBackup, RetrieveBackup): for the report.
+    DRILL_SELECTION: jsonVariable(drillSelectionSchema, {
+      notJson: 'DRILL_SELECTION is not valid JSON',
+    }).optional(),
+    DRILL_RETRIEVAL: jsonVariable(retrievalReportSchema, {
+      notJson: 'DRILL_RETRIEVAL is not valid JSON',
+    }).optional(),
     RESTORE_CLEAN: flag('RESTORE_CLEAN', false),
     // Unset: the mode decides (restoreSettings).
     RESTORE_GLOBALS: flag('RESTORE_GLOBALS', false).optional(),
@@ -132,6 +146,10 @@ export interface RestoreSettings {
   readonly kind: DrillKind;
   /** The region a DR drill reports; undefined: the S3 client's. */
   readonly region: string | undefined;
+  /** How a drill's backup was picked (latest, explicit, sampled), for its report. */
+  readonly selection?: DrillSelection | undefined;
+  /** An archived backup's retrieval before the drill, for its report. */
+  readonly retrieval?: RetrievalReport | undefined;
   readonly bucket: string;
   readonly prefix: string;
   readonly backup: BackupSelector;
@@ -180,6 +198,8 @@ export interface RestoreRequest {
   readonly kind?: DrillKind;
   /** @default - the S3 client's region */
   readonly region?: string;
+  readonly selection?: DrillSelection;
+  readonly retrieval?: RetrievalReport;
   readonly bucket: string;
   /** @default '' */
   readonly prefix?: string;
@@ -267,6 +287,8 @@ export function restoreSettings(request: RestoreRequest, now: Date): RestoreSett
     mode: request.mode,
     kind: request.kind ?? 'primary',
     region: request.region,
+    selection: request.selection,
+    retrieval: request.retrieval,
     bucket: request.bucket,
     prefix: request.prefix ?? '',
     backup: request.backup,
@@ -304,6 +326,8 @@ export function readRestoreSettings(env: NodeJS.ProcessEnv, now: Date): RestoreS
       mode: e.RESTORE_MODE,
       kind: e.DRILL_KIND,
       region: e.DRILL_REGION,
+      ...(e.DRILL_SELECTION ? { selection: e.DRILL_SELECTION } : {}),
+      ...(e.DRILL_RETRIEVAL ? { retrieval: e.DRILL_RETRIEVAL } : {}),
       bucket: e.BACKUP_BUCKET,
       prefix: e.BACKUP_PREFIX,
       backup: e.MANIFEST_KEY

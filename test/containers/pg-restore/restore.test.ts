@@ -264,11 +264,22 @@ describe('restore runner', () => {
     ]);
   });
 
-  it('fails the drill by the name of a SQL check that returns false', async () => {
+  it('fails the drill by the name of a SQL check that returns false; reports how its backup was picked and retrieved', async () => {
+    const selection = { kind: 'sample', tier: 'daily', withinDays: 30, candidates: 2 };
+    const retrieval = {
+      storageClass: 'DEEP_ARCHIVE',
+      tier: 'Bulk',
+      requestedAt: '2026-11-20T02:00:00.000Z',
+      availableAt: '2026-11-21T14:00:00.000Z',
+      seconds: 129_600,
+    };
     const result = await restore({
       BACKUP_NAME: 'shop',
       BACKUP_ID,
       PGDATABASE: 'drill_sql',
+      // What ResolveBackup and RetrieveBackup give the drill task.
+      DRILL_SELECTION: JSON.stringify(selection),
+      DRILL_RETRIEVAL: JSON.stringify(retrieval),
       CHECKS_JSON: JSON.stringify([
         { name: 'customers exist', sql: 'SELECT count(*) = 5000 FROM public.customers' },
         { name: 'no customer owes money', sql: 'SELECT bool_and(balance < 0) FROM public.customers' },
@@ -291,6 +302,8 @@ describe('restore runner', () => {
       },
     ]);
     expect(JSON.stringify(report)).not.toContain('c1@example.com');
+    expect(report.selection).toEqual(selection);
+    expect(report.retrieval).toEqual(retrieval);
   });
 
   it('restores only the selected table, into its schema', async () => {

@@ -63,6 +63,16 @@ describe('restore settings: the SQL checks', () => {
     ).toMatchObject({ kind: 'dr', region: 'eu-central-1' });
   });
 
+  it('reads how the backup was picked and retrieved, refusing either when it is not JSON', () => {
+    const selection = { kind: 'sample', tier: 'monthly', withinDays: 365, candidates: 12 };
+    expect(
+      readRestoreSettings({ ...base, DRILL_SELECTION: JSON.stringify(selection) }, NOW).selection,
+    ).toEqual(selection);
+    expect(() =>
+      readRestoreSettings({ ...base, DRILL_SELECTION: '{kind', DRILL_RETRIEVAL: '[' }, NOW),
+    ).toThrow(/DRILL_SELECTION is not valid JSON[\s\S]*DRILL_RETRIEVAL is not valid JSON/);
+  });
+
   it('rejects an unknown DRILL_KIND, and a DR drill outside drill mode, naming the variable', () => {
     expect(() => readRestoreSettings({ ...base, DRILL_KIND: 'replica' }, NOW)).toThrow(
       'DRILL_KIND must be primary or dr',
