@@ -1,17 +1,22 @@
 import { join } from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Duration } from 'aws-cdk-lib';
 import { SCRATCH_SUPERUSER } from '../cdk/constructs/drill-tasks.ts';
 import { parseRestoreReport, type RestoreReport } from '../core/drill-report.ts';
 import { ConfigError, oneLine } from '../core/errors.ts';
-import { backupKeys, formatBackupId } from '../core/layout.ts';
+import { backupKeys, formatBackupId, MANIFEST_FILE } from '../core/layout.ts';
 import { parseManifest } from '../core/manifest.ts';
 import { clientVersion } from '../engines/backup/pg-tools.ts';
 import {
   type DrillTaskHandlers,
+  type DrillWorkflow,
+  LOCAL_REGION,
+  LOCAL_REPLICA_REGION,
   notificationSchema,
   restoreRunnerEnvironment,
   runDrillWorkflow,
   runRestoreRequestSchema,
+  synthesizeDrDrillWorkflow,
   synthesizeDrillWorkflow,
 } from '../local/drill-workflow.ts';
 import { type PgCluster, startPostgres, systemBinDir } from '../local/postgres.ts';
@@ -28,8 +33,10 @@ import { formatReport } from './report-view.ts';
  * PostgreSQL with a sample database, an S3-compatible server, a backup by the real backup runner, and
  * the real restore-drill state machine (synthesized from the CDK construct) executed locally: its
  * Lambda states run the real handlers, its ECS state runs the real restore runner against a second
- * throwaway server standing in for the drill's PostgreSQL sidecar. Everything is removed at the end,
- * also on Ctrl-C.
+ * throwaway server standing in for the drill's PostgreSQL sidecar. Then the DR drill: the backup copied
+ * to a replica bucket on a second S3 server (replication), and the replica region's DR workflow
+ * (synthesized from PgproofReplica) run over it the same way. Everything is removed at the end, also on
+ * Ctrl-C.
  */
 
 const DATABASE = 'shop';
@@ -81,7 +88,10 @@ async function chooseClient(): Promise<DemoClient> {
 
 const SILENT_LAMBDA_ENV = { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' };
 
-/** Runs the demo; returns 0 when the drill passed. */
+/** The replica bucket: on a second S3 server, as the replica region's S3 is another endpoint. */
+const REPLICA_BUCKET = 'replica-backups';
+
+/** Runs the demo; returns 0 when the restore drill and the DR drill both passed. */
 export async function runDemo(output: Output = processOutput(false)): Promise<ExitCode> {
   const started = Date.now();
   const step = (text: string) =>
@@ -140,12 +150,18 @@ export async function runDemo(output: Output = processOutput(false)): Promise<Ex
 
     const workflow = synthesizeDrillWorkflow([DEMO_DRILL]);
     step('restore drill state machine synthesized from the CDK construct; running it locally');
-    const report = await runDrill(workflow, { s3, scratch, client }, step);
+    const drill = await runDrill({ workflow, region: LOCAL_REGION, s3 }, { scratch, client }, step);
     output.out('');
-    if (report) for (const line of formatReport(report)) output.out(line);
+    if (drill.report) for (const line of formatReport(drill.report)) output.out(line);
     output.out('');
-    step(report?.passed ? 'the backup restored and verified: it is a backup' : 'the drill FAILED');
-    return report?.passed ? EXIT.ok : EXIT.failed;
+    step(drill.passed ? 'the backup restored and verified: it is a backup' : 'the drill FAILED');
+
+    const dr = await runDrDrill({ s3, scratch, client, backupId }, step, cleanups);
+    output.out(dr.line);
+    if (!dr.passed && dr.report) for (const line of formatReport(dr.report)) output.out(line);
+    output.out('');
+    step(dr.passed ? 'the replica restored and verified in the DR region too' : 'the DR drill FAILED');
+    return drill.passed && dr.passed ? EXIT.ok : EXIT.failed;
   } catch (error) {
     output.err(`pgproof demo: ${oneLine(error)}`);
     return EXIT.error;
@@ -157,22 +173,94 @@ export async function runDemo(output: Output = processOutput(false)): Promise<Ex
   }
 }
 
-/** Executes the drill workflow with the real handlers and runner; returns the drill's report. */
-async function runDrill(
-  workflow: ReturnType<typeof synthesizeDrillWorkflow>,
-  servers: { s3: S3Server; scratch: PgCluster; client: DemoClient },
+/**
+ * The DR drill: the backup's objects copied, keys kept, into the replica bucket on a second S3 server
+ * (replication), then the replica region's DR workflow run over it into the scratch server, emptied of
+ * the first drill's database as a DR drill's fresh sidecar would be. Returns its verdict and the line
+ * that says it.
+ */
+async function runDrDrill(
+  demo: { s3: S3Server; scratch: PgCluster; client: DemoClient; backupId: string },
   step: (text: string) => void,
-): Promise<RestoreReport | undefined> {
-  const { s3, scratch } = servers;
-  // The Lambda handlers read their configuration from the environment, as in AWS.
-  Object.assign(process.env, s3.env, workflow.resolveEnvironment, SILENT_LAMBDA_ENV, {
-    BACKUP_BUCKET: s3.bucket,
-    BACKUP_PREFIX: '',
-  });
-  const [{ handler: resolveBackup }, { handler: evaluateReport }] = await Promise.all([
-    import('../functions/resolve-backup.ts'),
-    import('../functions/evaluate-report.ts'),
+  cleanups: (() => Promise<void>)[],
+): Promise<{ passed: boolean; report?: RestoreReport; line: string }> {
+  const replica = await startS3({ bucket: REPLICA_BUCKET });
+  cleanups.push(() => replica.stop());
+  // The manifest last, as the primary wrote it: a replica with a manifest has the whole backup.
+  const keys = (await demo.s3.keys(backupKeys('', DATABASE, demo.backupId).folder)).sort(
+    (a, b) => Number(a.endsWith(MANIFEST_FILE)) - Number(b.endsWith(MANIFEST_FILE)),
+  );
+  for (const key of keys) {
+    await replica.client.send(
+      new PutObjectCommand({ Bucket: replica.bucket, Key: key, Body: await demo.s3.get(key) }),
+    );
+  }
+  step(
+    `replication: backup ${demo.backupId}'s ${keys.length} objects copied, keys kept, to s3://${replica.bucket} on a second S3 server (the replica region's, ${replica.endpoint})`,
+  );
+
+  const workflow = synthesizeDrDrillWorkflow([DEMO_DRILL]);
+  step(
+    `DR drill state machine synthesized from PgproofReplica in ${LOCAL_REPLICA_REGION}; running it locally`,
+  );
+  await demo.scratch.query('postgres', `DROP DATABASE "${DATABASE}" WITH (FORCE)`);
+  const { passed, report } = await runDrill(
+    { workflow, region: LOCAL_REPLICA_REGION, s3: replica },
+    { scratch: demo.scratch, client: demo.client },
+    step,
+  );
+  const verdict = `DR drill in ${report?.dr?.region ?? LOCAL_REPLICA_REGION}: ${passed ? 'passed' : 'FAILED'}`;
+  return {
+    passed,
+    ...(report ? { report } : {}),
+    line: report?.dr
+      ? `${verdict}; newest replicated backup ${report.dr.newestBackupId}, ${report.dr.newestBackupAgeHours.toFixed(1)} h old, replication lag ${report.dr.replicationLagSeconds} s`
+      : verdict,
+  };
+}
+
+/** One region's drill: its workflow, and the bucket it drills (the primary's or the replica's). */
+interface RegionDrill {
+  readonly workflow: DrillWorkflow;
+  readonly region: string;
+  readonly s3: S3Server;
+}
+
+/**
+ * The ResolveBackup and EvaluateReport handlers as `region`'s functions. A handler module makes its S3
+ * client once, and the client keeps the endpoint it first reached, as a function keeps its region's:
+ * each region's handlers are modules of their own, so the replica region's reach the replica's server.
+ */
+async function loadRegionHandlers(region: string) {
+  const load = (path: string) => import(new URL(`${path}?region=${region}`, import.meta.url).href);
+  const [resolve, evaluate] = await Promise.all([
+    load('../functions/resolve-backup.ts') as Promise<typeof import('../functions/resolve-backup.ts')>,
+    load('../functions/evaluate-report.ts') as Promise<typeof import('../functions/evaluate-report.ts')>,
   ]);
+  return { resolveBackup: resolve.handler, evaluateReport: evaluate.handler };
+}
+
+/**
+ * Executes a drill workflow with the real handlers and runner; returns the drill's report and whether
+ * it passed (the execution ended in Succeed with a passing report).
+ */
+async function runDrill(
+  drill: RegionDrill,
+  servers: { scratch: PgCluster; client: DemoClient },
+  step: (text: string) => void,
+): Promise<{ passed: boolean; report?: RestoreReport }> {
+  const { workflow, s3 } = drill;
+  const { scratch } = servers;
+  // The Lambda handlers read their configuration from the environment, as in AWS.
+  Object.assign(
+    process.env,
+    s3.env,
+    workflow.resolveEnvironment,
+    workflow.evaluateEnvironment,
+    SILENT_LAMBDA_ENV,
+    { BACKUP_BUCKET: s3.bucket, BACKUP_PREFIX: '' },
+  );
+  const { resolveBackup, evaluateReport } = await loadRegionHandlers(drill.region);
   let report: RestoreReport | undefined;
   const notify = (input: unknown) => {
     const { Subject } = notificationSchema.parse(input);
@@ -188,12 +276,14 @@ async function runDrill(
     RunRestore: async (input) => {
       const environment = restoreRunnerEnvironment(runRestoreRequestSchema.parse(input));
       step('RunRestore: the restore runner downloads, checks SHA-256, restores with pg_restore -j, verifies');
+      // As ECS runs it: the task definition's environment, then the run's override; the bucket and the
+      // scratch server are the local ones.
       const result = await startProcess(
         process.execPath,
         ['--import', 'tsx', 'containers/pg-restore/main.ts'],
         {
+          ...workflow.runnerEnvironment,
           ...s3.env,
-          RESTORE_MODE: 'drill',
           ...environment,
           ...scratch.env(DATABASE),
           ...servers.client.env,
@@ -223,5 +313,5 @@ async function runDrill(
       ? `execution ended in Fail: ${outcome.error.name}: ${outcome.error.message}`
       : 'execution ended in Succeed',
   );
-  return report;
+  return { passed: !outcome.error && report?.passed === true, ...(report ? { report } : {}) };
 }

@@ -9,18 +9,23 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { z } from 'zod';
+import { RESTORE_CONTAINER_NAME } from '../cdk/constructs/drill-tasks.ts';
+import { PgproofReplica } from '../cdk/constructs/pgproof-replica.ts';
 import { type DrillDatabaseProps, RestoreDrill } from '../cdk/constructs/restore-drill.ts';
 import { taskEnvironmentVariableSchema } from '../core/drill.ts';
 
 /**
  * The restore drill's real state machine definition, synthesized from the {@link RestoreDrill}
- * construct and executed on this machine with aws-local-stepfunctions: the demo runs it, and the
- * tests run it, with the task states handled by local functions.
+ * construct (or, for the replica region's DR drill, from {@link PgproofReplica}) and executed on this
+ * machine with aws-local-stepfunctions: the demo runs it, and the tests run it, with the task states
+ * handled by local functions.
  */
 
 /** Account and region of the offline stack; ARNs in the definition use them. */
 export const LOCAL_ACCOUNT = '123456789012';
 export const LOCAL_REGION = 'eu-west-1';
+/** Region of the offline replica stack, whose DR drill {@link synthesizeDrDrillWorkflow} returns. */
+export const LOCAL_REPLICA_REGION = 'eu-central-1';
 
 /**
  * Turns a synthesized `Fn::Join` (how CloudFormation strings with references look) into the string
@@ -41,19 +46,18 @@ export function joinToText(value: unknown, fake: (reference: Record<string, unkn
 type TemplateResources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
 /**
- * A reference as it looks once deployed: Lambda functions, IAM roles and task definitions (revision 1
- * of their family) become ARNs, the rest its logical id.
+ * A reference as it looks once deployed in `region`: Lambda functions, IAM roles and task definitions
+ * (revision 1 of their family) become ARNs, the rest its logical id.
  */
-function fakeReference(resources: TemplateResources) {
+function fakeReference(resources: TemplateResources, region: string) {
   return (reference: Record<string, unknown>): string => {
     if (reference.Ref === 'AWS::Partition') return 'aws';
     const [logicalId = ''] = (reference['Fn::GetAtt'] as string[] | undefined) ?? [String(reference.Ref)];
     const resource = resources[logicalId];
     if (resource?.Type === 'AWS::ECS::TaskDefinition' && reference.Ref) {
-      return `arn:aws:ecs:${LOCAL_REGION}:${LOCAL_ACCOUNT}:task-definition/${String(resource.Properties.Family)}:1`;
+      return `arn:aws:ecs:${region}:${LOCAL_ACCOUNT}:task-definition/${String(resource.Properties.Family)}:1`;
     }
-    if (/Function/.test(logicalId))
-      return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${logicalId}`;
+    if (/Function/.test(logicalId)) return `arn:aws:lambda:${region}:${LOCAL_ACCOUNT}:function:${logicalId}`;
     if (/Role/.test(logicalId)) return `arn:aws:iam::${LOCAL_ACCOUNT}:role/${logicalId}`;
     return logicalId;
   };
@@ -65,6 +69,79 @@ export interface DrillWorkflow {
   readonly definition: StateMachineDefinition;
   /** Environment variables of the ResolveBackup function (`DRILL_DATABASES`...). */
   readonly resolveEnvironment: Readonly<Record<string, string>>;
+  /** Environment variables of the EvaluateReport function (`BACKUP_BUCKET`, a DR drill's `DRILL_KIND`). */
+  readonly evaluateEnvironment: Readonly<Record<string, string>>;
+  /**
+   * The restore runner's environment in its task definition, which ECS applies before RunRestore's
+   * override (`RESTORE_MODE`, a DR drill's `DRILL_KIND` and `DRILL_REGION`...).
+   */
+  readonly runnerEnvironment: Readonly<Record<string, string>>;
+}
+
+/** The runner image the offline stacks name (never pulled: nothing is deployed). */
+const localRunnerImage = (region: string) =>
+  ecs.ContainerImage.fromRegistry(`${LOCAL_ACCOUNT}.dkr.ecr.${region}.amazonaws.com/pgproof-runner:local`);
+
+/**
+ * Synthesizes stack `stackName` in `region` offline (no asset bundling), with what `build` adds to it,
+ * and returns the drill workflow in it: the one state machine, and the environments of the functions
+ * its ResolveBackup and EvaluateReport states invoke and of the restore runner's container.
+ */
+function synthesizeOffline(stackName: string, region: string, build: (stack: Stack) => void): DrillWorkflow {
+  const outdir = mkdtempSync(join(tmpdir(), 'pgproof-drill-synth-'));
+  try {
+    // Only the definition and the environments are wanted: skip bundling the Lambda code.
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, stackName, { env: { account: LOCAL_ACCOUNT, region } });
+    build(stack);
+    const template = app.synth().getStackByName(stack.stackName).template as {
+      Resources: TemplateResources;
+    };
+    const resources = Object.values(template.Resources);
+    const fake = fakeReference(template.Resources, region);
+    const machine = resources.find((r) => r.Type === 'AWS::StepFunctions::StateMachine');
+    if (!machine) throw new Error(`the synthesized stack ${stackName} has no state machine`);
+    const definition = JSON.parse(joinToText(machine.Properties.DefinitionString, fake));
+    const variables = (environment: unknown) =>
+      Object.fromEntries(
+        Object.entries(
+          (environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {},
+        ).map(([name, value]) => [name, joinToText(value, fake)]),
+      );
+    // A task state invokes its function by the ARN faked from the function's logical id.
+    const functionEnvironment = (state: string) => {
+      const arn = String(
+        (definition as { States: Record<string, { Resource?: string }> }).States[state]?.Resource,
+      );
+      const logicalId = arn.split(':function:')[1] ?? '';
+      const lambda = template.Resources[logicalId];
+      if (lambda?.Type !== 'AWS::Lambda::Function') {
+        throw new Error(`the synthesized drill's ${state} state invokes no function of the stack (${arn})`);
+      }
+      return variables(lambda.Properties.Environment);
+    };
+    const runner = resources
+      .filter((r) => r.Type === 'AWS::ECS::TaskDefinition')
+      .flatMap(
+        (r) =>
+          r.Properties.ContainerDefinitions as {
+            Name: string;
+            Environment?: { Name: string; Value: unknown }[];
+          }[],
+      )
+      .find((container) => container.Name === RESTORE_CONTAINER_NAME);
+    if (!runner) throw new Error(`the synthesized drill has no ${RESTORE_CONTAINER_NAME} container`);
+    return {
+      definition,
+      resolveEnvironment: functionEnvironment('ResolveBackup'),
+      evaluateEnvironment: functionEnvironment('EvaluateReport'),
+      runnerEnvironment: Object.fromEntries(
+        (runner.Environment ?? []).map(({ Name, Value }) => [Name, joinToText(Value, fake)]),
+      ),
+    };
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 /** Synthesizes a {@link RestoreDrill} for `databases` offline (no asset bundling) and returns its workflow. */
@@ -72,13 +149,7 @@ export function synthesizeDrillWorkflow(
   databases: readonly DrillDatabaseProps[],
   options: { prefix?: string; postgresMajors?: readonly number[] } = {},
 ): DrillWorkflow {
-  const outdir = mkdtempSync(join(tmpdir(), 'pgproof-drill-synth-'));
-  try {
-    // Only the definition is wanted: skip bundling the Lambda code.
-    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
-    const stack = new Stack(app, 'PgproofLocalDrill', {
-      env: { account: LOCAL_ACCOUNT, region: LOCAL_REGION },
-    });
+  return synthesizeOffline('PgproofLocalDrill', LOCAL_REGION, (stack) => {
     const vpc = new ec2.Vpc(stack, 'Vpc', {
       maxAzs: 2,
       natGateways: 0,
@@ -92,35 +163,32 @@ export function synthesizeDrillWorkflow(
       cluster: new ecs.Cluster(stack, 'Cluster', { vpc }),
       vpc,
       subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
-      image: ecs.ContainerImage.fromRegistry(
-        `${LOCAL_ACCOUNT}.dkr.ecr.${LOCAL_REGION}.amazonaws.com/pgproof-runner:local`,
-      ),
+      image: localRunnerImage(LOCAL_REGION),
       topic: new sns.Topic(stack, 'Topic', { masterKey: key }),
       databases,
       ...(options.postgresMajors ? { postgresMajors: options.postgresMajors } : {}),
     });
-    const template = app.synth().getStackByName(stack.stackName).template as {
-      Resources: TemplateResources;
-    };
-    const resources = Object.values(template.Resources);
-    const fake = fakeReference(template.Resources);
-    const machine = resources.find((r) => r.Type === 'AWS::StepFunctions::StateMachine');
-    if (!machine) throw new Error('the synthesized drill has no state machine');
-    const definition = JSON.parse(joinToText(machine.Properties.DefinitionString, fake));
-    const environmentOf = (r: (typeof resources)[number]) =>
-      (r.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
-    const resolver = resources.find(
-      (r) => r.Type === 'AWS::Lambda::Function' && environmentOf(r).DRILL_DATABASES,
-    );
-    if (!resolver) throw new Error('the synthesized drill has no ResolveBackup function');
-    const variables = environmentOf(resolver);
-    const resolveEnvironment = Object.fromEntries(
-      Object.entries(variables).map(([name, value]) => [name, joinToText(value, fake)]),
-    );
-    return { definition, resolveEnvironment };
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
+  });
+}
+
+/**
+ * Synthesizes the replica region's DR drill offline, as a replica stack in {@link LOCAL_REPLICA_REGION}
+ * deploys it: a {@link PgproofReplica} with a `drill`, each of `databases` added as the primary's
+ * `PgproofBackups` adds it. Its workflow reads the replica bucket and runs as `DRILL_KIND=dr`.
+ */
+export function synthesizeDrDrillWorkflow(
+  databases: readonly DrillDatabaseProps[],
+  options: { postgresMajors?: readonly number[] } = {},
+): DrillWorkflow {
+  return synthesizeOffline('PgproofLocalReplica', LOCAL_REPLICA_REGION, (stack) => {
+    const replica = new PgproofReplica(stack, 'Default', {
+      drill: {
+        image: localRunnerImage(LOCAL_REPLICA_REGION),
+        ...(options.postgresMajors ? { postgresMajors: options.postgresMajors } : {}),
+      },
+    });
+    for (const database of databases) replica.addDrillDatabase(database);
+  });
 }
 
 /**

@@ -1,109 +1,29 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { App, Duration, Stack } from 'aws-cdk-lib';
-import * as ecs from 'aws-cdk-lib/aws-ecs';
-import type { StateMachineDefinition } from 'aws-local-stepfunctions';
+import { Duration } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { PgproofReplica } from '../../cdk/constructs/pgproof-replica.ts';
 import { parseRestoreReport } from '../../core/drill-report.ts';
 import { backupKeys } from '../../core/layout.ts';
 import { type Manifest, parseManifest } from '../../core/manifest.ts';
 import {
-  joinToText,
+  type DrillWorkflow,
   restoreRunnerEnvironment,
   runDrillWorkflow,
   runRestoreRequestSchema,
+  synthesizeDrDrillWorkflow,
 } from '../../local/drill-workflow.ts';
 import { type PgCluster, startPostgres } from '../support/postgres.ts';
 import { lastLine, runScript } from '../support/processes.ts';
 import { type S3Server, startS3 } from '../support/s3.ts';
 import { seedVariedDatabase } from '../support/seed.ts';
 
-const ACCOUNT = '123456789012';
 const REPLICA_REGION = 'eu-central-1';
 const BACKUP_ID = '20261121T020000Z';
 /** How long after the primary finished the backup its copy lands in the replica bucket. */
 const REPLICATION_DELAY_MS = 3_000;
 
-type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
-
-/**
- * The replica stack's DR drill, synthesized offline (no bundling) from {@link PgproofReplica} with a
- * `drill` and the database `shop`, with every reference faked as deployed: the state machine definition,
- * and the environments of ResolveBackup, EvaluateReport and the restore runner's container.
- */
-function synthesizeDrDrill(): {
-  definition: StateMachineDefinition;
-  resolveEnvironment: Record<string, string>;
-  evaluateEnvironment: Record<string, string>;
-  runnerEnvironment: Record<string, string>;
-} {
-  const outdir = mkdtempSync(join(tmpdir(), 'pgproof-dr-drill-synth-'));
-  try {
-    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
-    const stack = new Stack(app, 'PgproofLocalReplica', {
-      env: { account: ACCOUNT, region: REPLICA_REGION },
-    });
-    const replica = new PgproofReplica(stack, 'Default', {
-      drill: {
-        image: ecs.ContainerImage.fromRegistry('public.ecr.aws/pgproof/runner'),
-        postgresMajors: [15, 17],
-      },
-    });
-    replica.addDrillDatabase({
-      name: 'shop',
-      rto: Duration.minutes(30),
-      checks: [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM sales.orders' }],
-    });
-    const resources = (app.synth().getStackByName(stack.stackName).template as { Resources: Resources })
-      .Resources;
-    const fake = (reference: Record<string, unknown>): string => {
-      if (reference.Ref === 'AWS::Partition') return 'aws';
-      const [id = ''] = (reference['Fn::GetAtt'] as string[] | undefined) ?? [String(reference.Ref)];
-      const resource = resources[id];
-      if (resource?.Type === 'AWS::ECS::TaskDefinition') {
-        return `arn:aws:ecs:${REPLICA_REGION}:${ACCOUNT}:task-definition/${String(resource.Properties.Family)}:1`;
-      }
-      if (/Function/.test(id)) return `arn:aws:lambda:${REPLICA_REGION}:${ACCOUNT}:function:${id}`;
-      if (/Role/.test(id)) return `arn:aws:iam::${ACCOUNT}:role/${id}`;
-      return id;
-    };
-    const all = Object.values(resources);
-    const machine = all.find((r) => r.Type === 'AWS::StepFunctions::StateMachine');
-    const variables = (r: (typeof all)[number] | undefined) =>
-      Object.fromEntries(
-        Object.entries(
-          (r?.Properties.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {},
-        ).map(([name, value]) => [name, joinToText(value, fake)]),
-      );
-    const lambdas = all.filter((r) => r.Type === 'AWS::Lambda::Function');
-    const runner = all
-      .filter((r) => r.Type === 'AWS::ECS::TaskDefinition')
-      .flatMap(
-        (r) =>
-          r.Properties.ContainerDefinitions as {
-            Name: string;
-            Environment?: { Name: string; Value: string }[];
-          }[],
-      )
-      .find((c) => c.Name === 'restore-runner');
-    return {
-      definition: JSON.parse(joinToText(machine?.Properties.DefinitionString, fake)),
-      resolveEnvironment: variables(lambdas.find((r) => variables(r).DRILL_DATABASES)),
-      evaluateEnvironment: variables(
-        lambdas.find((r) => String(r.Properties.Description).startsWith('pgproof: judges a drill')),
-      ),
-      runnerEnvironment: Object.fromEntries((runner?.Environment ?? []).map((v) => [v.Name, v.Value])),
-    };
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
-}
-
 describe('DR drill workflow, run locally against a second bucket from the replica stack template', () => {
-  let workflow: ReturnType<typeof synthesizeDrDrill>;
+  let workflow: DrillWorkflow;
   let source: PgCluster;
   let scratch: PgCluster;
   let primary: S3Server;
@@ -113,7 +33,17 @@ describe('DR drill workflow, run locally against a second bucket from the replic
   const reports: string[] = [];
 
   beforeAll(async () => {
-    workflow = synthesizeDrDrill();
+    // The replica stack's DR drill of the database `shop`, with every reference faked as deployed.
+    workflow = synthesizeDrDrillWorkflow(
+      [
+        {
+          name: 'shop',
+          rto: Duration.minutes(30),
+          checks: [{ name: 'orders exist', sql: 'SELECT count(*) > 0 FROM sales.orders' }],
+        },
+      ],
+      { postgresMajors: [15, 17] },
+    );
     [source, scratch, primary, replica] = await Promise.all([
       startPostgres(),
       startPostgres(),
