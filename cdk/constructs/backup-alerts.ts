@@ -11,6 +11,23 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { STARTED_BY_PREFIX } from '../../core/launch.ts';
 
+/**
+ * ECS's events of backup tasks (started by the launcher) of `cluster` that stopped with a non-zero exit
+ * code or did not start.
+ */
+export function failedBackupTaskPattern(cluster: ecs.ICluster): events.EventPattern {
+  return {
+    source: ['aws.ecs'],
+    detailType: ['ECS Task State Change'],
+    detail: {
+      clusterArn: [cluster.clusterArn],
+      lastStatus: ['STOPPED'],
+      startedBy: [{ prefix: STARTED_BY_PREFIX }],
+      $or: [{ containers: { exitCode: [{ 'anything-but': 0 }] } }, { stopCode: ['TaskFailedToStart'] }],
+    },
+  };
+}
+
 /** Props of {@link BackupAlerts}. */
 export interface BackupAlertsProps {
   /** The cluster backup tasks run in: a task of it that stops with a non-zero exit is reported. */
@@ -73,16 +90,7 @@ export class BackupAlerts extends Construct {
     const field = events.EventField.fromPath;
     this.taskFailedRule = new events.Rule(this, 'TaskFailedRule', {
       description: 'pgproof: a backup task stopped with a non-zero exit code or did not start',
-      eventPattern: {
-        source: ['aws.ecs'],
-        detailType: ['ECS Task State Change'],
-        detail: {
-          clusterArn: [props.cluster.clusterArn],
-          lastStatus: ['STOPPED'],
-          startedBy: [{ prefix: STARTED_BY_PREFIX }],
-          $or: [{ containers: { exitCode: [{ 'anything-but': 0 }] } }, { stopCode: ['TaskFailedToStart'] }],
-        },
-      },
+      eventPattern: failedBackupTaskPattern(props.cluster),
       targets: [
         new targets.SnsTopic(this.topic, {
           message: events.RuleTargetInput.fromText(

@@ -13,10 +13,10 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { DETAIL_TYPES, EVENT_SOURCE, PROBLEM_DETAIL_TYPES } from '../../core/events.ts';
-import { STARTED_BY_PREFIX } from '../../core/launch.ts';
 import { DATABASE_NAME_RULE, drillReportsPrefix, isDatabaseName, MANIFEST_FILE } from '../../core/layout.ts';
 import { DATABASE_DIMENSION, METRICS, METRICS_NAMESPACE } from '../../core/telemetry.ts';
 import { addErrorCountAlarm } from './alarms.ts';
+import { failedBackupTaskPattern } from './backup-alerts.ts';
 import type { IBackupVault } from './backup-vault.ts';
 import { pascalCase } from './construct-id.ts';
 import { acknowledgeWildcards } from './nag.ts';
@@ -183,16 +183,7 @@ export class BackupEvents extends Construct {
     });
     this.backupTaskFailedRule = new events.Rule(this, 'BackupTaskFailedRule', {
       description: 'pgproof: a backup task stopped with a non-zero exit code or did not start',
-      eventPattern: {
-        source: ['aws.ecs'],
-        detailType: ['ECS Task State Change'],
-        detail: {
-          clusterArn: [props.cluster.clusterArn],
-          lastStatus: ['STOPPED'],
-          startedBy: [{ prefix: STARTED_BY_PREFIX }],
-          $or: [{ containers: { exitCode: [{ 'anything-but': 0 }] } }, { stopCode: ['TaskFailedToStart'] }],
-        },
-      },
+      eventPattern: failedBackupTaskPattern(props.cluster),
       targets: [target],
     });
     this.drillEndedRule = new events.Rule(this, 'DrillEndedRule', {

@@ -18,11 +18,11 @@ import {
 import { retentionDays } from '../../core/config-retention.ts';
 import { databasePrefix, drillReportsPrefix, isKeyPrefix, KEY_PREFIX_RULE } from '../../core/layout.ts';
 import { type DatabaseSchedules, STACK_OUTPUTS } from '../../core/stack-outputs.ts';
-import { BackupAlerts } from './backup-alerts.ts';
+import type { BackupAlerts } from './backup-alerts.ts';
 import { BackupDashboard } from './backup-dashboard.ts';
 import { BackupEvents, type ChatNotifications } from './backup-events.ts';
 import { BackupLauncher } from './backup-launcher.ts';
-import { BackupNetwork, type BackupNetworkProps } from './backup-network.ts';
+import type { BackupNetwork, BackupNetworkProps } from './backup-network.ts';
 import { BackupVault, type ObjectLockMode } from './backup-vault.ts';
 import { DatabaseConstructIds } from './construct-id.ts';
 import { DatabaseBackup, type DatabaseBackupProps } from './database-backup.ts';
@@ -31,6 +31,7 @@ import { KeyChangeRule, keyChangeMessage } from './key-change-rule.ts';
 import { runnerImageAsset } from './package-assets.ts';
 import type { IPgproofReplica } from './pgproof-replica.ts';
 import { RestoreDrill } from './restore-drill.ts';
+import { addTaskPlatform } from './task-platform.ts';
 
 /** Props of {@link PgproofBackups}; all optional. */
 export interface PgproofBackupsProps {
@@ -203,15 +204,15 @@ export class PgproofBackups extends Construct {
       );
     }
 
-    this.network = new BackupNetwork(this, 'Network', { ...props.network, buckets: [this.vault.bucket] });
-    this.cluster = new ecs.Cluster(this, 'Cluster', {
-      vpc: this.network.vpc,
-      containerInsightsV2: ecs.ContainerInsights.ENABLED,
-    });
-    this.alerts = new BackupAlerts(this, 'Alerts', {
+    ({
+      network: this.network,
       cluster: this.cluster,
-      emails: props.notificationEmails,
-    });
+      alerts: this.alerts,
+    } = addTaskPlatform(this, {
+      network: props.network,
+      bucket: this.vault.bucket,
+      notificationEmails: props.notificationEmails,
+    }));
     this.launcher = new BackupLauncher(this, 'Launcher', {
       cluster: this.cluster,
       vpc: this.network.vpc,

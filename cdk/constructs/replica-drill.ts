@@ -4,11 +4,12 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DR_DRILL_DEFAULT_SCHEDULE, DR_DRILL_DEFAULT_WINDOW_DAYS } from '../../core/config-dr-drill.ts';
-import { BackupAlerts } from './backup-alerts.ts';
-import { BackupNetwork, type BackupNetworkProps } from './backup-network.ts';
+import type { BackupAlerts } from './backup-alerts.ts';
+import type { BackupNetwork, BackupNetworkProps } from './backup-network.ts';
 
 import { runnerImageAsset } from './package-assets.ts';
 import { type DrillDatabaseProps, RestoreDrill } from './restore-drill.ts';
+import { addTaskPlatform } from './task-platform.ts';
 
 export { DR_DRILL_DEFAULT_SCHEDULE, DR_DRILL_DEFAULT_WINDOW_DAYS };
 
@@ -91,15 +92,15 @@ export class ReplicaDrill extends Construct {
     if (!Number.isInteger(days) || days < 1 || days > 400) {
       throw new Error(`'drill.maxDaysWithoutSuccess' must be whole days from 1 to 400, got ${days}`);
     }
-    this.network = new BackupNetwork(this, 'Network', { ...props.network, buckets: [props.bucket] });
-    this.cluster = new ecs.Cluster(this, 'Cluster', {
-      vpc: this.network.vpc,
-      containerInsightsV2: ecs.ContainerInsights.ENABLED,
-    });
-    this.alerts = new BackupAlerts(this, 'Alerts', {
+    ({
+      network: this.network,
       cluster: this.cluster,
-      emails: props.notificationEmails,
-    });
+      alerts: this.alerts,
+    } = addTaskPlatform(this, {
+      network: props.network,
+      bucket: props.bucket,
+      notificationEmails: props.notificationEmails,
+    }));
     this.restoreDrill = new RestoreDrill(this, 'RestoreDrill', {
       kind: 'dr',
       bucket: props.bucket,
