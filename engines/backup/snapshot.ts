@@ -5,7 +5,7 @@ import { readInventory, readSequences } from '../../core/catalog-inventory.ts';
 import { ConfigError, DatabaseError, describePgError, type ServerAddress } from '../../core/errors.ts';
 import type { Inventory, SequenceState } from '../../core/inventory.ts';
 import type { TableStat, VerifyLevel } from '../../core/manifest.ts';
-import { applyHashSettings, measureTable, type TableRef } from '../../core/table-stats.ts';
+import { applyHashSettings, measureTables, type TableRef } from '../../core/table-stats.ts';
 import type { AuthTokenProvider } from './iam-token.ts';
 import type { IamAuthSettings } from './settings.ts';
 
@@ -88,6 +88,27 @@ function describeIamLoginError(error: unknown, address: ServerAddress): Database
 
 /** Tables a counting session measures in one transaction (and so holds a lock on at most). */
 export const COUNTING_LOCKS = 100;
+
+/**
+ * Tables under `smallTableBytes` are measured `tablesPerStatement` to a statement: for a database of
+ * thousands of small tables the round trips, not the rows, are what counting costs.
+ */
+export const SMALL_TABLE_BATCHES = { smallTableBytes: 1024 * 1024, tablesPerStatement: 50 } as const;
+
+/** The work of measuring: each large table alone, the small ones in batches; the largest work first. */
+function batchSmallTables(
+  tables: readonly SizedTable[],
+  batching: { readonly smallTableBytes: number; readonly tablesPerStatement: number },
+): SizedTable[][] {
+  const bySize = [...tables].sort((a, b) => b.bytes - a.bytes);
+  const large = bySize.filter((t) => t.bytes >= batching.smallTableBytes).map((t) => [t]);
+  const small = bySize.filter((t) => t.bytes < batching.smallTableBytes);
+  const batches: SizedTable[][] = [];
+  for (let start = 0; start < small.length; start += batching.tablesPerStatement) {
+    batches.push(small.slice(start, start + batching.tablesPerStatement));
+  }
+  return [...large, ...batches];
+}
 
 /** A table to measure, with its size on disk (the largest are measured first). */
 export interface SizedTable extends TableRef {
@@ -192,19 +213,24 @@ export class DumpSnapshot {
   /**
    * Row counts (and hashes) of tables, in the snapshot, over `connections` sessions at once that import
    * it (`SET TRANSACTION SNAPSHOT`), so they see exactly the rows pg_dump dumps. Each session takes the
-   * largest table not yet measured, and starts a new transaction in the same snapshot every
-   * {@link COUNTING_LOCKS} tables: a count locks its table until its transaction ends, and pg_dump already
-   * holds a lock on every table. The stats come back in the order the tables were given.
+   * largest work not yet done: a large table alone, or a batch of small ones in one statement
+   * ({@link SMALL_TABLE_BATCHES}). A session starts a new transaction in the same snapshot before it
+   * would hold more than {@link COUNTING_LOCKS} tables' locks: a count locks its table until its
+   * transaction ends, and pg_dump already holds a lock on every table. The stats come back in the order
+   * the tables were given.
    */
-  async measure(tables: readonly SizedTable[], level: VerifyLevel, connections = 1): Promise<TableStat[]> {
+  async measure(
+    tables: readonly SizedTable[],
+    level: VerifyLevel,
+    connections = 1,
+    batching: { readonly smallTableBytes: number; readonly tablesPerStatement: number } = SMALL_TABLE_BATCHES,
+  ): Promise<TableStat[]> {
     const sessions: pg.Client[] = [];
     const stats = new Map<SizedTable, TableStat>();
-    const queue = [...tables].sort((a, b) => b.bytes - a.bytes);
+    const queue = batchSmallTables(tables, batching);
     try {
       const imported = await Promise.allSettled(
-        Array.from({ length: Math.min(Math.max(1, connections), tables.length) }, () =>
-          this.importSnapshot(),
-        ),
+        Array.from({ length: Math.min(Math.max(1, connections), queue.length) }, () => this.importSnapshot()),
       );
       for (const result of imported) if (result.status === 'fulfilled') sessions.push(result.value);
       const failed = imported.find((result) => result.status === 'rejected');
@@ -212,14 +238,18 @@ export class DumpSnapshot {
       await Promise.all(
         sessions.map(async (session) => {
           let locked = 0;
-          for (let table = queue.shift(); table; table = queue.shift()) {
-            if (locked === COUNTING_LOCKS) {
+          for (let batch = queue.shift(); batch; batch = queue.shift()) {
+            if (locked > 0 && locked + batch.length > COUNTING_LOCKS) {
               await session.query('COMMIT');
               await this.beginInSnapshot(session);
               locked = 0;
             }
-            stats.set(table, await measureTable(session, table, level));
-            locked += 1;
+            const measured = await measureTables(session, batch, level);
+            batch.forEach((table, index) => {
+              const stat = measured[index];
+              if (stat) stats.set(table, stat);
+            });
+            locked += batch.length;
           }
         }),
       );

@@ -5,18 +5,18 @@ import { type S3Server, startS3 } from '../../support/s3.ts';
 
 const RUNNER = 'containers/pg-dump/main.ts';
 /**
- * A lock table of 16 × 42 slots (20 connections and the server's 22 other sessions), and more tables
- * than that: pg_dump locks each one.
+ * A lock table of 16 × 42 slots (20 connections and the server's 22 other sessions), and far more tables
+ * than that (the shared lock table has some slack beyond its nominal size): pg_dump locks each one.
  */
 const SMALL_LOCK_TABLE = { max_locks_per_transaction: '16', max_connections: '20' };
-const TABLES = 1000;
+const TABLES = 2500;
 
 async function createTables(cluster: PgCluster): Promise<void> {
   await cluster.createDatabase('many');
-  for (let first = 1; first <= TABLES; first += 100) {
+  for (let first = 1; first <= TABLES; first += 500) {
     await cluster.query(
       'many',
-      `DO $$ BEGIN FOR i IN ${first}..${first + 99} LOOP
+      `DO $$ BEGIN FOR i IN ${first}..${first + 499} LOOP
          EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY)', i);
        END LOOP; END $$`,
     );
@@ -47,14 +47,14 @@ describe('a source whose lock table cannot hold a lock on every table', () => {
     });
     expect(result.code).toBe(1);
     expect(lastLine(result.stderr)).toBe(
-      'pgproof backup failed: the backup ran out of lock slots on the source: pg_dump locks each of the 1,000 tables it dumps in one transaction (and the counting sessions up to 200 more), and max_locks_per_transaction 16 × 42 sessions leaves room for about 672; set max_locks_per_transaction to at least 35 on the source (RDS: in its parameter group, then reboot), or back up fewer tables per database (excludeSchemas, includeSchemas); nothing was kept',
+      'pgproof backup failed: the backup ran out of lock slots on the source: pg_dump locks each of the 2,500 tables it dumps in one transaction (and the counting sessions up to 200 more), and max_locks_per_transaction 16 × 42 sessions leaves room for about 672; set max_locks_per_transaction to at least 78 on the source (RDS: in its parameter group, then reboot), or back up fewer tables per database (excludeSchemas, includeSchemas); nothing was kept',
     );
     expect(await s3.keys('many/20261128T020000Z/')).not.toContain('many/20261128T020000Z/manifest.json');
     expect(s3.incompleteUploads()).toEqual([]);
   });
 
   it('backs up once the setting is what the message says', async () => {
-    const fixed = await startPostgres({ settings: { ...SMALL_LOCK_TABLE, max_locks_per_transaction: '35' } });
+    const fixed = await startPostgres({ settings: { ...SMALL_LOCK_TABLE, max_locks_per_transaction: '78' } });
     try {
       await createTables(fixed);
       const result = await runScript(RUNNER, {

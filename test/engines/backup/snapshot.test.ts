@@ -53,9 +53,16 @@ describe('DumpSnapshot.measure over several sessions', () => {
       const list = await sized(snapshot);
       expect(list.map((t) => t.name)).toEqual(['large', 'medium', 'small']);
       expect(list[0]?.bytes).toBeGreaterThan(list[2]?.bytes ?? Number.POSITIVE_INFINITY);
-      const alone = await snapshot.measure(list, 'checksums', 1);
-      const sideBySide = await snapshot.measure(list, 'checksums', 3);
+      const oneAtATime = { smallTableBytes: 0, tablesPerStatement: 1 };
+      const alone = await snapshot.measure(list, 'checksums', 1, oneAtATime);
+      const sideBySide = await snapshot.measure(list, 'checksums', 3, oneAtATime);
+      // Small tables measured in one statement: the same counts and hashes.
+      const batched = await snapshot.measure(list, 'checksums', 3, {
+        smallTableBytes: 1e9,
+        tablesPerStatement: 2,
+      });
       expect(sideBySide).toEqual(alone);
+      expect(batched).toEqual(alone);
       expect(sideBySide.map((s) => [s.name, s.rows])).toEqual([
         ['large', 3000],
         ['medium', 2000],
@@ -75,7 +82,7 @@ describe('DumpSnapshot.measure over several sessions', () => {
       const list = await sized(snapshot);
       // Hold the largest table: the session that takes it waits, the other two measure the rest.
       await locker.query('BEGIN; LOCK TABLE large IN ACCESS EXCLUSIVE MODE');
-      const measuring = snapshot.measure(list, 'counts', 3);
+      const measuring = snapshot.measure(list, 'counts', 3, { smallTableBytes: 0, tablesPerStatement: 1 });
       const sessions = async () =>
         (
           await cluster.query(
