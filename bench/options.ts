@@ -7,9 +7,19 @@
 export const VARIANT_IDS = ['A', 'B', 'C', 'D', 'E'] as const;
 export type VariantId = (typeof VARIANT_IDS)[number];
 
+/**
+ * The data sets: `pgbench` (pgbench's tables plus wide rows; scale 55 is about 1 GB), `eight-tables`
+ * (8 equal tables of the same rows, about as large at each scale: what parallel streams can split) and
+ * `many-tables` (scale × 1,000 tables of 2 rows each: what costs per table, not per byte).
+ */
+export const DATA_SET_KINDS = ['pgbench', 'eight-tables', 'many-tables'] as const;
+export type DataSetKind = (typeof DATA_SET_KINDS)[number];
+
 /** What one invocation measures. */
 export interface BenchOptions {
-  /** pgbench scales, one data set each, in order. */
+  /** Which data set (all scales are of this kind). */
+  readonly dataSet: DataSetKind;
+  /** Scales of the data set, one data set each, in order. */
   readonly scales: readonly number[];
   /** Interleaved rounds per scale (A B C D E, A B C D E, ...). */
   readonly rounds: number;
@@ -47,10 +57,13 @@ export const FORCED_SEGMENTS_ENV: Readonly<Record<string, string>> = {
 /** The default scale: pgbench scale 55 plus the wide table is about 1 GB on disk. */
 export const DEFAULT_SCALE = 55;
 
-export const USAGE = `usage: npm run bench -- [--scale N | --scales N,M,...] [--rounds N] [--variants A,B,C,D,E]
+export const USAGE = `usage: npm run bench -- [--data-set pgbench|eight-tables|many-tables] [--scale N | --scales N,M,...]
+                       [--rounds N] [--variants A,B,C,D,E]
                        [--reuse] [--profile] [--out DIR] [--runner-env K=V,...] [--s3 s3rver|sink]
                        [--client-bin-dir DIR] [--force-segments]
-  --scale N       pgbench scale of the data set (default ${DEFAULT_SCALE}, about 1 GB with the wide table)
+  --data-set K    pgbench (default): pgbench's tables plus wide rows; eight-tables: 8 equal tables of
+                  the same size at each scale; many-tables: scale × 1,000 tables of 2 rows each
+  --scale N       scale of the data set (default ${DEFAULT_SCALE}: about 1 GB; many-tables: N × 1,000 tables)
   --scales N,M    several data sets in one run, to show how time and memory grow
   --rounds N      interleaved rounds per scale (default 3, at least 1)
   --variants      which variants to run (default all: A B C D E)
@@ -86,6 +99,7 @@ function positiveIntegers(flag: string, text: string | undefined, problems: stri
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const problems: string[] = [];
   let scales: number[] = [DEFAULT_SCALE];
+  let dataSet: DataSetKind = 'pgbench';
   let rounds = 3;
   let variants: VariantId[] = [...VARIANT_IDS];
   let reuse = false;
@@ -106,6 +120,13 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         const parsed = positiveIntegers('--scale', value(), problems);
         if (parsed.length > 1) problems.push('--scale takes one number; use --scales N,M for several');
         scales = parsed;
+        break;
+      }
+      case '--data-set': {
+        const wanted = value();
+        if ((DATA_SET_KINDS as readonly (string | undefined)[]).includes(wanted))
+          dataSet = wanted as DataSetKind;
+        else problems.push(`--data-set takes ${DATA_SET_KINDS.join(', ')}, got "${wanted ?? ''}"`);
         break;
       }
       case '--scales':
@@ -173,6 +194,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     problems.push('--s3 sink keeps no dump to restore: add --variants A,B,C');
   if (problems.length) throw new UsageError(`${problems.join('; ')}\n${USAGE}`);
   return {
+    dataSet,
     scales,
     rounds,
     variants,

@@ -101,7 +101,7 @@ async function runScale(options: BenchOptions, context: BenchContext): Promise<S
       const run = await runVariant(context, id, round);
       runs.get(id)?.push(run);
       log(
-        `scale ${dataSet.scale} round ${round}/${options.rounds} ${id}: ${run.wallSeconds.toFixed(2)} s, output ${(run.outputBytes / 1e6).toFixed(1)} MB${(run.dumpObjects ?? 1) > 1 ? ` in ${run.dumpObjects} segment objects` : ''}`,
+        `${dataSet.label} round ${round}/${options.rounds} ${id}: ${run.wallSeconds.toFixed(2)} s, output ${(run.outputBytes / 1e6).toFixed(1)} MB${(run.dumpObjects ?? 1) > 1 ? ` in ${run.dumpObjects} segment objects` : ''}`,
       );
       await settle(context);
     }
@@ -112,8 +112,7 @@ async function runScale(options: BenchOptions, context: BenchContext): Promise<S
     if (rounds?.length) variants[id] = summarizeVariant(id, rounds, dataSet.bytes);
   }
   const ratios = targetRatios(variants);
-  for (const r of ratios)
-    log(`scale ${dataSet.scale} ${r.name} = ${r.value.toFixed(3)} (target ≤ ${r.target})`);
+  for (const r of ratios) log(`${dataSet.label} ${r.name} = ${r.value.toFixed(3)} (target ≤ ${r.target})`);
   const profiles = options.profile
     ? await profileRunners(context, options.rounds + 1, options.variants)
     : undefined;
@@ -148,7 +147,7 @@ async function main(options: BenchOptions): Promise<void> {
     const postmasterPid = await findPostmasterPid(cluster);
     const scales: ScaleResult[] = [];
     for (const scale of options.scales) {
-      const dataSet = await prepareDataSet(cluster, scale, log);
+      const dataSet = await prepareDataSet(cluster, options.dataSet, scale, log);
       log(`data set ${dataSet.database}: ${(dataSet.bytes / 1e6).toFixed(0)} MB`);
       const context: BenchContext = {
         cluster,

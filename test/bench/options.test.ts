@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_SCALE, parseOptions } from '../../bench/options.ts';
 
 describe('bench options', () => {
-  it('defaults to one ~1 GB scale, 3 rounds, every variant', () => {
+  it('defaults to one ~1 GB pgbench scale, 3 rounds, every variant', () => {
     expect(parseOptions([])).toEqual({
+      dataSet: 'pgbench',
       scales: [DEFAULT_SCALE],
       rounds: 3,
       variants: ['A', 'B', 'C', 'D', 'E'],
@@ -15,6 +16,17 @@ describe('bench options', () => {
       clientBinDir: undefined,
       forceSegments: false,
     });
+  });
+
+  it('takes the eight-tables and many-tables data sets, and refuses another naming the three', () => {
+    expect(parseOptions(['--data-set', 'many-tables', '--scale', '10'])).toMatchObject({
+      dataSet: 'many-tables',
+      scales: [10],
+    });
+    expect(parseOptions(['--data-set=eight-tables']).dataSet).toBe('eight-tables');
+    expect(() => parseOptions(['--data-set', 'tpcc'])).toThrow(
+      '--data-set takes pgbench, eight-tables, many-tables, got "tpcc"',
+    );
   });
 
   it('forces the large-size regime: 1 MiB segment objects, sizes --runner-env may change', () => {
