@@ -43,6 +43,9 @@ export const drillSampleSchema = z.strictObject(
   { error: 'must be an object like { "tier": "monthly", "withinDays": 365 }' },
 );
 
+/** A drill's sample: a random backup of `tier` taken within the last `withinDays` days. */
+export type DrillSample = z.infer<typeof drillSampleSchema>;
+
 /** The workflow's input, as typed in the Step Functions console or sent by the drill schedule. */
 export const drillInputSchema = z
   .strictObject({

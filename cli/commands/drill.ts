@@ -6,6 +6,9 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
+import { type DrillSample, drillSampleSchema, MAX_SAMPLE_DAYS } from '../../core/drill.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { TIERS } from '../../core/retention-tiers.ts';
 import type { AwsClients } from '../aws.ts';
 import { UnexpectedResponseError } from '../aws-response.ts';
 import { type Deployment, DeploymentNotFoundError, requireDatabase } from '../deployment.ts';
@@ -14,7 +17,7 @@ import { backupIdFlag, defineCommand } from './command.ts';
 import { EXIT, type ExitCode } from './exit-codes.ts';
 
 /**
- * `pgproof drill <database> [--backup ID] [--wait]`: starts the restore drill state machine with the
+ * `pgproof drill <database> [--backup ID | --sample TIER:DAYS] [--wait]`: starts the restore drill state machine with the
  * same input an operator types in the console; with `--wait`, prints each state as it is entered and
  * exits by the execution's result.
  */
@@ -23,14 +26,37 @@ import { EXIT, type ExitCode } from './exit-codes.ts';
 export interface DrillOptions {
   readonly database: string;
   readonly backupId: string | undefined;
+  /** A random backup of a tier taken within the last days, instead of the latest. */
+  readonly sample?: DrillSample | undefined;
   readonly wait: boolean;
   readonly pollMilliseconds?: number;
   readonly now?: () => Date;
 }
 
 /** The console input of a drill. */
-export function drillInput(database: string, backupId: string | undefined): string {
-  return JSON.stringify({ database, ...(backupId ? { backupId } : {}), mode: 'drill' });
+export function drillInput(database: string, backupId: string | undefined, sample?: DrillSample): string {
+  return JSON.stringify({
+    database,
+    ...(backupId ? { backupId } : {}),
+    ...(sample ? { sample } : {}),
+    mode: 'drill',
+  });
+}
+
+/** `--sample monthly:365`: the sample the workflow's ResolveBackup draws from. */
+export function sampleFlag(value: string | undefined, backupId: string | undefined): DrillSample | undefined {
+  if (value === undefined) return undefined;
+  if (backupId !== undefined) {
+    throw new ConfigError('--sample and --backup pick the backup two ways; give one of them');
+  }
+  const [tier, days] = value.split(':');
+  const parsed = drillSampleSchema.safeParse({ tier, withinDays: Number(days) });
+  if (!parsed.success || !/^\d+$/.test(days ?? '')) {
+    throw new ConfigError(
+      `--sample must be TIER:DAYS with a tier of ${TIERS.join(', ')} and whole days up to ${MAX_SAMPLE_DAYS}, e.g. monthly:365; got "${value}"`,
+    );
+  }
+  return parsed.data;
 }
 
 /** A unique, readable execution name (80 characters at most, Step Functions' limit). */
@@ -59,8 +85,12 @@ export async function drillCommand(
   const { executionArn } = await clients.sfn.send(
     new StartExecutionCommand({
       stateMachineArn: deployment.stateMachineArn,
-      name: executionName(options.database, options.backupId, now),
-      input: drillInput(options.database, options.backupId),
+      name: executionName(
+        options.database,
+        options.backupId ?? (options.sample && `${options.sample.tier}-sample`),
+        now,
+      ),
+      input: drillInput(options.database, options.backupId, options.sample),
     }),
   );
   if (!executionArn)
@@ -159,18 +189,27 @@ export async function followExecution(
 /** `pgproof drill <database> [--backup ID] [--wait]`. */
 export const drill = defineCommand({
   name: 'drill',
-  synopsis: ['pgproof drill <database> [--backup ID] [--wait]'],
+  synopsis: ['pgproof drill <database> [--backup ID | --sample TIER:DAYS] [--wait]'],
   summary: 'start the restore drill state machine',
   takesDatabase: true,
-  options: { backup: { type: 'string' }, wait: { type: 'boolean', default: false } },
+  options: {
+    backup: { type: 'string' },
+    sample: { type: 'string' },
+    wait: { type: 'boolean', default: false },
+  },
   optionHelp: {
     backup: ['--backup ID', 'drill this backup (default: the latest)'],
+    sample: [
+      '--sample TIER:DAYS',
+      'drill a random backup of the tier taken within the days, e.g. monthly:365',
+    ],
     wait: ['--wait', 'print each state as it is entered; exit by the drill result'],
   },
   async run({ database, values, output, clients, deployment }) {
     const backupId = backupIdFlag(values.backup);
+    const sample = sampleFlag(values.sample, backupId);
     return drillCommand(
-      { database, backupId, wait: values.wait },
+      { database, backupId, sample, wait: values.wait },
       await deployment({ stack: true }),
       clients(),
       output,

@@ -4,7 +4,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { drillCommand } from '../../../cli/commands/drill.ts';
+import { drillCommand, sampleFlag } from '../../../cli/commands/drill.ts';
 import { recordOutput } from '../../support/cli-output.ts';
 import { EXECUTION, NOW, STATE_MACHINE, sfn, usePrimaryStack } from '../primary-stack.ts';
 
@@ -32,6 +32,37 @@ describe('pgproof drill', () => {
       input: '{"database":"orders","backupId":"20261120T020000Z","mode":"drill"}',
     });
     expect(output.stdout).toEqual([EXECUTION]);
+  });
+
+  it('starts a sampled drill: a random backup of the tier within the window', async () => {
+    const code = await drillCommand(
+      {
+        database: 'orders',
+        backupId: undefined,
+        sample: sampleFlag('monthly:365', undefined),
+        wait: false,
+        now: () => NOW,
+      },
+      await stack.deployment(),
+      stack.clients,
+      recordOutput(),
+    );
+    expect(code).toBe(0);
+    expect(sfn).toHaveReceivedCommandWith(StartExecutionCommand, {
+      name: 'cli-orders-monthly-sample-20261121T091530Z',
+      input: '{"database":"orders","sample":{"tier":"monthly","withinDays":365},"mode":"drill"}',
+    });
+  });
+
+  it('refuses a sample that is not TIER:DAYS, or given with --backup, in one line', () => {
+    expect(() => sampleFlag('monthly', undefined)).toThrow(
+      '--sample must be TIER:DAYS with a tier of daily, weekly, monthly, yearly and whole days up to 3660, e.g. monthly:365; got "monthly"',
+    );
+    expect(() => sampleFlag('hourly:3', undefined)).toThrow(/--sample must be TIER:DAYS/);
+    expect(() => sampleFlag('monthly:1.5', undefined)).toThrow(/--sample must be TIER:DAYS/);
+    expect(() => sampleFlag('monthly:365', '20261120T020000Z')).toThrow(
+      '--sample and --backup pick the backup two ways; give one of them',
+    );
   });
 
   it('with --wait, shows each state and exits 0 when the drill succeeds', async () => {
