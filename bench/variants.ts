@@ -6,6 +6,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { parseRestoreReport, type RestoreReport } from '../core/drill-report.ts';
 import { backupKeys, formatBackupId } from '../core/layout.ts';
 import { dumpSegments, parseManifest } from '../core/manifest.ts';
+import { toolchain } from '../core/toolchain.ts';
 import { chooseCompression, clientVersion } from '../engines/backup/pg-tools.ts';
 import { classifyErrors, parsePgRestoreErrors } from '../engines/restore/restore-errors.ts';
 import { pgRestoreArgs } from '../engines/restore/restore-tools.ts';
@@ -209,6 +210,8 @@ async function backupRunner(context: BenchContext, round: number): Promise<Varia
       ...context.s3.env,
       BACKUP_ID: backupId,
       PG_BIN_DIR: context.binDir,
+      // As the image runs them.
+      NODE_OPTIONS: toolchain.runnerNodeOptions,
       ...context.runnerEnv,
     },
   );
@@ -263,6 +266,7 @@ async function restoreRunner(context: BenchContext, round: number): Promise<Vari
       RESTORE_JOBS: String(context.jobs),
       WORK_DIR: context.workDir,
       PG_BIN_DIR: context.binDir,
+      NODE_OPTIONS: toolchain.runnerNodeOptions,
       ...context.runnerEnv,
     },
   );

@@ -71,6 +71,7 @@ export function runnerImageAsset(architecture: ecs.CpuArchitecture): ecs.Contain
     exclude: RUNS_FROM_PACKAGE ? PACKAGE_IMAGE_EXCLUDES : SOURCE_IMAGE_EXCLUDES,
     buildArgs: {
       NODE_MAJOR: String(toolchain.nodeMajor),
+      RUNNER_NODE_OPTIONS: toolchain.runnerNodeOptions,
       RUNNER_BUNDLE: RUNS_FROM_PACKAGE ? 'packed' : 'source',
     },
   });

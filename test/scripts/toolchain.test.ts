@@ -31,6 +31,9 @@ describe('the production toolchain', () => {
     );
     expect(dockerfile).not.toMatch(/postgresql-client-\d/);
     expect(dockerfile).toContain(`ARG NODE_MAJOR=${toolchain.nodeMajor}\n`);
+    // Both runners get the Node options the benchmark measures them with.
+    expect(dockerfile).toContain(`ARG RUNNER_NODE_OPTIONS=${toolchain.runnerNodeOptions}\n`);
+    expect(dockerfile).toMatch(/^ENV NODE_OPTIONS=\$\{RUNNER_NODE_OPTIONS\} \\$/m);
     expect(dockerfile.match(/^FROM node:\$\{NODE_MAJOR\}-bookworm-slim/gm)).toHaveLength(2);
   });
 
