@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { RestoreDurations, RestoreReport } from './drill-report.ts';
+import { RESTORE_PHASES, type RestoreDurations, type RestoreReport } from './drill-report.ts';
 
 /**
  * The evidence ledger: a month of drill reports turned into one row per drill and a summary per
@@ -34,22 +34,27 @@ export function parseLedgerMonth(month: string): LedgerMonth | undefined {
 
 export { ledgerKeys } from './layout.ts';
 
+/** `post-data` -> `postData`: a restore phase's name as a ledger key. */
+type PhaseKeyOf<P extends string> = P extends `${infer A}-${infer B}` ? `${A}${Capitalize<B>}` : P;
+
+/** A restore phase (RESTORE_PHASES) as the ledger shows it: its key in a row, its field, its label. */
+function ledgerPhase<const P extends (typeof RESTORE_PHASES)[number]>(restore: P) {
+  const key = restore.phase.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) as PhaseKeyOf<P['phase']>;
+  return { key, field: restore.field, label: restore.phase };
+}
+
+const [preflightPhase, downloadPhase, ...phasesAfterDownload] = RESTORE_PHASES;
+
 /**
- * The phases a row shows, in the order they run: the report's `durations` fields (core/drill-report.ts),
- * `restore` being the sum of globals to post-data that older reports have alone.
+ * The phases a row shows, in the order they run: the restore's phases (core/drill-report.ts), and
+ * `restore`, the sum of globals to post-data that older reports have alone, where it ran.
  */
 export const LEDGER_PHASES = [
-  { key: 'preflight', field: 'preflightSeconds', label: 'preflight' },
-  { key: 'download', field: 'downloadSeconds', label: 'download' },
-  { key: 'restore', field: 'restoreSeconds', label: 'restore' },
-  { key: 'globals', field: 'globalsSeconds', label: 'globals' },
-  { key: 'preData', field: 'preDataSeconds', label: 'pre-data' },
-  { key: 'data', field: 'dataSeconds', label: 'data' },
-  { key: 'postData', field: 'postDataSeconds', label: 'post-data' },
-  { key: 'analyze', field: 'analyzeSeconds', label: 'analyze' },
-  { key: 'verify', field: 'verifySeconds', label: 'verify' },
-  { key: 'total', field: 'totalSeconds', label: 'total' },
-] as const satisfies readonly { key: string; field: keyof RestoreDurations; label: string }[];
+  ledgerPhase(preflightPhase),
+  ledgerPhase(downloadPhase),
+  { key: 'restore', field: 'restoreSeconds', label: 'restore' } as const,
+  ...phasesAfterDownload.map(ledgerPhase),
+] satisfies readonly { key: string; field: keyof RestoreDurations; label: string }[];
 
 type PhaseKey = (typeof LEDGER_PHASES)[number]['key'];
 
