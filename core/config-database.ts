@@ -63,6 +63,18 @@ const taskSchema = z
     }
   });
 
+/** The most pg_dump processes one backup runs at once (`DUMP_STREAMS`). */
+export const MAX_DUMP_STREAMS = 16;
+
+/**
+ * How many pg_dump processes dump a database at once when its settings do not say: one per vCPU of its
+ * task (`cpu` in Fargate units, 1,024 to a vCPU), from 1 to {@link MAX_DUMP_STREAMS}. Each stream
+ * compresses on a CPU of its own, so more streams than vCPUs only take turns on them.
+ */
+export function defaultDumpStreams(cpu: number): number {
+  return Math.min(MAX_DUMP_STREAMS, Math.max(1, Math.floor(cpu / 1024)));
+}
+
 const SECRET_EXAMPLE = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf';
 
 /** The secret with the password, the RDS layout (`username`, `password`). */
@@ -123,21 +135,39 @@ const databaseSettingsShape = {
     })
     .default('counts'),
   task: taskSchema.default({ cpu: 1024, memoryMiB: 2048, architecture: 'ARM64' }),
+  // Optional here: its default depends on the task, applied by withDerivedDefaults.
+  streams: wholeNumber(
+    1,
+    MAX_DUMP_STREAMS,
+    `use 1 to ${MAX_DUMP_STREAMS} parallel pg_dump processes, at most the task's vCPUs (more gain nothing); leave it out for one per vCPU`,
+  ).optional(),
   drill: drillSchema.optional(),
 };
 
-/** The drill's schedule runs in the database's time zone unless it names its own. */
-function withDrillTimeZone<T extends { timeZone: string; drill?: { timeZone?: string | undefined } }>(
-  db: T,
-): T & { drill: (NonNullable<T['drill']> & { timeZone: string }) | undefined } {
-  return { ...db, drill: db.drill && { ...db.drill, timeZone: db.drill.timeZone ?? db.timeZone } };
+/**
+ * The defaults that follow from other settings: the drill's schedule runs in the database's time zone
+ * unless it names its own, and the dump runs one stream per vCPU of the task unless `streams` says.
+ */
+function withDerivedDefaults<
+  T extends {
+    timeZone: string;
+    task: { cpu: number };
+    streams?: number | undefined;
+    drill?: { timeZone?: string | undefined };
+  },
+>(db: T): T & { streams: number; drill: (NonNullable<T['drill']> & { timeZone: string }) | undefined } {
+  return {
+    ...db,
+    streams: db.streams ?? defaultDumpStreams(db.task.cpu),
+    drill: db.drill && { ...db.drill, timeZone: db.drill.timeZone ?? db.timeZone },
+  };
 }
 
 /** A database's settings without its location and login (the library's `addDatabase` options). */
 export const databaseSettingsSchema = z
   .object(databaseSettingsShape, { error: 'must be an object of database settings' })
   .strict()
-  .transform(withDrillTimeZone);
+  .transform(withDerivedDefaults);
 
 /** A database's validated settings, defaults applied. */
 export type DatabaseSettings = z.infer<typeof databaseSettingsSchema>;
@@ -145,7 +175,10 @@ export type DatabaseSettings = z.infer<typeof databaseSettingsSchema>;
 /** A database's settings as given (defaults not yet applied). */
 export type DatabaseSettingsInput = z.input<typeof databaseSettingsSchema>;
 
-/** One database to back up; its drill's time zone defaults to the database's. */
+/**
+ * One database to back up; its drill's time zone defaults to the database's, its dump streams to the
+ * task's vCPUs.
+ */
 export const databaseSchema = z
   .object(
     {
@@ -171,6 +204,7 @@ export const databaseSchema = z
       dumpGlobals: databaseSettingsShape.dumpGlobals,
       verify: databaseSettingsShape.verify,
       task: databaseSettingsShape.task,
+      streams: databaseSettingsShape.streams,
       databaseSecurityGroupId: resourceId(
         'sg',
         'security group',
@@ -211,7 +245,7 @@ export const databaseSchema = z
       { when: (payload) => typeof payload.value === 'object' && payload.value !== null },
     ),
   )
-  .transform(withDrillTimeZone);
+  .transform(withDerivedDefaults);
 
 /** One database's validated settings. */
 export type DatabaseConfig = z.infer<typeof databaseSchema>;

@@ -10,7 +10,13 @@ import { ConfigError } from './errors.ts';
 import { drillReportsPrefix, KEY_PREFIX_PATTERN, KEY_PREFIX_RULE, ledgerPrefix } from './layout.ts';
 
 export type { ChatConfig } from './config-chat.ts';
-export type { DatabaseConfig, DatabaseSettings, DatabaseSettingsInput } from './config-database.ts';
+export {
+  type DatabaseConfig,
+  type DatabaseSettings,
+  type DatabaseSettingsInput,
+  defaultDumpStreams,
+  MAX_DUMP_STREAMS,
+} from './config-database.ts';
 export type { DrDrillConfig } from './config-dr-drill.ts';
 export { DEFAULT_DRILL_SCHEDULE, DEFAULT_MAX_DAYS_WITHOUT_SUCCESS } from './config-drill.ts';
 export type { NetworkConfig } from './config-network.ts';

@@ -7,6 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { defaultDumpStreams, MAX_DUMP_STREAMS } from '../../core/config.ts';
 import type { StartBackupEvent } from '../../core/launch.ts';
 import { DATABASE_NAME_RULE, databasePrefix, isDatabaseName } from '../../core/layout.ts';
 import type { VerifyLevel } from '../../core/manifest.ts';
@@ -108,6 +109,12 @@ export interface DatabaseBackupProps {
    * @default 'counts' - exact row counts per table
    */
   readonly verify?: VerifyLevel;
+  /**
+   * How many pg_dump processes dump the database at once, in its one snapshot (`DUMP_STREAMS`, 1 to 16).
+   * More than the task's vCPUs gains nothing: each stream compresses on a CPU of its own.
+   * @default - one per vCPU of {@link cpu} (`cpu / 1024`, at least 1)
+   */
+  readonly dumpStreams?: number;
   /** Fargate CPU units. @default 1024 - one vCPU */
   readonly cpu?: number;
   /** Fargate memory. @default 2048 */
@@ -173,6 +180,17 @@ export class DatabaseBackup extends Construct {
     if (!isDatabaseName(props.name)) {
       throw new Error(`'name' ${DATABASE_NAME_RULE}, got "${props.name}"`);
     }
+    const cpu = props.cpu ?? 1024;
+    // Always set, so that the runner never counts the CPUs of the Fargate host instead of the task's.
+    const dumpStreams = props.dumpStreams ?? defaultDumpStreams(cpu);
+    if (
+      !Token.isUnresolved(dumpStreams) &&
+      (!Number.isInteger(dumpStreams) || dumpStreams < 1 || dumpStreams > MAX_DUMP_STREAMS)
+    ) {
+      throw new Error(
+        `'dumpStreams' must be a whole number from 1 to ${MAX_DUMP_STREAMS} (parallel pg_dump processes; default: the task's vCPUs), got ${dumpStreams}`,
+      );
+    }
     const ownPrefix = databasePrefix(prefix, props.name);
     const login = databaseLogin(props);
 
@@ -182,7 +200,7 @@ export class DatabaseBackup extends Construct {
     });
 
     this.taskDefinition = new ecs.FargateTaskDefinition(this, 'Task', {
-      cpu: props.cpu ?? 1024,
+      cpu,
       memoryLimitMiB: props.memoryMiB ?? 2048,
       ephemeralStorageGiB: props.ephemeralStorageGiB,
       runtimePlatform: {
@@ -212,6 +230,7 @@ export class DatabaseBackup extends Construct {
       EXCLUDE_SCHEMAS: list(props.excludeSchemas),
       DUMP_GLOBALS: String(props.dumpGlobals ?? true),
       VERIFY: props.verify ?? 'counts',
+      DUMP_STREAMS: Tokenization.stringifyNumber(dumpStreams),
     };
     this.container = this.taskDefinition.addContainer('Runner', {
       containerName: RUNNER_CONTAINER_NAME,

@@ -43,6 +43,7 @@ export function databaseBackupSettings(
   | 'excludeSchemas'
   | 'dumpGlobals'
   | 'verify'
+  | 'dumpStreams'
   | 'cpu'
   | 'memoryMiB'
   | 'ephemeralStorageGiB'
@@ -63,6 +64,7 @@ export function databaseBackupSettings(
     excludeSchemas: db.excludeSchemas,
     dumpGlobals: db.dumpGlobals,
     verify: db.verify,
+    dumpStreams: db.streams,
     cpu: db.task.cpu,
     memoryMiB: db.task.memoryMiB,
     ephemeralStorageGiB: db.task.ephemeralStorageGiB,

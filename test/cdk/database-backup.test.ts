@@ -16,6 +16,7 @@ import { pascalCase } from '../../cdk/constructs/construct-id.ts';
 import { DatabaseBackup, type DatabaseBackupProps } from '../../cdk/constructs/database-backup.ts';
 import { databaseBackupSettings } from '../../cdk/constructs/database-settings.ts';
 import { databaseAuthentication } from '../../cdk/stacks/config-props.ts';
+import { parseDatabaseSettings } from '../../core/config.ts';
 import { startBackupEventSchema } from '../../core/launch.ts';
 import { bareStacks } from './bare-stack.ts';
 import { joinToText, logicalIdsOf } from './synth.ts';
@@ -44,6 +45,16 @@ function backupEnvironment(
     launcher,
     additionalSecurityGroups: [network.taskSecurityGroup],
   };
+}
+
+/** The runner's environment in the task definition of the backup construct `id`, by variable. */
+function runnerEnvironment(template: Template, id: string): Record<string, unknown> {
+  const tasks = Object.entries(template.findResources('AWS::ECS::TaskDefinition'));
+  const [task] = tasks.filter(([logicalId]) => logicalId.startsWith(`${id}Task`)).map(([, task]) => task);
+  const [container] = (task?.Properties.ContainerDefinitions ?? []) as {
+    Environment: { Name: string; Value: unknown }[];
+  }[];
+  return Object.fromEntries((container?.Environment ?? []).map((e) => [e.Name, e.Value]));
 }
 
 describe('DatabaseBackup', () => {
@@ -212,6 +223,77 @@ describe('DatabaseBackup', () => {
     });
   });
 
+  it('rejects dump streams that are not a whole number from 1 to 16', () => {
+    for (const dumpStreams of [0, 17, 1.5]) {
+      const scope = stack();
+      expect(() => new DatabaseBackup(scope, 'Orders', props(scope, { dumpStreams }))).toThrow(
+        `'dumpStreams' must be a whole number from 1 to 16 (parallel pg_dump processes; default: the task's vCPUs), got ${dumpStreams}`,
+      );
+    }
+  });
+
+  /** Databases of several task sizes, from settings as the config and `addDatabase` give them, and one without. */
+  describe('dump streams', () => {
+    let streamsOf: (name: string) => unknown;
+    beforeAll(() => {
+      const scope = stack();
+      const environment = backupEnvironment(scope);
+      const fromSettings = (name: string, changes: Record<string, unknown>) =>
+        databaseBackupSettings({
+          ...parseDatabaseSettings(
+            { database: name, schedule: 'cron(0 2 * * ? *)', timeZone: 'UTC', rpoHours: 26, ...changes },
+            name,
+          ),
+          name,
+          host: 'db',
+          port: 5432,
+        });
+      const large = { task: { cpu: 4096, memoryMiB: 8192 } };
+      for (const [name, settings] of [
+        ['small', fromSettings('small', {})],
+        ['large', fromSettings('large', large)],
+        ['spared', fromSettings('spared', { ...large, streams: 2 })],
+        // Built without settings: the construct's own default, from its cpu.
+        [
+          'direct',
+          {
+            name: 'direct',
+            host: 'db',
+            database: 'direct',
+            schedule: 'cron(0 2 * * ? *)',
+            timeZone: 'UTC',
+            retentionDays: retention,
+            rpo: Duration.hours(26),
+            cpu: 8192,
+            memoryMiB: 16384,
+          },
+        ],
+      ] as const) {
+        new DatabaseBackup(scope, pascalCase(name), {
+          ...settings,
+          credentials: secretsmanager.Secret.fromSecretNameV2(scope, `${pascalCase(name)}Secret`, name),
+          ...environment,
+          image: ecs.ContainerImage.fromRegistry('runner'),
+        });
+      }
+      const template = Template.fromStack(scope);
+      streamsOf = (name) => runnerEnvironment(template, pascalCase(name)).DUMP_STREAMS;
+    });
+
+    it('gives the runner one stream per vCPU of the task: 1 for 1024 CPU units, 4 for 4096', () => {
+      expect(streamsOf('small')).toBe('1');
+      expect(streamsOf('large')).toBe('4');
+    });
+
+    it('gives the runner the streams the settings name', () => {
+      expect(streamsOf('spared')).toBe('2');
+    });
+
+    it('derives them from the cpu of a backup built without settings, so the runner never guesses', () => {
+      expect(streamsOf('direct')).toBe('8');
+    });
+  });
+
   describe('authentication from the config', () => {
     const [orders] = testDatabases();
     if (!orders) throw new Error('the test config has no databases');
@@ -360,6 +442,7 @@ describe('DatabaseBackup', () => {
         EXCLUDE_TABLES: 'public.audit_log',
         DUMP_GLOBALS: 'true',
         VERIFY: 'counts',
+        DUMP_STREAMS: '1',
       });
       expect(container.Name).toBe('pg-dump');
       expect(container.Secrets).toEqual([
@@ -386,6 +469,8 @@ describe('DatabaseBackup', () => {
           { Name: 'INCLUDE_SCHEMAS', Value: 'public,ledger' },
           { Name: 'VERIFY', Value: 'checksums' },
           { Name: 'RETENTION_DAYS', Value: '14' },
+          // Its task has 2048 CPU units: two vCPUs.
+          { Name: 'DUMP_STREAMS', Value: '2' },
         ]),
       );
     });

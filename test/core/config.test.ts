@@ -60,7 +60,44 @@ describe('parseDeploymentConfig', () => {
       verify: 'counts',
       includeTables: [],
       task: { cpu: 1024, memoryMiB: 2048, architecture: 'ARM64' },
+      streams: 1,
     });
+  });
+
+  it('dumps with one stream per vCPU of the task unless streams says', () => {
+    const streamsOf = (changes: Record<string, unknown>) =>
+      parseDeploymentConfig(withDatabase(changes), 'x').databases[0]?.streams;
+    const sizes = [
+      [256, 512, 1],
+      [512, 1024, 1],
+      [1024, 2048, 1],
+      [2048, 4096, 2],
+      [4096, 8192, 4],
+      [8192, 16384, 8],
+      [16384, 32768, 16],
+    ] as const;
+    for (const [cpu, memoryMiB, streams] of sizes) {
+      expect(streamsOf({ task: { cpu, memoryMiB } }), `${cpu} CPU units`).toBe(streams);
+    }
+    expect(streamsOf({ task: { cpu: 4096, memoryMiB: 8192 }, streams: 2 })).toBe(2);
+    // More streams than vCPUs gain nothing, but are not wrong.
+    expect(streamsOf({ streams: 16 })).toBe(16);
+  });
+
+  it('rejects dump streams that are not a whole number from 1 to 16', () => {
+    const fix =
+      "use 1 to 16 parallel pg_dump processes, at most the task's vCPUs (more gain nothing); leave it out for one per vCPU";
+    const cases = [
+      [0, 'must be at least 1'],
+      [17, 'must be at most 16'],
+      [2.5, 'must be a whole number'],
+      ['4', 'must be a number'],
+    ] as const;
+    for (const [streams, problem] of cases) {
+      expect(problemsOf(withDatabase({ streams })), String(streams)).toEqual([
+        `databases[0].streams: ${problem}; ${fix}`,
+      ]);
+    }
   });
 
   it('accepts the committed example config', () => {
@@ -625,6 +662,20 @@ describe('parseDatabaseSettings (the library form)', () => {
     expect(settings.verify).toBe('counts');
     expect(settings.task).toEqual({ cpu: 1024, memoryMiB: 2048, architecture: 'ARM64' });
     expect(settings.drill?.timeZone).toBe('UTC');
+    expect(settings.streams).toBe(1);
+  });
+
+  it("takes the dump streams from the task's vCPUs, or as given", () => {
+    const settings = (changes: Record<string, unknown>) =>
+      parseDatabaseSettings(
+        { database: 'orders', schedule: 'cron(0 2 * * ? *)', timeZone: 'UTC', rpoHours: 26, ...changes },
+        "addDatabase('orders')",
+      );
+    expect(settings({ task: { cpu: 4096, memoryMiB: 8192 } }).streams).toBe(4);
+    expect(settings({ task: { cpu: 4096, memoryMiB: 8192 }, streams: 3 }).streams).toBe(3);
+    expect(() => settings({ streams: 32 })).toThrow(
+      "addDatabase('orders'): streams: must be at most 16; use 1 to 16 parallel pg_dump processes",
+    );
   });
 
   it('names the call and the setting in its error, with the config file message', () => {
