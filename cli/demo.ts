@@ -5,7 +5,7 @@ import { SCRATCH_SUPERUSER } from '../cdk/constructs/drill-tasks.ts';
 import { parseRestoreReport, type RestoreReport } from '../core/drill-report.ts';
 import { ConfigError, oneLine } from '../core/errors.ts';
 import { backupKeys, formatBackupId, MANIFEST_FILE } from '../core/layout.ts';
-import { parseManifest } from '../core/manifest.ts';
+import { dumpTotalBytes, parseManifest } from '../core/manifest.ts';
 import { clientVersion } from '../engines/backup/pg-tools.ts';
 import {
   type DrillTaskHandlers,
@@ -144,7 +144,7 @@ export async function runDemo(output: Output = processOutput(false)): Promise<Ex
       'manifest.json',
     );
     step(
-      `backup ${backupId}: ${formatBytes(manifest.dump.bytes)} (${manifest.dump.compression}), ` +
+      `backup ${backupId}: ${formatBytes(dumpTotalBytes(manifest.dump))} (${manifest.dump.compression}), ` +
         `${manifest.tables.length} tables counted and hashed in the dump's snapshot, sha256 ${manifest.dump.sha256.slice(0, 12)}...`,
     );
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { drillSchema } from './config-drill.ts';
 import { arnOf, cron, flag, list, resourceId, text, timeZone, wholeNumber } from './config-fields.ts';
 import { retentionSchema } from './config-retention.ts';
-import { DATABASE_NAME_PATTERN, DATABASE_NAME_RULE } from './layout.ts';
+import { DATABASE_NAME_PATTERN, DATABASE_NAME_RULE, MAX_DUMP_STREAMS } from './layout.ts';
 import { verifyLevelSchema } from './manifest.ts';
 
 /**
@@ -62,9 +62,6 @@ const taskSchema = z
       });
     }
   });
-
-/** The most pg_dump processes one backup runs at once (`DUMP_STREAMS`). */
-export const MAX_DUMP_STREAMS = 16;
 
 /**
  * How many pg_dump processes dump a database at once when its settings do not say: one per vCPU of its

@@ -15,12 +15,12 @@ export {
   type DatabaseSettings,
   type DatabaseSettingsInput,
   defaultDumpStreams,
-  MAX_DUMP_STREAMS,
 } from './config-database.ts';
 export type { DrDrillConfig } from './config-dr-drill.ts';
 export { DEFAULT_DRILL_SCHEDULE, DEFAULT_MAX_DAYS_WITHOUT_SUCCESS } from './config-drill.ts';
 export type { NetworkConfig } from './config-network.ts';
 export { DEFAULT_RETENTION, retentionDays, type TierRetention } from './config-retention.ts';
+export { MAX_DUMP_STREAMS } from './layout.ts';
 
 /**
  * The deployment config (DESIGN.md "Deployment config"): one JSON file describing the AWS account,

@@ -4,7 +4,7 @@ import { type DrillSelection, drillSelectionSchema, type RetrievalReport } from 
 import { coldestStorageClass, isArchived, type StoredObject } from './drill-selection.ts';
 import { PgproofError } from './errors.ts';
 import { BACKUP_ID_PATTERN, DATABASE_NAME_PATTERN, drillReportKey } from './layout.ts';
-import type { Manifest } from './manifest.ts';
+import { dumpTotalBytes, type Manifest } from './manifest.ts';
 import { TIERS } from './retention-tiers.ts';
 
 /**
@@ -292,7 +292,7 @@ export function planDrill(options: {
       `backup ${manifest.backupId} of "${manifest.name}" comes from PostgreSQL ${manifest.server.version} and no drill task runs PostgreSQL ${major} (available: ${Object.keys(options.tasks).join(', ')}); add ${major} to the drill's PostgreSQL versions and deploy`,
     );
   }
-  const size = sizeDrillTask(manifest.dump.bytes);
+  const size = sizeDrillTask(dumpTotalBytes(manifest.dump));
   const rtoSeconds = options.database.rtoMinutes === undefined ? undefined : options.database.rtoMinutes * 60;
   const reportKey = drillReportKey(options.prefix, manifest.name, manifest.backupId, options.now);
   const environment: TaskEnvironmentVariable[] = [
@@ -326,7 +326,7 @@ export function planDrill(options: {
     ephemeralStorageGiB: size.ephemeralStorageGiB,
     timeoutSeconds: size.timeoutSeconds,
     ...(rtoSeconds === undefined ? {} : { rtoSeconds }),
-    dumpBytes: manifest.dump.bytes,
+    dumpBytes: dumpTotalBytes(manifest.dump),
     environment,
     selection: options.selection,
     storageClass: coldestStorageClass(options.objects.map((o) => o.storageClass)),

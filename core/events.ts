@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { formatDuration } from './drill-evaluation.ts';
 import { failedChecks, type RestoreReport } from './drill-report.ts';
 import { formatBinaryBytes } from './format.ts';
-import type { Manifest } from './manifest.ts';
+import { dumpTotalBytes, type Manifest } from './manifest.ts';
 import { tierSchema } from './retention-tiers.ts';
 
 /**
@@ -230,14 +230,14 @@ export function backupSucceeded(
     detail: {
       schemaVersion: EVENT_SCHEMA_VERSION,
       database: manifest.name,
-      summary: `Backup ${manifest.backupId} of ${manifest.name} succeeded: ${manifest.tier}, ${formatBinaryBytes(manifest.dump.bytes)}, ${manifest.tables.length} tables, in ${formatDuration(seconds)}.`,
+      summary: `Backup ${manifest.backupId} of ${manifest.name} succeeded: ${manifest.tier}, ${formatBinaryBytes(dumpTotalBytes(manifest.dump))}, ${manifest.tables.length} tables, in ${formatDuration(seconds)}.`,
       action: `No action needed; the next restore drill of ${manifest.name} proves it restores.`,
       consoleUrl: objectUrl(where.bucket, where.manifestKey, where.region, where.bucketArn),
       backupId: manifest.backupId,
       tier: manifest.tier,
       bucket: where.bucket,
       manifestKey: where.manifestKey,
-      bytes: manifest.dump.bytes,
+      bytes: dumpTotalBytes(manifest.dump),
       sha256: manifest.dump.sha256,
       startedAt: manifest.startedAt,
       finishedAt: manifest.finishedAt,

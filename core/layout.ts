@@ -100,6 +100,24 @@ export function dumpSegmentKey(dumpKey: string, index: number): string {
 }
 
 /**
+ * The key of data stream `stream` (from 1) of the backup in `folder` (`<prefix><name>/<backupId>/`): a dump
+ * taken in parallel (engines/backup/streams.ts) keeps its definitions and the rest of its data at
+ * `dump.pgdump`, and the data of the tables given to each further stream at `data-1.pgdump`,
+ * `data-2.pgdump`, ... beside it.
+ */
+export function dataStreamKey(folder: string, stream: number): string {
+  if (!Number.isInteger(stream) || stream < 1 || stream > MAX_DUMP_STREAMS - 1) {
+    throw new RangeError(
+      `a data stream's number is a whole number from 1 to ${MAX_DUMP_STREAMS - 1}, got ${stream}`,
+    );
+  }
+  return `${folder}data-${stream}.pgdump`;
+}
+
+/** The most pg_dump processes one backup runs at once (`DUMP_STREAMS`). */
+export const MAX_DUMP_STREAMS = 16;
+
+/**
  * Where drill reports live: `<prefix>drills/`, beside the databases' folders (so no database may be
  * named `drills`).
  */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PgproofError } from './errors.ts';
 import { inventorySchema } from './inventory.ts';
-import { backupKeys, dumpSegmentKey, parseManifestKey } from './layout.ts';
+import { backupKeys, dataStreamKey, dumpSegmentKey, MAX_DUMP_STREAMS, parseManifestKey } from './layout.ts';
 import { tierSchema } from './retention-tiers.ts';
 
 /**
@@ -42,37 +42,69 @@ const dumpSegmentSchema = z.object({
   versionId: z.string().min(1).optional(),
 });
 
+/** The segments of an archive, if listed, must start at its own key and version and add up to its size. */
+function refineSegments(
+  archive: {
+    key: string;
+    bytes: number;
+    versionId?: string | undefined;
+    segments?: DumpSegment[] | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (!archive.segments) return;
+  const [first] = archive.segments;
+  if (first?.key !== archive.key || first?.versionId !== archive.versionId) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['segments', 0],
+      message: "the first segment must be the archive's own key and version",
+    });
+  }
+  const total = archive.segments.reduce((sum, segment) => sum + segment.bytes, 0);
+  if (total !== archive.bytes) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['segments'],
+      message: `the segments hold ${total} bytes, the archive ${archive.bytes}`,
+    });
+  }
+}
+
+/** An archive stored as one object, or as several segments listed in order. */
+const segmentedRefSchema = objectRefSchema.extend({
+  segments: z.array(dumpSegmentSchema).min(2).max(100_000).optional(),
+});
+
+/**
+ * A data stream of a dump taken in parallel (engines/backup/streams.ts): a custom-format archive of the
+ * `data` section only, of `tables` tables, at `data-<n>.pgdump` (core/layout.ts `dataStreamKey`), stored as
+ * the dump is (one object or segments). Its rows are loaded after the dump's `pre-data` and before its
+ * `post-data`, beside the dump's own data.
+ */
+const dataStreamSchema = segmentedRefSchema
+  .extend({ tables: z.number().int().positive() })
+  .superRefine(refineSegments);
+
 /**
  * The dump. `key`, `bytes`, `sha256` and `versionId` always describe the whole archive as pg_restore reads
  * it (`key` and `versionId` name its first object). `segments` is there only when the dump was stored as
  * several objects, and lists all of them, the first included; a dump of one object (every dump up to one
- * segment's size, and every manifest written before segments existed) has no `segments`.
+ * segment's size, and every manifest written before segments existed) has no `segments`. `streams` is
+ * there only when the dump was taken in parallel: the archive at `key` then holds every definition and the
+ * data of every table not in a stream, and each stream the data of its tables.
  */
-const dumpRefSchema = objectRefSchema
+const dumpRefSchema = segmentedRefSchema
   .extend({
     format: z.literal('custom'),
     compression: z.string(),
-    segments: z.array(dumpSegmentSchema).min(2).max(100_000).optional(),
+    streams: z
+      .array(dataStreamSchema)
+      .min(1)
+      .max(MAX_DUMP_STREAMS - 1)
+      .optional(),
   })
-  .superRefine((dump, ctx) => {
-    if (!dump.segments) return;
-    const [first] = dump.segments;
-    if (first?.key !== dump.key || first?.versionId !== dump.versionId) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['segments', 0],
-        message: "the first segment must be the dump's own key and version",
-      });
-    }
-    const total = dump.segments.reduce((sum, segment) => sum + segment.bytes, 0);
-    if (total !== dump.bytes) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['segments'],
-        message: `the segments hold ${total} bytes, the dump ${dump.bytes}`,
-      });
-    }
-  });
+  .superRefine(refineSegments);
 
 /** The verification levels of `VERIFY`. */
 export const verifyLevelSchema = z.enum(['counts', 'checksums', 'none']);
@@ -109,15 +141,35 @@ export type DumpSegment = z.infer<typeof dumpSegmentSchema>;
 export type TableStat = z.infer<typeof tableStatSchema>;
 
 /**
- * The objects that make up a manifest's dump, in order: its segments, or the one object a dump of one
- * segment is. Readers concatenate them into the archive pg_restore reads.
+ * The objects that make up one archive, in order: its segments, or the one object an archive of one
+ * segment is. Readers concatenate them into the file pg_restore reads.
  */
-export function dumpSegments(dump: Manifest['dump']): DumpSegment[] {
+export function dumpSegments(archive: DumpArchive): DumpSegment[] {
   return (
-    dump.segments ?? [
-      { key: dump.key, bytes: dump.bytes, ...(dump.versionId ? { versionId: dump.versionId } : {}) },
+    archive.segments ?? [
+      {
+        key: archive.key,
+        bytes: archive.bytes,
+        ...(archive.versionId ? { versionId: archive.versionId } : {}),
+      },
     ]
   );
+}
+
+/** One archive of a dump: the dump itself, or one of its data streams. */
+export type DumpArchive = Pick<Manifest['dump'], 'key' | 'bytes' | 'sha256' | 'versionId' | 'segments'>;
+
+/**
+ * The archives of a dump, the dump itself first: one for a dump taken in one stream, and one more for each
+ * data stream of a dump taken in parallel.
+ */
+export function dumpArchives(dump: Manifest['dump']): DumpArchive[] {
+  return [dump, ...(dump.streams ?? [])];
+}
+
+/** The bytes of every archive of a dump: what a restore downloads. */
+export function dumpTotalBytes(dump: Manifest['dump']): number {
+  return dumpArchives(dump).reduce((sum, archive) => sum + archive.bytes, 0);
 }
 
 /**
@@ -177,6 +229,16 @@ function placeProblem(manifest: Manifest, key: string): string | undefined {
     const expected = dumpSegmentKey(keys.dump, index);
     if (segment.key !== expected)
       return `its dump.segments[${index}].key is "${segment.key}", not "${expected}"`;
+  }
+  for (const [index, stream] of (manifest.dump.streams ?? []).entries()) {
+    const expected = dataStreamKey(keys.folder, index + 1);
+    if (stream.key !== expected)
+      return `its dump.streams[${index}].key is "${stream.key}", not "${expected}"`;
+    for (const [part, segment] of (stream.segments ?? []).entries()) {
+      const expectedSegment = dumpSegmentKey(expected, part);
+      if (segment.key !== expectedSegment)
+        return `its dump.streams[${index}].segments[${part}].key is "${segment.key}", not "${expectedSegment}"`;
+    }
   }
   if (manifest.globals && manifest.globals.key !== keys.globals) {
     return `its globals.key is "${manifest.globals.key}", not "${keys.globals}"`;

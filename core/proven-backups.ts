@@ -90,17 +90,21 @@ export interface BackupObject {
   readonly versionId?: string | undefined;
 }
 
+/** An archive of a backup: one object, or its segments. */
+type SegmentedObject = BackupObject & { readonly segments?: readonly BackupObject[] | undefined };
+
 /**
  * The part of a manifest that names a backup's objects. Structural, so that it reads every manifest
- * shape: `dump.segments` is there only for a dump stored as several objects (its first being `dump.key`).
+ * shape: `dump.segments` is there only for a dump stored as several objects (its first being `dump.key`),
+ * `dump.streams` only for one taken in parallel.
  */
 export interface BackupObjectsSource {
-  readonly dump: BackupObject & { readonly segments?: readonly BackupObject[] | undefined };
+  readonly dump: SegmentedObject & { readonly streams?: readonly SegmentedObject[] | undefined };
   readonly globals: BackupObject | null;
 }
 
 /**
- * Every object of a backup, each once: each segment of the dump (or the dump), globals.sql when there is
+ * Every object of a backup, each once: each segment of the dump (or the dump) and of each data stream, globals.sql when there is
  * one, and the manifest itself (at `manifestKey`, version `manifestVersionId`: a manifest cannot name its
  * own version).
  */
@@ -109,7 +113,10 @@ export function backupObjects(
   manifestKey: string,
   manifestVersionId: string | undefined,
 ): BackupObject[] {
-  const dump = manifest.dump.segments ?? [manifest.dump];
+  // The dump's archives: the dump, and the data streams of one taken in parallel.
+  const dump = [manifest.dump, ...(manifest.dump.streams ?? [])].flatMap(
+    (archive) => archive.segments ?? [archive],
+  );
   const all = [
     ...dump,
     ...(manifest.globals ? [manifest.globals] : []),

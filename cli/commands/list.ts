@@ -2,6 +2,7 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { restoreReportSchema } from '../../core/drill-report.ts';
 import { listBackupIds, readManifest } from '../../core/find-backup.ts';
 import { backupKeys, databasePrefix, drillReportsPrefix, parseBackupId } from '../../core/layout.ts';
+import { dumpTotalBytes } from '../../core/manifest.ts';
 import { listKeys } from '../../core/s3-client.ts';
 import { parseJsonResponse, UnexpectedResponseError } from '../aws-response.ts';
 import type { Deployment } from '../deployment.ts';
@@ -73,7 +74,7 @@ export async function listBackups(
       return {
         backupId,
         tier: manifest.tier,
-        bytes: manifest.dump.bytes,
+        bytes: dumpTotalBytes(manifest.dump),
         finishedAt: manifest.finishedAt,
         lastDrill,
       };

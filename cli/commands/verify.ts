@@ -38,7 +38,7 @@ export async function verifyCommand(
       onProgress: (done, total) => download.update(done, total),
     });
     download.done(files.check.passed ? 'done' : 'done, SHA-256 DIFFERS');
-    const archive = files.check.passed ? await checkArchive(options.pgBinDir, files.dumpPath) : undefined;
+    const archive = files.check.passed ? await checkArchive(options.pgBinDir, files) : undefined;
     const checks = [files.check, ...(archive ? [archive] : [])];
     const passed = checks.every((c) => c.passed);
     if (output.json) {

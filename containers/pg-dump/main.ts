@@ -1,6 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { oneLine } from '../../core/errors.ts';
+import { dumpTotalBytes } from '../../core/manifest.ts';
 import { createLogger, createMetrics } from '../../core/observability.ts';
 import { createS3Client } from '../../core/s3-client.ts';
 import { DATABASE_DIMENSION, METRICS } from '../../core/telemetry.ts';
@@ -68,12 +69,12 @@ async function main(): Promise<number> {
     const seconds = (Date.now() - startedAt.getTime()) / 1000;
     logger.info('backup succeeded', {
       manifest: manifest.dump.key.replace(/dump\.pgdump$/, 'manifest.json'),
-      bytes: manifest.dump.bytes,
+      bytes: dumpTotalBytes(manifest.dump),
       sha256: manifest.dump.sha256,
       tables: manifest.tables.length,
       seconds,
     });
-    publish(name, 1, seconds, manifest.dump.bytes);
+    publish(name, 1, seconds, dumpTotalBytes(manifest.dump));
     return 0;
   } catch (error) {
     const message = oneLine(error);

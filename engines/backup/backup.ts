@@ -4,7 +4,7 @@ import type { KMSClient } from '@aws-sdk/client-kms';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { tableDataOids } from '../../core/archive-toc.ts';
 import { InterruptedError } from '../../core/errors.ts';
-import { backupKeys, backupTagging } from '../../core/layout.ts';
+import { backupKeys, backupTagging, dataStreamKey } from '../../core/layout.ts';
 import { type Manifest, serializeManifest, type TableStat } from '../../core/manifest.ts';
 import { HASH_SESSION_SETTINGS } from '../../core/table-stats.ts';
 import type { AuthTokenProvider } from './iam-token.ts';
@@ -15,6 +15,7 @@ import {
   chooseCompression,
   clientVersion,
   DumpFailedError,
+  type DumpProcess,
   dumpGlobals,
   pgDumpArgs,
   pgTools,
@@ -22,6 +23,14 @@ import {
 } from './pg-tools.ts';
 import type { BackupSettings } from './settings.ts';
 import { COUNTING_LOCKS, DumpSnapshot, type IamConnection, verifiedTls } from './snapshot.ts';
+import {
+  dataStreamArgs,
+  mainStreamArgs,
+  planStreams,
+  STREAM_PLAN,
+  type StreamCandidate,
+  selectedByDump,
+} from './streams.ts';
 import { TocReader } from './toc-reader.ts';
 import {
   assertStoredSize,
@@ -30,6 +39,8 @@ import {
   type ObjectProtection,
   objectExists,
   putObject,
+  sharedUploadPlan,
+  type UploadedDump,
   uploadDump,
   uploadPlan,
 } from './upload.ts';
@@ -146,12 +157,38 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     storedGlobals.catch(() => {});
     // Signed first, so that nothing comes between reading the sequences and pg_dump's start.
     const dumpLogin = await childLogin();
+    // The inventory is the whole database's: a dump of part of it (the patterns) would fail a drill's
+    // inventory checks on objects it never held. Its tables are still counted (and hashed).
+    const partial = [
+      settings.includeTables,
+      settings.excludeTables,
+      settings.includeSchemas,
+      settings.excludeSchemas,
+    ].some((patterns) => patterns.length > 0);
+    if (partial && settings.verify !== 'none') {
+      log('inventory not recorded', {
+        reason:
+          "the backup holds part of the database (INCLUDE_/EXCLUDE_ patterns): a drill checks its tables' rows, not the whole database's objects",
+      });
+    }
     // Sequences are not transactional: read them just before pg_dump does, at its start.
-    const sequences = settings.verify === 'none' ? undefined : await snapshot.sequences();
-    const args = pgDumpArgs(settings, snapshot.id, compression.arg);
+    const sequences = settings.verify === 'none' || partial ? undefined : await snapshot.sequences();
+    const streamPlan = await planDataStreams(snapshot, settings.streams);
+    if (streamPlan.length > 0) {
+      log('backup streams', {
+        streams: 1 + streamPlan.length,
+        data: streamPlan.map((tables) => ({
+          tables: tables.length,
+          bytes: tables.reduce((sum, t) => sum + t.bytes, 0),
+        })),
+      });
+    }
+    const args = mainStreamArgs(pgDumpArgs(settings, snapshot.id, compression.arg), streamPlan);
     const dump = startPgDump(tools.pgDump, args, (line) => log('pg_dump', { stderr: line }), dumpLogin);
     cleanups.push(() => dump.kill());
-    const toc = settings.verify === 'none' ? undefined : new TocReader(tools.pgRestore);
+    // The data streams wait for the table of contents too: it says which of their tables the dump selects.
+    const toc =
+      settings.verify === 'none' && streamPlan.length === 0 ? undefined : new TocReader(tools.pgRestore);
     if (toc) cleanups.push(() => toc.stop());
 
     // When pg_dump fails, its stdout still ends normally: hold the stream's end until pg_dump's exit
@@ -159,38 +196,89 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     const archive = toc ? dump.stdout.pipe(toc.tap()) : dump.stdout;
     const guarded = guardEnd(archive, dump.finished);
 
-    const measured: Promise<TableStat[]> = toc
-      ? toc.entries.then(async (entries) =>
-          snapshot.measure(
-            await snapshot.tablesByOid(tableDataOids(entries)),
-            settings.verify,
-            settings.verifyConnections,
-          ),
-        )
-      : Promise.resolve([]);
+    // Each archive's memory is one multipart upload's: several streams share what one would hold.
+    const streamUploadPlan = streamPlan.length > 0 ? sharedUploadPlan(plan, 1 + streamPlan.length) : plan;
+    const started: DataStream[] = [];
+    let abandoned = false;
+    const dataStreams: Promise<DataStream[]> =
+      toc && streamPlan.length > 0
+        ? toc.entries.then(async (entries) => {
+            for (const tables of streamPlan.map((bin) => selectedByDump(bin, entries))) {
+              if (abandoned || tables.length === 0) continue;
+              const stream = 1 + started.length;
+              const login = await childLogin();
+              if (abandoned) break;
+              const pgDump = startPgDump(
+                tools.pgDump,
+                dataStreamArgs(snapshot.id, compression.arg, tables),
+                (line) => log('pg_dump', { stream, stderr: line }),
+                login,
+              );
+              cleanups.push(() => pgDump.kill());
+              const key = dataStreamKey(keys.folder, stream);
+              const uploaded = uploadDump(
+                s3,
+                settings.bucket,
+                key,
+                guardEnd(pgDump.stdout, pgDump.finished),
+                protection,
+                streamUploadPlan,
+              );
+              uploaded.catch(() => {});
+              started.push({ key, tables, pgDump, uploaded });
+            }
+            return started;
+          })
+        : Promise.resolve([]);
+    dataStreams.catch(() => {});
+
+    const measured: Promise<TableStat[]> =
+      toc && settings.verify !== 'none'
+        ? Promise.all([toc.entries, dataStreams]).then(async ([entries, streams]) =>
+            snapshot.measure(
+              await snapshot.tablesByOid([
+                ...tableDataOids(entries),
+                ...streams.flatMap((stream) => stream.tables.map((t) => t.oid)),
+              ]),
+              settings.verify,
+              settings.verifyConnections,
+            ),
+          )
+        : Promise.resolve([]);
     measured.catch(() => {});
 
-    const upload = uploadDump(s3, settings.bucket, keys.dump, guarded, protection, plan);
-    // Whatever fails, pg_dump is stopped and the upload settles (aborting its multipart upload)
+    const upload = uploadDump(s3, settings.bucket, keys.dump, guarded, protection, streamUploadPlan);
+    // Whatever fails, every pg_dump is stopped and every upload settles (aborting its multipart upload)
     // before the error leaves this function.
     let uploaded: Awaited<typeof upload>;
+    let streamsUploaded: UploadedDump[];
     try {
-      const [, done] = await Promise.all([storedGlobals, Promise.race([upload, snapshot.lost])]);
+      const [, done, streamsDone] = await Promise.all([
+        storedGlobals,
+        Promise.race([upload, snapshot.lost]),
+        Promise.race([
+          dataStreams.then((streams) => Promise.all(streams.map((s) => s.uploaded))),
+          snapshot.lost,
+        ]),
+      ]);
       uploaded = done;
+      streamsUploaded = streamsDone;
     } catch (error) {
+      abandoned = true;
       dump.kill();
-      await upload.catch(() => {});
-      throw error;
+      for (const stream of started) stream.pgDump.kill();
+      const settled = await Promise.allSettled([upload, ...started.map((stream) => stream.uploaded)]);
+      throw rootCause([error, ...settled.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []))]);
     }
     const globals = await storedGlobals;
     await dump.finished;
+    for (const stream of started) await stream.pgDump.finished;
     const tables = await Promise.race([measured, snapshot.lost]);
     const inventory = sequences && (await Promise.race([snapshot.inventory(sequences), snapshot.lost]));
     throwIfAborted(signal);
-    for (const segment of uploaded.segments) {
+    for (const segment of [uploaded, ...streamsUploaded].flatMap((archive) => archive.segments)) {
       await assertStoredSize(s3, settings.bucket, segment.key, segment.bytes, segment.versionId);
     }
-    const [first] = uploaded.segments;
 
     const manifest: Manifest = {
       formatVersion: 1,
@@ -201,22 +289,20 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
       startedAt: settings.startedAt.toISOString(),
       finishedAt: deps.now().toISOString(),
       server: snapshot.server,
+      // Stream 0's arguments; each data stream's are its own tables' data in the same snapshot (streams.ts).
       pgDump: { version: client.version, args },
       dump: {
         key: keys.dump,
-        bytes: uploaded.bytes,
-        sha256: uploaded.sha256,
+        ...archiveRef(uploaded),
         format: 'custom',
         compression: compression.compression,
-        // The versions written: readers fetch exactly these (absent where the bucket keeps no versions).
-        ...(first?.versionId ? { versionId: first.versionId } : {}),
-        // A dump of several segments lists them all; one of one segment is laid out as it always was.
-        ...(uploaded.segments.length > 1
+        // A dump taken in one stream is laid out as it always was.
+        ...(started.length > 0
           ? {
-              segments: uploaded.segments.map((segment) => ({
-                key: segment.key,
-                bytes: segment.bytes,
-                ...(segment.versionId ? { versionId: segment.versionId } : {}),
+              streams: started.map((stream, index) => ({
+                key: stream.key,
+                ...archiveRef(streamsUploaded[index] as UploadedDump),
+                tables: stream.tables.length,
               })),
             }
           : {}),
@@ -297,6 +383,54 @@ async function storeGlobals(
     sha256: createHash('sha256').update(sql).digest('hex'),
     ...(versionId ? { versionId } : {}),
   };
+}
+
+/** A data stream of a dump taken in parallel: its pg_dump and the upload of its archive. */
+interface DataStream {
+  readonly key: string;
+  readonly tables: readonly StreamCandidate[];
+  readonly pgDump: DumpProcess;
+  readonly uploaded: Promise<UploadedDump>;
+}
+
+/**
+ * The data streams of a backup allowed `streams` pg_dump processes: none for one, or when no table is
+ * large enough to be worth a stream of its own (streams.ts).
+ */
+async function planDataStreams(snapshot: DumpSnapshot, streams: number): Promise<StreamCandidate[][]> {
+  if (streams <= 1) return [];
+  const { candidates, restBytes } = await snapshot.streamCandidates(STREAM_PLAN.minTableBytes);
+  return planStreams(candidates, restBytes, streams);
+}
+
+/**
+ * An archive's manifest fields from its upload: size, SHA-256, the version written (readers fetch exactly
+ * that one; absent where the bucket keeps no versions) and, for one of several segments, every segment.
+ */
+function archiveRef(uploaded: UploadedDump) {
+  const [first] = uploaded.segments;
+  return {
+    bytes: uploaded.bytes,
+    sha256: uploaded.sha256,
+    ...(first?.versionId ? { versionId: first.versionId } : {}),
+    ...(uploaded.segments.length > 1
+      ? {
+          segments: uploaded.segments.map((segment) => ({
+            key: segment.key,
+            bytes: segment.bytes,
+            ...(segment.versionId ? { versionId: segment.versionId } : {}),
+          })),
+        }
+      : {}),
+  };
+}
+
+/**
+ * Of the failures of archives uploaded side by side, the one that says why: the first that is not only
+ * another's consequence (a stream destroyed because a sibling's upload failed reads as an AbortError).
+ */
+function rootCause(failures: readonly unknown[]): unknown {
+  return failures.find((failure) => (failure as { name?: string })?.name !== 'AbortError') ?? failures[0];
 }
 
 function throwIfAborted(signal: AbortSignal): void {

@@ -69,6 +69,14 @@ const environmentSchema = z
       )
       .transform(Number)
       .default(DEFAULT_VERIFY_CONNECTIONS),
+    DUMP_STREAMS: z
+      .string()
+      .regex(
+        /^([1-9]|1[0-6])$/,
+        'DUMP_STREAMS must be 1 to 16 (pg_dump processes dumping at once in the one snapshot; default 1)',
+      )
+      .transform(Number)
+      .default(1),
     DUMP_COMPRESSION: z
       .string()
       .regex(
@@ -210,6 +218,12 @@ export interface BackupSettings {
   readonly verify: z.infer<typeof verifyLevelSchema>;
   /** Sessions that count (and hash) the tables side by side, all in the dump's snapshot. */
   readonly verifyConnections: number;
+  /**
+   * pg_dump processes dumping at once in the dump's snapshot (streams.ts): 1 (the default) is the one
+   * archive DESIGN.md lays out; more share the large tables' rows out to data streams. The stacks always
+   * set it, from the database's `streams` or its task's vCPUs.
+   */
+  readonly streams: number;
   /** Overrides the compression picked from the client version. */
   readonly compression: string | undefined;
   /** Folder of pg_dump/pg_dumpall/pg_restore; default: found on PATH. */
@@ -253,6 +267,7 @@ export function readSettings(env: NodeJS.ProcessEnv, now: Date): BackupSettings 
     dumpGlobals: e.DUMP_GLOBALS,
     verify: e.VERIFY,
     verifyConnections: e.VERIFY_CONNECTIONS,
+    streams: e.DUMP_STREAMS,
     compression: e.DUMP_COMPRESSION,
     pgBinDir: e.PG_BIN_DIR,
     forcePathStyle: e.S3_FORCE_PATH_STYLE,

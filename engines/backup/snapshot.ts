@@ -8,6 +8,7 @@ import type { TableStat, VerifyLevel } from '../../core/manifest.ts';
 import { applyHashSettings, measureTables, type TableRef } from '../../core/table-stats.ts';
 import type { AuthTokenProvider } from './iam-token.ts';
 import type { IamAuthSettings } from './settings.ts';
+import type { StreamCandidate } from './streams.ts';
 
 /**
  * How the snapshot's connection logs in with IAM authentication. Without it, node-postgres takes
@@ -207,6 +208,31 @@ export class DumpSnapshot {
       return rows.map((row) => ({ schema: row.schema, name: row.name, bytes: Number(row.bytes) }));
     } catch (error) {
       throw describePgError(error, this.address, 'reading the table list');
+    }
+  }
+
+  /**
+   * The tables a parallel dump may share out (streams.ts): every ordinary table of the snapshot outside
+   * the system schemas and extensions, with `pg_table_size` (its rows and TOAST); pg_dump's patterns
+   * decide later which of them the dump holds. Those under `minBytes` come back only as their total.
+   */
+  async streamCandidates(minBytes: number): Promise<{ candidates: StreamCandidate[]; restBytes: number }> {
+    try {
+      const { rows } = await this.client.query<{ oid: number; schema: string; name: string; bytes: string }>(
+        `SELECT c.oid, n.nspname AS schema, c.relname AS name, pg_table_size(c.oid) AS bytes
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind = 'r' AND c.relpersistence <> 't'
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+           AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                           AND d.objid = c.oid AND d.deptype = 'e')`,
+      );
+      const tables = rows.map((row) => ({ ...row, oid: Number(row.oid), bytes: Number(row.bytes) }));
+      return {
+        candidates: tables.filter((t) => t.bytes >= minBytes),
+        restBytes: tables.filter((t) => t.bytes < minBytes).reduce((sum, t) => sum + t.bytes, 0),
+      };
+    } catch (error) {
+      throw describePgError(error, this.address, 'sizing the tables for the dump streams');
     }
   }
 

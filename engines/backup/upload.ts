@@ -124,6 +124,16 @@ export function uploadPlan(overrides: { partMiB?: number; segmentParts?: number 
   return { ...DEFAULT_UPLOAD_PLAN, partSize, partsPerSegment };
 }
 
+/**
+ * The plan of each of `archives` uploads running at once (a dump taken in parallel, streams.ts): parts of
+ * the same size, and as few in flight as keeps each busy (two: one uploading while the next fills), so
+ * the runner holds `archives` × {@link peakBufferedBytes} of this plan (32 MiB each with 8 MiB parts)
+ * whatever the dump's size.
+ */
+export function sharedUploadPlan(plan: UploadPlan, archives: number): UploadPlan {
+  return archives <= 1 ? plan : { ...plan, queueSize: Math.min(plan.queueSize, 2) };
+}
+
 /** The most bytes one segment holds. */
 export function segmentCapacity(plan: UploadPlan): number {
   return plan.partSize * plan.partsPerSegment;
@@ -259,12 +269,19 @@ export async function uploadDump(
   return { bytes, sha256: hash.digest('hex'), segments };
 }
 
-/** Waits until the segment's upload wants more, or fails with its upload. */
+/**
+ * Waits until the segment's upload wants more, or fails with its upload. A body that fails first was
+ * destroyed by the upload giving up (lib-storage ends its reader with an AbortError when a part's request
+ * fails): the upload's own failure is the one that says why.
+ */
 async function drained(segment: OpenSegment): Promise<void> {
   const drain = once(segment.body, 'drain');
   drain.catch(() => {});
   await Promise.race([
-    drain,
+    drain.catch(async (error: unknown) => {
+      await segment.versionId;
+      throw error;
+    }),
     segment.versionId.then(() => {
       throw new Error(`the upload of ${segment.key} ended before its data did`);
     }),
@@ -284,8 +301,21 @@ async function uploadSegment(
   protection: ObjectProtection,
   plan: UploadPlan,
 ): Promise<string | undefined> {
+  // lib-storage reports the first of its part uploaders to fail, which can be one that only saw the
+  // body destroyed after another's request failed: keep the first failed request for the message.
+  let firstFailure: unknown;
+  const recording = new Proxy(s3, {
+    get(target, property, receiver) {
+      if (property !== 'send') return Reflect.get(target, property, receiver);
+      return (...args: Parameters<S3Client['send']>) =>
+        (target.send as (...a: typeof args) => Promise<unknown>)(...args).catch((error: unknown) => {
+          firstFailure ??= error;
+          throw error;
+        });
+    },
+  });
   const upload = new Upload({
-    client: s3,
+    client: recording,
     params: {
       Bucket: bucket,
       Key: key,
@@ -306,7 +336,8 @@ async function uploadSegment(
   } catch (error) {
     body.destroy();
     await abortUpload(s3, upload, bucket, key);
-    throw describeWriteError(error, 'multipart upload', bucket, key);
+    const abortedOnly = (error as { name?: string }).name === 'AbortError' && firstFailure !== undefined;
+    throw describeWriteError(abortedOnly ? firstFailure : error, 'multipart upload', bucket, key);
   }
 }
 

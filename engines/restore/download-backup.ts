@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RestoreCheck } from '../../core/drill-report.ts';
-import { dumpSegments, type Manifest } from '../../core/manifest.ts';
+import {
+  type DumpArchive,
+  dumpArchives,
+  dumpSegments,
+  dumpTotalBytes,
+  type Manifest,
+} from '../../core/manifest.ts';
 import {
   type ChecksumResult,
   compareChecksum,
@@ -17,18 +23,22 @@ import {
 
 /** A backup's files on local disk, and whether they match the manifest. */
 export interface DownloadedBackup {
+  /** The dump's archive (of a dump taken in parallel, the one with every definition). */
   readonly dumpPath: string;
+  /** The data streams' archives of a dump taken in parallel, in the manifest's order; none otherwise. */
+  readonly dataPaths: readonly string[];
   /** Absent when the backup has no globals or they are not wanted. */
   readonly globalsPath: string | undefined;
-  /** One `checksum` check covering the dump and the globals. */
+  /** One `checksum` check covering every archive and the globals. */
   readonly check: RestoreCheck;
 }
 
 /**
  * Downloads the dump (parallel ranged GETs; a dump stored as several segments, each in turn into the one
- * file pg_restore reads) and the globals into `directory` and checks both against the manifest's sizes
- * and SHA-256 before anything is restored. Each object is read in the S3 version the manifest recorded when
- * it has one: a newer version put at the key later is never what is restored.
+ * file pg_restore reads; a dump taken in parallel, each of its archives in turn into a file of its own) and
+ * the globals into `directory` and checks all against the manifest's sizes and SHA-256 before anything is
+ * restored. Each object is read in the S3 version the manifest recorded when it has one: a newer version
+ * put at the key later is never what is restored.
  */
 export async function downloadBackup(
   s3: S3Client,
@@ -40,34 +50,35 @@ export async function downloadBackup(
     concurrency: number;
     withGlobals: boolean;
     signal?: AbortSignal;
-    /** Progress of the dump's download. */
+    /** Progress of the dump's download, over all its archives. */
     onProgress?: (doneBytes: number, totalBytes: number) => void;
   },
 ): Promise<DownloadedBackup> {
-  const dumpPath = join(directory, 'dump.pgdump');
+  const archives = dumpArchives(manifest.dump);
+  const paths = archives.map((_, index) =>
+    join(directory, index === 0 ? 'dump.pgdump' : `data-${index}.pgdump`),
+  );
   const globals = options.withGlobals ? manifest.globals : null;
   const globalsPath = globals ? join(directory, 'globals.sql') : undefined;
-  const segments = dumpSegments(manifest.dump);
-  const [dumpResult, globalsResult] = await Promise.all([
-    downloadObjects(s3, bucket, segments, dumpPath, options).then(async (downloaded) => {
-      // A segment of another size than the manifest's would shift every byte after it: name that segment.
-      const wrong = segments.findIndex((segment, i) => downloaded.pieceBytes[i] !== segment.bytes);
-      const segment = segments[wrong];
-      if (segments.length > 1 && segment) {
-        return {
-          passed: false,
-          detail: `${segment.key} (segment ${wrong + 1} of ${segments.length}) is ${downloaded.pieceBytes[wrong]} bytes, the manifest says ${segment.bytes}: the object was changed or truncated; restore another backup`,
-        } satisfies ChecksumResult;
+  const totalBytes = dumpTotalBytes(manifest.dump);
+  const [dumpResults, globalsResult] = await Promise.all([
+    // One archive after another, each with every range in flight: the bandwidth is the same.
+    (async () => {
+      const results: ChecksumResult[] = [];
+      let before = 0;
+      for (const [index, archive] of archives.entries()) {
+        const onProgress = options.onProgress;
+        const done = before;
+        results.push(
+          await downloadArchive(s3, bucket, archive, paths[index] as string, {
+            ...options,
+            onProgress: onProgress && ((doneBytes) => onProgress(done + doneBytes, totalBytes)),
+          }),
+        );
+        before += archive.bytes;
       }
-      // Hashed as its ranges landed: compared without reading the file again.
-      return compareChecksum(downloaded, {
-        ...manifest.dump,
-        key:
-          segments.length > 1
-            ? `${manifest.dump.key} and its ${segments.length - 1} further segments`
-            : manifest.dump.key,
-      });
-    }),
+      return results;
+    })(),
     // The globals are small: one GET, and the progress shown is the dump's.
     globals && globalsPath
       ? downloadObject(
@@ -80,7 +91,7 @@ export async function downloadBackup(
         ).then(() => verifyChecksum(globalsPath, globals))
       : undefined,
   ]);
-  const results = globalsResult ? [dumpResult, globalsResult] : [dumpResult];
+  const results = globalsResult ? [...dumpResults, globalsResult] : dumpResults;
   const failed = results.filter((r) => !r.passed);
   const check: RestoreCheck = {
     name: 'checksum',
@@ -88,5 +99,31 @@ export async function downloadBackup(
     passed: failed.length === 0,
     detail: (failed.length ? failed : results).map((r) => r.detail).join('; '),
   };
-  return { dumpPath, globalsPath, check };
+  const [dumpPath = join(directory, 'dump.pgdump'), ...dataPaths] = paths;
+  return { dumpPath, dataPaths, globalsPath, check };
+}
+
+/** One archive into `path`, hashed as its ranges land, compared with the manifest's size and SHA-256. */
+async function downloadArchive(
+  s3: S3Client,
+  bucket: string,
+  archive: DumpArchive,
+  path: string,
+  options: Parameters<typeof downloadObjects>[4],
+): Promise<ChecksumResult> {
+  const segments = dumpSegments(archive);
+  const downloaded = await downloadObjects(s3, bucket, segments, path, options);
+  // A segment of another size than the manifest's would shift every byte after it: name that segment.
+  const wrong = segments.findIndex((segment, i) => downloaded.pieceBytes[i] !== segment.bytes);
+  const segment = segments[wrong];
+  if (segments.length > 1 && segment) {
+    return {
+      passed: false,
+      detail: `${segment.key} (segment ${wrong + 1} of ${segments.length}) is ${downloaded.pieceBytes[wrong]} bytes, the manifest says ${segment.bytes}: the object was changed or truncated; restore another backup`,
+    };
+  }
+  return compareChecksum(downloaded, {
+    ...archive,
+    key: segments.length > 1 ? `${archive.key} and its ${segments.length - 1} further segments` : archive.key,
+  });
 }

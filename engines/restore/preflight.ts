@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { readSharedPreloadLibraries } from '../../core/catalog-inventory.ts';
 import { ConfigError, DatabaseError } from '../../core/errors.ts';
 import { formatBinaryBytes } from '../../core/format.ts';
-import type { Manifest } from '../../core/manifest.ts';
+import { dumpTotalBytes, type Manifest } from '../../core/manifest.ts';
 import type { RestoreMode, RestoreWording } from './settings.ts';
 import {
   assertRestorableTarget,
@@ -216,7 +216,8 @@ function missingExtensionsMessage(
 
 /** Fails when the work folder has no room for the files the restore downloads. */
 async function assertRoomFor(manifest: Manifest, options: PreflightOptions): Promise<void> {
-  const needed = manifest.dump.bytes + (options.withGlobals && manifest.globals ? manifest.globals.bytes : 0);
+  const needed =
+    dumpTotalBytes(manifest.dump) + (options.withGlobals && manifest.globals ? manifest.globals.bytes : 0);
   const disk = await statfs(options.workDir);
   const free = disk.bavail * disk.bsize;
   if (free >= needed) return;

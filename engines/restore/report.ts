@@ -10,7 +10,7 @@ import {
   serializeRestoreReport,
 } from '../../core/drill-report.ts';
 import { describeS3Error } from '../../core/errors.ts';
-import type { Manifest } from '../../core/manifest.ts';
+import { dumpTotalBytes, type Manifest } from '../../core/manifest.ts';
 import type { RestoreMode } from './settings.ts';
 
 /**
@@ -68,7 +68,7 @@ export function buildReport(input: ReportInput): RestoreReport {
     backup: {
       takenAt: manifest.startedAt,
       ageHours: round((input.startedAt.getTime() - Date.parse(manifest.startedAt)) / 3_600_000),
-      dumpBytes: manifest.dump.bytes,
+      dumpBytes: dumpTotalBytes(manifest.dump),
       serverVersion: manifest.server.version,
       tier: manifest.tier,
     },

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type pg from 'pg';
+import { mapLimited } from '../../core/concurrency.ts';
 import type { IgnoredRestoreError, RestoreCheck } from '../../core/drill-report.ts';
 import type { ServerAddress } from '../../core/errors.ts';
 import type { ClientVersion } from '../backup/pg-tools.ts';
@@ -163,7 +164,12 @@ function commandLine(results: readonly ArchiveRestoreResult[]): string {
  * errors fail a check, they do not throw.
  */
 export async function restoreBackup(
-  files: { readonly dumpPath: string; readonly globalsPath: string | undefined },
+  files: {
+    readonly dumpPath: string;
+    /** The data streams' archives of a dump taken in parallel (their `data` sections only). */
+    readonly dataPaths: readonly string[];
+    readonly globalsPath: string | undefined;
+  },
   target: ServerAddress,
   client: pg.Client,
   options: RestoreOptions,
@@ -219,25 +225,34 @@ export async function restoreBackup(
       }
     }
   }
-  const section = (name: ArchiveSection) =>
-    restoreArchive(tools.pgRestore, files.dumpPath, restoreAs, {
+  // A dump taken in parallel: the data streams' rows load beside the dump's own, the jobs shared out
+  // (a stream's archive is the rows of a few large tables; each holds one job for most of its time).
+  const archives = 1 + files.dataPaths.length;
+  const dataJobs = Math.max(1, Math.floor(options.jobs / archives));
+  const restore = (path: string, section: ArchiveSection, jobs: number) =>
+    restoreArchive(tools.pgRestore, path, restoreAs, {
       ...options,
-      // Definitions restore one after another whatever -j says; rows and indexes in parallel.
-      jobs: name === 'pre-data' ? 1 : options.jobs,
-      section: name,
+      jobs,
+      section,
       context,
       // The restoring role owns what it restores until the superuser gives each object to its owner.
       noOwner: options.asRestoringRole,
       // Without the backup's roles the grants would name roles that do not exist.
       noPrivileges: options.asRestoringRole && files.globalsPath === undefined,
-      ...(steps ? { listFile: steps.restoreList } : {}),
+      // The list and --clean are the dump's: a data stream's archive holds only rows.
+      ...(path === files.dumpPath ? (steps ? { listFile: steps.restoreList } : {}) : { clean: false }),
     });
-  const preData = await section('pre-data');
+  // Definitions restore one after another whatever -j says; rows and indexes in parallel.
+  const preData = await restore(files.dumpPath, 'pre-data', 1);
   const preDataSeconds = lap();
-  const data = await section('data');
+  const data = await mapLimited(
+    [files.dumpPath, ...files.dataPaths],
+    Math.min(archives, options.jobs),
+    (path) => restore(path, 'data', dataJobs),
+  );
   const dataSeconds = lap();
-  const postData = await section('post-data');
-  const sections = [preData, data, postData];
+  const postData = await restore(files.dumpPath, 'post-data', options.jobs);
+  const sections = [preData, ...data, postData];
   const restored = mergeSections(sections);
   ignoredErrors.push(...restored.ignored);
   checks.push({

@@ -12,6 +12,7 @@ import type {
 import { InterruptedError, oneLine, type ServerAddress } from '../../core/errors.ts';
 import { findBackup } from '../../core/find-backup.ts';
 import { drillReportKey } from '../../core/layout.ts';
+import { dumpTotalBytes } from '../../core/manifest.ts';
 import { downloadBackup } from './download-backup.ts';
 import { preflight } from './preflight.ts';
 import { measureReplication } from './replication.ts';
@@ -74,7 +75,7 @@ export async function runRestore(
     database: settings.database ?? manifest.database,
     ...(settings.wording.target ? { namedBy: settings.wording.target } : {}),
   };
-  log('backup found', { manifestKey, backupId: manifest.backupId, bytes: manifest.dump.bytes });
+  log('backup found', { manifestKey, backupId: manifest.backupId, bytes: dumpTotalBytes(manifest.dump) });
 
   const checks: RestoreCheck[] = [];
   let tables: RestoredTable[] = [];

@@ -72,18 +72,27 @@ async function verifyInventory(
 }
 
 /**
- * Checks that a downloaded archive is readable (`pg_restore --list`) without restoring it: the
- * `pgproof verify` path, after `downloadBackup` (download-backup.ts).
+ * Checks that the downloaded archives (the dump's, then any data streams') are readable
+ * (`pg_restore --list`) without restoring them: the `pgproof verify` path, after `downloadBackup`
+ * (download-backup.ts).
  */
-export async function checkArchive(pgBinDir: string | undefined, dumpPath: string): Promise<RestoreCheck> {
+export async function checkArchive(
+  pgBinDir: string | undefined,
+  files: { readonly dumpPath: string; readonly dataPaths: readonly string[] },
+): Promise<RestoreCheck> {
   try {
-    const entries = await listArchive(restoreTools(pgBinDir).pgRestore, dumpPath);
+    const pgRestore = restoreTools(pgBinDir).pgRestore;
+    const listings = await Promise.all(
+      [files.dumpPath, ...files.dataPaths].map((path) => listArchive(pgRestore, path)),
+    );
+    const entries = listings.flat();
     const data = entries.filter((e) => e.description.startsWith('TABLE DATA ')).length;
+    const streams = files.dataPaths.length;
     return {
       name: 'archive',
       kind: 'restore',
       passed: true,
-      detail: `readable: ${entries.length} entries, ${data} with table data`,
+      detail: `readable: ${entries.length} entries, ${data} with table data${streams ? ` (in the dump and its ${streams} data stream(s))` : ''}`,
     };
   } catch (error) {
     return { name: 'archive', kind: 'restore', passed: false, detail: oneLine(error) };

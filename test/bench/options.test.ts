@@ -7,7 +7,8 @@ describe('bench options', () => {
       dataSet: 'pgbench',
       scales: [DEFAULT_SCALE],
       rounds: 3,
-      variants: ['A', 'B', 'C', 'D', 'E'],
+      variants: ['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I'],
+      streams: 2,
       reuse: false,
       profile: false,
       outDir: 'bench',
@@ -75,14 +76,29 @@ describe('bench options', () => {
 
   it('rejects restores with the sink that keeps no dump', () => {
     expect(() => parseOptions(['--s3', 'sink'])).toThrow(
-      '--s3 sink keeps no dump to restore: add --variants A,B,C',
+      '--s3 sink keeps no dump to restore: add --variants A,B,C or A,B,C,F,G,H',
     );
-    expect(parseOptions(['--s3', 'sink', '--variants', 'B,C']).s3).toBe('sink');
+    expect(parseOptions(['--s3', 'sink', '--variants', 'B,C,F,G']).s3).toBe('sink');
   });
 
   it('rejects restores without the backup they restore', () => {
-    expect(() => parseOptions(['--variants', 'A,D'])).toThrow(
+    expect(() => parseOptions(['--variants', 'A,D,E'])).toThrow(
       '--variants D and E restore the backup C takes: include C',
+    );
+    expect(() => parseOptions(['--variants', 'C,I'])).toThrow(
+      '--variants I restores the backup F takes: include F',
+    );
+    expect(parseOptions(['--variants', 'f,i,g,h']).variants).toEqual(['F', 'G', 'H', 'I']);
+  });
+
+  it('takes the streams of F and G, 2 to 16, and refuses DUMP_STREAMS as runner environment', () => {
+    expect(parseOptions(['--streams', '4']).streams).toBe(4);
+    expect(() => parseOptions(['--streams', '1'])).toThrow(
+      "--streams takes 2 to 16 (F's pg_dump processes; C is the one-stream run), got 1",
+    );
+    expect(() => parseOptions(['--streams', '17'])).toThrow('--streams takes 2 to 16');
+    expect(() => parseOptions(['--runner-env', 'DUMP_STREAMS=4'])).toThrow(
+      '--runner-env sets no DUMP_STREAMS: C runs one stream, F --streams N',
     );
   });
 

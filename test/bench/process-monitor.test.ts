@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { roleOfServerProcess, roleOfVariantProcess } from '../../bench/measured-run.ts';
 import {
   byRole,
+  cpuWithin,
   descendants,
+  machineBusySeconds,
   maxByQuarter,
+  type ProcessUsage,
   parseStat,
   parseStatusMemory,
+  roleSpan,
 } from '../../bench/process-monitor.ts';
-import { roleOfServerProcess, roleOfVariantProcess } from '../../bench/variants.ts';
 
 describe('bench process sampling', () => {
   it('reads parent, name and CPU ticks from /proc/<pid>/stat, even with spaces and parentheses in the name', () => {
@@ -18,6 +22,11 @@ describe('bench process sampling', () => {
   it('reads peak and current RSS in bytes from /proc/<pid>/status', () => {
     const status = 'Name:\tpg_dump\nVmPeak:\t  30000 kB\nVmHWM:\t   12000 kB\nVmRSS:\t    9000 kB\n';
     expect(parseStatusMemory(status)).toEqual({ hwm: 12000 * 1024, rss: 9000 * 1024 });
+  });
+
+  it("reads the machine's busy CPU from /proc/stat: user, nice, system, irq, softirq and steal, not idle or iowait", () => {
+    const stat = 'cpu  1000 20 300 9000 400 5 6 7 0 0\ncpu0 500 10 150 4500 200 2 3 3 0 0\n';
+    expect(machineBusySeconds(stat)).toBe(13.38);
   });
 
   it('finds a process tree from the parent links', () => {
@@ -43,6 +52,8 @@ describe('bench process sampling', () => {
       firstSeenSeconds: from,
       lastSeenSeconds: to,
       rssByQuarter: [peak / 2, peak, peak, peak],
+      mainThreadCpuSeconds: cpu / 2,
+      cpuSamples: [],
     });
     expect(
       byRole([
@@ -58,6 +69,7 @@ describe('bench process sampling', () => {
         firstSeenSeconds: 1.2,
         lastSeenSeconds: 6,
         rssByQuarter: [15, 30, 30, 30],
+        mainThreadCpuSeconds: 1.5,
       },
       'runner (node)': {
         processes: 1,
@@ -66,8 +78,58 @@ describe('bench process sampling', () => {
         firstSeenSeconds: 0,
         lastSeenSeconds: 7,
         rssByQuarter: [45, 90, 90, 90],
+        mainThreadCpuSeconds: 0.25,
       },
     });
+  });
+
+  it('spans a role from its first start to its last end, leaving out a process seen once', () => {
+    const usage = (role: string, from: number, to: number): ProcessUsage => ({
+      pid: 1,
+      role,
+      peakRssBytes: 0,
+      cpuSeconds: 0,
+      firstSeenSeconds: from,
+      lastSeenSeconds: to,
+      rssByQuarter: [0, 0, 0, 0],
+      mainThreadCpuSeconds: 0,
+      cpuSamples: [],
+    });
+    const usages = [
+      usage('pg_dump', 0.1, 0.1),
+      usage('pg_dump', 0.5, 4),
+      usage('pg_dump', 1, 6),
+      usage('psql', 0, 9),
+    ];
+    expect(roleSpan(usages, 'pg_dump')).toEqual({ from: 0.5, to: 6 });
+    expect(roleSpan(usages, 'pg_restore')).toBeUndefined();
+  });
+
+  it('counts the CPU a process used within a span, and sums it by role', () => {
+    const runner: ProcessUsage = {
+      pid: 7,
+      role: 'runner (node)',
+      peakRssBytes: 100,
+      cpuSeconds: 2,
+      firstSeenSeconds: 0,
+      lastSeenSeconds: 4,
+      rssByQuarter: [100, 100, 100, 100],
+      mainThreadCpuSeconds: 1,
+      cpuSamples: [
+        [0, 0, 0],
+        [1, 0.5, 0.25],
+        [2, 1, 0.5],
+        [3, 1.5, 0.75],
+        [4, 2, 1],
+      ],
+    };
+    expect(cpuWithin(runner, { from: 1, to: 3 })).toEqual({ cpuSeconds: 1, mainThreadCpuSeconds: 0.5 });
+    expect(cpuWithin(runner, { from: 3.5, to: 9 }).cpuSeconds).toBe(0.5);
+    expect(byRole([runner, { ...runner, pid: 8 }], { from: 0, to: 2 })['runner (node)']?.inSpan).toEqual({
+      cpuSeconds: 2,
+      mainThreadCpuSeconds: 1,
+    });
+    expect(byRole([runner])['runner (node)']).not.toHaveProperty('inSpan');
   });
 
   it('takes the largest sample in each quarter of the time sampled', () => {

@@ -30,6 +30,15 @@ describe('bench statistics', () => {
     expect(ratio('C/A', [5], [10], 0.5).met).toBe(true);
   });
 
+  it("meets a gain's target only when the ratio is at least it", () => {
+    expect(ratio('C/F', [10], [8], 1.3, 'at least')).toMatchObject({
+      value: 1.25,
+      bound: 'at least',
+      met: false,
+    });
+    expect(ratio('C/F', [10], [5], 1.3, 'at least').met).toBe(true);
+  });
+
   it('pairs rounds by index and leaves out a round only one side has', () => {
     const r = ratio('D/E', [2, 4, 100], [1, 2], 1.25);
     expect(r.perRound).toEqual({ median: 2, min: 2, max: 2 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   backupKeys,
   backupTagging,
+  dataStreamKey,
   drillReportKey,
   dumpSegmentKey,
   formatBackupId,
@@ -41,6 +42,18 @@ describe('object layout', () => {
     ]);
     expect(() => dumpSegmentKey(dump, 100_000)).toThrow(
       "a dump segment's index is a whole number from 0 to 99999, got 100000",
+    );
+  });
+
+  it("names a parallel dump's data streams beside it, numbered from 1", () => {
+    const folder = backupKeys('prod/', 'orders', '20261121T020000Z').folder;
+    expect([1, 2, 15].map((n) => dataStreamKey(folder, n))).toEqual([
+      'prod/orders/20261121T020000Z/data-1.pgdump',
+      'prod/orders/20261121T020000Z/data-2.pgdump',
+      'prod/orders/20261121T020000Z/data-15.pgdump',
+    ]);
+    expect(() => dataStreamKey(folder, 0)).toThrow(
+      "a data stream's number is a whole number from 1 to 15, got 0",
     );
   });
 

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   assertManifestBelongs,
+  dumpArchives,
   dumpSegments,
+  dumpTotalBytes,
   parseManifest,
   serializeManifest,
 } from '../../core/manifest.ts';
@@ -64,17 +66,17 @@ describe('manifest contract', () => {
     [
       'segments that do not add up to the dump',
       { bytes: 31 },
-      'dump.segments: the segments hold 30 bytes, the dump 31',
+      'dump.segments: the segments hold 30 bytes, the archive 31',
     ],
     [
       'a first segment that is not the dump itself',
       { key: 'orders/20261121T020000Z/dump.pgdump.00001' },
-      "dump.segments.0: the first segment must be the dump's own key and version",
+      "dump.segments.0: the first segment must be the archive's own key and version",
     ],
     [
       'a first segment of another version than the dump',
       { versionId: 'v9' },
-      "dump.segments.0: the first segment must be the dump's own key and version",
+      "dump.segments.0: the first segment must be the archive's own key and version",
     ],
   ])('rejects a manifest with %s', (_what, change, message) => {
     const key = 'orders/20261121T020000Z/manifest.json';
@@ -96,6 +98,51 @@ describe('manifest contract', () => {
     expect(() => parseManifest(text, key)).toThrow(
       `manifest ${key} is invalid at ${message}; restore another backup`,
     );
+  });
+
+  it('keeps the data streams of a dump taken in parallel, each an archive of one object or of segments', () => {
+    const key = 'orders/20261121T020000Z/manifest.json';
+    const base = fakeManifest('orders', '20261121T020000Z');
+    const stream = (n: number) => `orders/20261121T020000Z/data-${n}.pgdump`;
+    const parallel = fakeManifest('orders', '20261121T020000Z', {
+      dump: {
+        ...base.dump,
+        bytes: 5,
+        streams: [
+          { key: stream(1), bytes: 20, sha256: 'c'.repeat(64), versionId: 'v1', tables: 1 },
+          {
+            key: stream(2),
+            bytes: 30,
+            sha256: 'd'.repeat(64),
+            tables: 3,
+            segments: [
+              { key: stream(2), bytes: 20 },
+              { key: `${stream(2)}.00001`, bytes: 10 },
+            ],
+          },
+        ],
+      },
+    });
+    expect(parseManifest(serializeManifest(parallel), key)).toEqual(parallel);
+    expect(dumpArchives(parallel.dump).map((a) => a.key)).toEqual([base.dump.key, stream(1), stream(2)]);
+    expect(
+      dumpArchives(parallel.dump)
+        .flatMap(dumpSegments)
+        .map((s) => s.bytes),
+    ).toEqual([5, 20, 20, 10]);
+    expect(dumpTotalBytes(parallel.dump)).toBe(55);
+    // A dump of one stream is written as before streams existed.
+    expect(dumpArchives(base.dump)).toEqual([base.dump]);
+    expect('streams' in JSON.parse(serializeManifest(base)).dump).toBe(false);
+    const broken = JSON.stringify({
+      ...parallel,
+      dump: { ...parallel.dump, streams: [{ ...parallel.dump.streams?.[1], bytes: 31 }] },
+    });
+    expect(() => parseManifest(broken, key)).toThrow(
+      `manifest ${key} is invalid at dump.streams.0.segments: the segments hold 30 bytes, the archive 31; restore another backup`,
+    );
+    const empty = JSON.stringify({ ...parallel, dump: { ...parallel.dump, streams: [] } });
+    expect(() => parseManifest(empty, key)).toThrow(`manifest ${key} is invalid at dump.streams: `);
   });
 
   it('refuses to write a manifest its readers would refuse', () => {
@@ -168,6 +215,28 @@ describe('a manifest is believed only about itself', () => {
     );
     expect(() => assertManifestBelongs(segmented([dump, `${dump}.00002`, `${dump}.00001`]), key)).toThrow(
       `its dump.segments[1].key is "${dump}.00002", not "${dump}.00001"`,
+    );
+  });
+
+  it('accepts the data streams of its own dump, numbered in order, and rejects one kept elsewhere', () => {
+    const folder = 'pg/orders/20261121T020000Z/';
+    const withStreams = (keys: string[]) => ({
+      ...own(),
+      dump: {
+        ...own().dump,
+        streams: keys.map((k) => ({ key: k, bytes: 1, sha256: 'c'.repeat(64), tables: 1 })),
+      },
+    });
+    expect(() =>
+      assertManifestBelongs(withStreams([`${folder}data-1.pgdump`, `${folder}data-2.pgdump`]), key),
+    ).not.toThrow();
+    expect(() =>
+      assertManifestBelongs(withStreams(['pg/billing/20261121T020000Z/data-1.pgdump']), key),
+    ).toThrow(
+      `its dump.streams[0].key is "pg/billing/20261121T020000Z/data-1.pgdump", not "${folder}data-1.pgdump"`,
+    );
+    expect(() => assertManifestBelongs(withStreams([`${folder}data-2.pgdump`]), key)).toThrow(
+      `its dump.streams[0].key is "${folder}data-2.pgdump", not "${folder}data-1.pgdump"`,
     );
   });
 

@@ -118,6 +118,36 @@ describe('backupObjects', () => {
       { key: keys.manifest, versionId: 'm1' },
     ]);
   });
+
+  it('names every data stream of a dump taken in parallel, each segment of one stored as several', () => {
+    const stream = (n: number) => `${keys.folder}data-${n}.pgdump`;
+    const manifest = {
+      dump: {
+        key: keys.dump,
+        versionId: 'd0',
+        streams: [
+          { key: stream(1), versionId: 's1' },
+          {
+            key: stream(2),
+            versionId: 's2',
+            segments: [
+              { key: stream(2), versionId: 's2' },
+              { key: `${stream(2)}.00001`, versionId: 's2b' },
+            ],
+          },
+        ],
+      },
+      globals: { key: keys.globals, versionId: 'g1' },
+    };
+    expect(backupObjects(manifest, keys.manifest, 'm1')).toEqual([
+      { key: keys.dump, versionId: 'd0' },
+      { key: stream(1), versionId: 's1' },
+      { key: stream(2), versionId: 's2' },
+      { key: `${stream(2)}.00001`, versionId: 's2b' },
+      { key: keys.globals, versionId: 'g1' },
+      { key: keys.manifest, versionId: 'm1' },
+    ]);
+  });
 });
 
 describe('planProvenBackups', () => {

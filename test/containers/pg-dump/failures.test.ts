@@ -147,6 +147,28 @@ describe('backup runner failures', () => {
     }
   });
 
+  it("fails when S3 refuses a part of a data stream: every pg_dump stopped, every stream's upload aborted", async () => {
+    s3.inject({
+      when: (r) =>
+        s3Operation.uploadPart(r) && r.path.endsWith('/data-1.pgdump') && r.query.partNumber === '2',
+      status: 403,
+      code: 'AccessDenied',
+    });
+    try {
+      // The 40 MB table is the data stream's; the rest, dump.pgdump's, is under one part.
+      const result = await runScript(RUNNER, env('20261110T000016Z', { DUMP_STREAMS: '2' }));
+      await expectCleanFailure(
+        s3,
+        result,
+        /S3 refused multipart upload on s3:\/\/backups\/shop\/20261110T000016Z\/data-1\.pgdump \(AccessDenied\); check the role's permissions/,
+        'shop/20261110T000016Z/',
+      );
+      expect(s3.requests.filter(s3Operation.abortMultipartUpload).length).toBeGreaterThanOrEqual(1);
+    } finally {
+      s3.clearFaults();
+    }
+  });
+
   it('fails when the bucket does not exist', async () => {
     const result = await runScript(RUNNER, env('20261110T000007Z', { BACKUP_BUCKET: 'missing-bucket' }));
     await expectCleanFailure(
