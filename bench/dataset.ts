@@ -24,6 +24,12 @@ export interface DataSet {
   readonly database: string;
   /** `pg_database_size`: the throughput figures divide this by the time. */
   readonly bytes: number;
+  /**
+   * `pg_table_size` of its tables together (rows and TOAST, no indexes: what pg_dump reads) and of the
+   * largest: the stream model's data (model.ts).
+   */
+  readonly tableBytes: number;
+  readonly largestTableBytes: number;
   /** Its tables, and the rows of them all. */
   readonly tables: number;
   readonly rows: number;
@@ -75,9 +81,17 @@ export async function prepareDataSet(
     await cluster.query(database, 'VACUUM ANALYZE');
     await cluster.query('postgres', `COMMENT ON DATABASE "${database}" IS '${mark}'`);
   } else log(`reusing data set ${database}`);
-  const [size] = await cluster.query<{ bytes: string; tables: string; rows: string }>(
+  const [size] = await cluster.query<{
+    bytes: string;
+    table_bytes: string;
+    largest_table_bytes: string;
+    tables: string;
+    rows: string;
+  }>(
     database,
     `SELECT pg_database_size(current_database()) AS bytes,
+            (SELECT coalesce(sum(pg_table_size(relid)), 0) FROM pg_stat_user_tables) AS table_bytes,
+            (SELECT coalesce(max(pg_table_size(relid)), 0) FROM pg_stat_user_tables) AS largest_table_bytes,
             (SELECT count(*) FROM pg_stat_user_tables) AS tables,
             (SELECT coalesce(sum(n_live_tup), 0) FROM pg_stat_user_tables) AS rows`,
   );
@@ -90,6 +104,8 @@ export async function prepareDataSet(
     description: shape.describe(tables, rows),
     database,
     bytes: Number(size?.bytes),
+    tableBytes: Number(size?.table_bytes),
+    largestTableBytes: Number(size?.largest_table_bytes),
     tables,
     rows,
     reused,

@@ -1,34 +1,21 @@
 import type { CpuBreakdown } from './cpu-profile.ts';
+import { formatMegabytes, formatRatio, formatSeconds, formatTarget, S3_SINK_ROLE } from './format.ts';
+import { streamModelLines } from './model-markdown.ts';
 import { FORCED_SEGMENTS_ENV, VARIANT_IDS } from './options.ts';
 import type { RoleUsage } from './process-monitor.ts';
 import {
   type BenchResults,
   RUNNER_RSS_GROWTH_LIMIT,
   RUNNER_RSS_LIMIT_BYTES,
+  RUNNER_VARIANTS,
   runnerPeak,
   type ScaleResult,
+  TARGET_RATIO_NAMES,
   type VariantResult,
 } from './results.ts';
-import type { Ratio } from './stats.ts';
+import { phaseLines, timeBudgetLines } from './time-budget.ts';
 
 /** bench/RESULTS.md from a run's results: pure formatting, no measuring. */
-
-/** Bytes as MB (10^6), with one decimal below 100. */
-export function formatMegabytes(bytes: number): string {
-  const mb = bytes / 1e6;
-  return `${mb < 100 ? mb.toFixed(1) : mb.toFixed(0)} MB`;
-}
-
-/** Seconds with two decimals below 10, one above. */
-export function formatSeconds(seconds: number): string {
-  return seconds < 10 ? seconds.toFixed(2) : seconds.toFixed(1);
-}
-
-/** A ratio, whether it met its target, and its spread over the rounds. */
-export function formatRatio(r: Ratio): string {
-  const p = r.perRound;
-  return `${r.value.toFixed(2)} ${r.met ? '✅ met' : '❌ missed'} (round by round: median ${p.median.toFixed(2)}, ${p.min.toFixed(2)}–${p.max.toFixed(2)})`;
-}
 
 /** The order roles are listed in: the variant's own programs first, then the servers. */
 const ROLE_ORDER = [
@@ -67,42 +54,12 @@ export function formatRoles(
 const idle = (role: string, u: RoleUsage) =>
   (role === 's3rver (node)' || role === S3_SINK_ROLE || role === 'postgres (server)') && u.cpuSeconds < 0.05;
 
-/** The report's name for the stand-in S3 that discards the dump (`--s3 sink`). */
-export const S3_SINK_ROLE = 's3 sink (node)';
-
 /** A peak, or `–` for a process that ended before it was sampled. */
 const peak = (u: RoleUsage) => (u.peakRssBytes > 0 ? formatMegabytes(u.peakRssBytes) : '–');
 
 function variantRow(v: VariantResult): string {
   const w = v.wallSeconds;
-  return `| ${v.id} | ${v.label} | ${formatSeconds(w.median)} (${formatSeconds(w.min)}–${formatSeconds(w.max)}) | ${v.throughputMBps.toFixed(1)} | ${formatMegabytes(v.outputBytes)} | ${formatRoles(v.processes, peak, idle)} | ${formatRoles(v.processes, (u) => u.cpuSeconds.toFixed(1), idle)} |`;
-}
-
-function phaseLines(v: VariantResult): string[] {
-  if (!v.phases) return [];
-  if (v.id === 'C') {
-    const p = v.phases;
-    const at = (m: string) => p[m];
-    const steps: [string, number | undefined, number | undefined][] = [
-      ['node start, bundle load, settings', 0, at('backup started')],
-      ['HEAD manifest, snapshot export', at('backup started'), at('snapshot exported')],
-      [
-        'globals, pg_dump streamed through SHA-256 to S3, row counts, manifest',
-        at('snapshot exported'),
-        at('backup succeeded'),
-      ],
-      ['metrics, exit', at('backup succeeded'), v.wallSeconds.median],
-    ];
-    return steps
-      .filter(([, from, to]) => from !== undefined && to !== undefined)
-      .map(
-        ([name, from, to]) =>
-          `| C | ${name} | ${formatSeconds(Math.max(0, (to as number) - (from as number)))} |`,
-      );
-  }
-  return Object.entries(v.phases)
-    .filter(([name]) => name !== 'total')
-    .map(([name, seconds]) => `| ${v.id} | ${name} | ${formatSeconds(seconds)} |`);
+  return `| ${v.id} | ${v.label} | ${formatSeconds(w.median)} (${formatSeconds(w.min)}–${formatSeconds(w.max)}) | ${v.throughputMBps.toFixed(1)} | ${formatMegabytes(v.outputBytes)} | ${formatRoles(v.processes, peak, idle)} | ${formatRoles(v.processes, (u) => u.cpuSeconds.toFixed(1), idle)}${(v.otherCpuSeconds ?? 0) >= 0.05 ? ` · other work ${v.otherCpuSeconds?.toFixed(1)}` : ''} |`;
 }
 
 /** The client programs whose running time a timeline shows. */
@@ -135,53 +92,6 @@ function profileLines(id: string, p: CpuBreakdown): string[] {
   ];
 }
 
-/**
- * Where the difference between a runner and its baseline goes, from what was measured: when the
- * client program ran inside the runner, the S3 server's requests, and the CPU every process used.
- * Medians of different things: the parts need not add up exactly.
- */
-export function timeBudgetLines(s: ScaleResult, cores: number): string[] {
-  const lines: string[] = [];
-  const { A, B, C, D, E } = s.variants;
-  const cpu = (v: VariantResult, role: string) => v.processes[role]?.cpuSeconds ?? 0;
-  const sec = (n: number) => `${formatSeconds(n)} s`;
-  const dump = C?.processes.pg_dump;
-  const baseDump = B?.processes.pg_dump;
-  if (B && C && dump && baseDump) {
-    const complete = C.s3Operations?.CompleteMultipartUpload?.serverSeconds;
-    const bCpu = cpu(B, 'pg_dump') + cpu(B, 'postgres backends');
-    lines.push(
-      `- **C − B = ${sec(C.wallSeconds.median - B.wallSeconds.median)}.** Before pg_dump started: ${sec(dump.firstSeenSeconds)} ` +
-        `(node start and bundle load ${sec(C.phases?.['backup started'] ?? 0)}, then HEAD, snapshot, globals). ` +
-        `pg_dump ran ${sec(dump.lastSeenSeconds - dump.firstSeenSeconds)} (in B: ${sec(baseDump.lastSeenSeconds - baseDump.firstSeenSeconds)}). ` +
-        `After it ended: ${sec(C.wallSeconds.median - dump.lastSeenSeconds)}` +
-        `${complete !== undefined ? `, of which the S3 server's CompleteMultipartUpload ${sec(complete)}` : ''}. ` +
-        `CPU: B kept ${(bCpu / B.wallSeconds.median).toFixed(1)} of ${cores} cores busy (pg_dump ${cpu(B, 'pg_dump').toFixed(1)} + its backend ${cpu(B, 'postgres backends').toFixed(1)} CPU s); ` +
-        `C adds the runner's ${cpu(C, 'runner (node)').toFixed(1)} and ${C.processes[S3_SINK_ROLE] ? 'the S3 sink' : 's3rver'}'s ${(cpu(C, 's3rver (node)') + cpu(C, S3_SINK_ROLE)).toFixed(1)} CPU s.`,
-    );
-  }
-  if (A && B) {
-    lines.push(
-      `- **A / B = ${(A.wallSeconds.median / B.wallSeconds.median).toFixed(2)}:** the most C/A can reach while C is no faster than B is ` +
-        `${(B.wallSeconds.median / A.wallSeconds.median).toFixed(2)}. pg_dump's CPU: ${cpu(A, 'pg_dump').toFixed(1)} s with gzip 6, ${cpu(B, 'pg_dump').toFixed(1)} s with pgproof's compression.`,
-    );
-  }
-  const restore = D?.processes.pg_restore;
-  const baseRestore = E?.processes.pg_restore;
-  if (D && E && restore && baseRestore) {
-    const p = D.phases ?? {};
-    lines.push(
-      `- **D − E = ${sec(D.wallSeconds.median - E.wallSeconds.median)}.** Before pg_restore started: ${sec(restore.firstSeenSeconds)} ` +
-        `(node start, finding the manifest, download and SHA-256 ${sec(p.download ?? 0)}, globals). ` +
-        `pg_restore ran ${sec(restore.lastSeenSeconds - restore.firstSeenSeconds)} (in E: ${sec(baseRestore.lastSeenSeconds - baseRestore.firstSeenSeconds)}). ` +
-        `After it ended: ${sec(D.wallSeconds.median - restore.lastSeenSeconds)} (ANALYZE, then verify ${sec(p.verify ?? 0)}, report).`,
-    );
-  }
-  return lines.length
-    ? ['Where the time goes (medians; the parts need not add up exactly):', '', ...lines, '']
-    : [];
-}
-
 function scaleSection(s: ScaleResult, rounds: number, cores: number): string[] {
   const d = s.dataSet;
   const variants = VARIANT_IDS.map((id) => s.variants[id]).filter((v) => v !== undefined);
@@ -197,7 +107,7 @@ function scaleSection(s: ScaleResult, rounds: number, cores: number): string[] {
   ];
   if (s.ratios.length) {
     lines.push('| ratio | of the medians (and round by round) | target |', '| --- | --- | --- |');
-    for (const r of s.ratios) lines.push(`| ${r.name} | ${formatRatio(r)} | ≤ ${r.target.toFixed(2)} |`);
+    for (const r of s.ratios) lines.push(`| ${r.name} | ${formatRatio(r)} | ${formatTarget(r)} |`);
     lines.push('');
   }
   lines.push(
@@ -231,18 +141,44 @@ function scaleSection(s: ScaleResult, rounds: number, cores: number): string[] {
   if (memory.length) {
     lines.push(`Runner RSS over its run (largest sample in each quarter of it): ${memory.join('; ')}.`, '');
   }
-  const objects = s.variants.C?.rounds.map((r) => r.dumpObjects ?? 1) ?? [];
+  lines.push(...storedLines(s), ...timeBudgetLines(s, cores));
+  const phases = variants.flatMap(phaseLines);
+  if (phases.length) lines.push('| | phase (median) | s |', '| --- | --- | ---: |', ...phases, '');
+  for (const id of RUNNER_VARIANTS) {
+    const profile = s.profiles?.[id];
+    if (profile) lines.push(...profileLines(`${id} at ${d.label}`, profile));
+  }
+  return lines;
+}
+
+/** How C and F stored their dumps: segments (the large-size regime) and F's streams. */
+function storedLines(s: ScaleResult): string[] {
+  const lines: string[] = [];
+  const { C, F } = s.variants;
+  const objects = C?.rounds.map((r) => r.dumpObjects ?? 1) ?? [];
   if (objects.some((n) => n > 1)) {
     lines.push(
       `C stored each dump as ${[...new Set(objects)].join(' or ')} segment objects (the large-size regime); D downloaded them all into one file.`,
       '',
     );
   }
-  lines.push(...timeBudgetLines(s, cores));
-  const phases = variants.flatMap(phaseLines);
-  if (phases.length) lines.push('| | phase (median) | s |', '| --- | --- | ---: |', ...phases, '');
-  if (s.profiles?.C) lines.push(...profileLines(`C at ${d.label}`, s.profiles.C));
-  if (s.profiles?.D) lines.push(...profileLines(`D at ${d.label}`, s.profiles.D));
+  const streams = F?.rounds.find((r) => r.streams)?.streams;
+  if (F && streams) {
+    const planned = streams.planned
+      .map((p, i) => `data-${i + 1}: ${p.tables} tables, ${formatMegabytes(p.bytes)}`)
+      .join('; ');
+    lines.push(
+      `F took its dump in ${streams.archiveBytes.length} streams (archives of ${streams.archiveBytes.map(formatMegabytes).join(', ')}, ` +
+        `${F.rounds.map((r) => r.dumpObjects ?? 1).join(' / ')} objects by round); the runner's plan (table bytes): ` +
+        `dump.pgdump the rest of ${formatMegabytes(s.dataSet.tableBytes)}; ${planned}.`,
+      '',
+    );
+  } else if (F) {
+    lines.push(
+      'F took its dump in one stream: the runner ran no data stream (DUMP_STREAMS not supported, or no table large enough).',
+      '',
+    );
+  }
   return lines;
 }
 
@@ -251,15 +187,22 @@ function targetLines(results: BenchResults): string[] {
   const header = `| target | ${scales.map((s) => s.dataSet.label).join(' | ')} |`;
   const rule = `| --- | ${scales.map(() => '---').join(' | ')} |`;
   const lines = ['## Targets', '', header, rule];
-  for (const name of ['C/B', 'C/A', 'D/E']) {
-    const cells = scales.map((s) => {
-      const r = s.ratios.find((x) => x.name === name);
-      return r ? `${r.value.toFixed(2)} ${r.met ? '✅' : '❌'}` : 'not run';
-    });
-    const target = scales.flatMap((s) => s.ratios).find((x) => x.name === name)?.target;
-    lines.push(`| ${name} ≤ ${target?.toFixed(2) ?? '?'} | ${cells.join(' | ')} |`);
+  for (const name of TARGET_RATIO_NAMES) {
+    const found = scales.map((s) => s.ratios.find((x) => x.name === name));
+    const first = found.find((r) => r !== undefined);
+    if (!first) continue;
+    const cells = found.map((r) =>
+      r
+        ? `${r.value.toFixed(2)} ${r.met ? '✅' : '❌'}${r.targetName ? ` (${r.targetName} ${r.target.toFixed(2)})` : ''}`
+        : 'not run',
+    );
+    const target = first.targetName
+      ? `${first.bound === 'at most' ? '≤' : '≥'} ${first.targetName}`
+      : formatTarget(first);
+    lines.push(`| ${name} ${target} | ${cells.join(' | ')} |`);
   }
-  for (const id of ['C', 'D'] as const) {
+  const ran = RUNNER_VARIANTS.filter((id) => scales.some((s) => runnerPeak(s, id) !== undefined));
+  for (const id of ran) {
     const peaks = scales.map((s) => runnerPeak(s, id));
     const cells = peaks.map((p) =>
       p === undefined ? 'not run' : `${formatMegabytes(p)} ${p < RUNNER_RSS_LIMIT_BYTES ? '✅' : '❌'}`,
@@ -269,7 +212,7 @@ function targetLines(results: BenchResults): string[] {
     );
   }
   if (scales.length > 1) {
-    for (const id of ['C', 'D'] as const) {
+    for (const id of ran) {
       const peaks = scales.map((s) => runnerPeak(s, id));
       const cells = peaks.map((p, i) => {
         const previous = peaks[i - 1];
@@ -288,16 +231,20 @@ function targetLines(results: BenchResults): string[] {
 
 const NOTES = `## How it was measured
 
-- Each round runs A B C D E back to back; the rounds repeat, so every variant sees the same background load.
+- Each round runs the variants back to back, in the order of the letters; the rounds repeat, so every variant sees the same background load.
   Before the rounds one untimed \`pg_dump\` warms the page cache; after each variant the server checkpoints and \`sync\` runs (untimed).
-- C and D run the bundled runners (\`node containers/build.mjs\`, as the container image runs them), configured by
+- C, D, F and I run the bundled runners (\`node containers/build.mjs\`, as the container image runs them), configured by
   their environment contract, against s3rver (the test harness's S3-compatible server). s3rver runs in a process of its own,
   so its CPU and memory are reported as \`s3rver (node)\`, apart from the runner's.
-- D restores the backup C took in the same round into a new database of the same server; E restores that same archive
+- C runs with \`DUMP_STREAMS=1\` (the runner's default is the machine's CPUs), F with \`DUMP_STREAMS=N\` (\`--streams\`).
+  G and H are the stock way to dump in parallel: \`pg_dump -Fd -j N\` and \`-j 1\`, pgproof's compression, to a local folder.
+- D restores the backup C took in the same round into a new database of the same server, I the one F took; E restores C's archive
   (fetched untimed to a local file) with the same \`pg_restore\` arguments and \`-j\`.
 - Peak RSS is each process's kernel high-water mark (VmHWM, sampled from /proc every 100 ms; the servers' marks are reset when a
   variant starts). \`×N\` is how many processes of that kind ran; the peak is the largest single one, CPU is their sum;
   \`–\` marks a process that ended before its first sample (it lived under 100 ms). PostgreSQL backends' RSS includes the shared buffers they touched.
+- \`other work\` is the CPU the rest of the machine used meanwhile (\`/proc/stat\` less every process above): on a shared
+  machine, cores the variant did not have.
 - MB = 10^6 bytes. DB MB/s = \`pg_database_size\` of the source over the median wall time (restores too).
 `;
 
@@ -338,6 +285,7 @@ export function renderMarkdown(results: BenchResults): string {
       : []),
     ...targetLines(results),
     ...results.scales.flatMap((s) => scaleSection(s, results.options.rounds, m.cores)),
+    ...streamModelLines(results.scales),
     NOTES,
   ];
   return `${lines.join('\n').trimEnd()}\n`;

@@ -60,6 +60,16 @@ function scanProcesses(): Map<number, ProcessStat> {
   return byPid;
 }
 
+/**
+ * CPU the machine has been busy since boot, all cores together (`/proc/stat`: user, nice, system, irq,
+ * softirq, steal), seconds: what other work on a shared machine took is this less the watched processes'.
+ */
+export function machineBusySeconds(stat = readOptional('/proc/stat') ?? ''): number {
+  const fields = /^cpu\s+(.*)$/m.exec(stat)?.[1]?.split(/\s+/).map(Number) ?? [];
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND;
+}
+
 /** A /proc file's text, or undefined when the process has gone. */
 function readOptional(path: string): string | undefined {
   try {
@@ -107,6 +117,50 @@ export interface ProcessUsage {
   readonly lastSeenSeconds: number;
   /** Largest sampled RSS in each quarter of its observed life, bytes: flat when memory does not grow. */
   readonly rssByQuarter: readonly number[];
+  /** CPU of its main thread (all of it, for a single-threaded program), seconds. */
+  readonly mainThreadCpuSeconds: number;
+  /**
+   * CPU used since the window opened, as sampled: [seconds after the window opened, CPU seconds, of which
+   * its main thread's].
+   */
+  readonly cpuSamples: readonly (readonly [number, number, number])[];
+}
+
+/** CPU seconds, all threads' and the main thread's. */
+export interface CpuUse {
+  readonly cpuSeconds: number;
+  readonly mainThreadCpuSeconds: number;
+}
+
+/** The time from the first start to the last end of a role's processes, seconds after the window opened. */
+export interface Span {
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * When a role's processes ran, from the first one's start to the last one's end; processes seen in one
+ * sample only (a `pg_dump --version` check) do not count. Undefined when none ran longer.
+ */
+export function roleSpan(usages: readonly ProcessUsage[], role: string): Span | undefined {
+  const lived = usages.filter((u) => u.role === role && u.lastSeenSeconds > u.firstSeenSeconds);
+  if (lived.length === 0) return undefined;
+  return {
+    from: Math.min(...lived.map((u) => u.firstSeenSeconds)),
+    to: Math.max(...lived.map((u) => u.lastSeenSeconds)),
+  };
+}
+
+/** The CPU a process used within a span, from its samples (to the 100 ms they are apart). */
+export function cpuWithin(usage: ProcessUsage, span: Span): CpuUse {
+  const at = (t: number) => {
+    let sample: readonly [number, number, number] = [0, 0, 0];
+    for (const s of usage.cpuSamples) if (s[0] <= t) sample = s;
+    return sample;
+  };
+  const [, fromAll, fromMain] = at(span.from);
+  const [, toAll, toMain] = at(span.to);
+  return { cpuSeconds: Math.max(0, toAll - fromAll), mainThreadCpuSeconds: Math.max(0, toMain - fromMain) };
 }
 
 /** The largest value in each quarter of the time the samples span. */
@@ -139,12 +193,15 @@ interface Tracked {
   comm: string;
   startTicks: number;
   lastTicks: number;
+  mainStartTicks: number;
+  mainLastTicks: number;
   peak: number;
   /** Its high-water mark covers only this window (born in it, or reset at its start). */
   hwmIsWindowed: boolean;
   firstSeenMs: number;
   lastSeenMs: number;
   rssSamples: [number, number][];
+  cpuSamples: [number, number, number][];
 }
 
 const TICKS_PER_SECOND = 100;
@@ -155,6 +212,9 @@ export class MonitorWindow {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private readonly openedAt = performance.now();
+  private readonly machineBusyAtOpen = machineBusySeconds();
+  /** CPU the whole machine used while the window was open (every process, watched or not), seconds. */
+  machineCpuSeconds = 0;
 
   private constructor(
     private readonly trees: () => readonly WatchedTree[],
@@ -186,6 +246,8 @@ export class MonitorWindow {
     for (const tree of this.trees()) {
       for (const pid of descendants(tree.pid, processes)) {
         const stat = processes.get(pid) as ProcessStat;
+        // The main thread is the task whose id is the process's (a Node.js runner's event loop).
+        const mainTicks = parseStat(readOptional(`/proc/${pid}/task/${pid}/stat`) ?? '')?.cpuTicks ?? 0;
         const role = () =>
           tree.role(stat.comm, (readOptional(`/proc/${pid}/cmdline`) ?? '').replaceAll('\0', ' ').trim());
         let entry = this.tracked.get(pid);
@@ -195,12 +257,15 @@ export class MonitorWindow {
             comm: stat.comm,
             startTicks: first ? stat.cpuTicks : 0,
             lastTicks: stat.cpuTicks,
+            mainStartTicks: first ? mainTicks : 0,
+            mainLastTicks: mainTicks,
             peak: 0,
             // Born in the window, or alive and reset now ("5" resets the peak RSS): the mark is this window's.
             hwmIsWindowed: !first || resetPeak(pid),
             firstSeenMs: now,
             lastSeenMs: now,
             rssSamples: [],
+            cpuSamples: [],
           };
           this.tracked.set(pid, entry);
         } else if (entry.comm !== stat.comm) {
@@ -212,6 +277,12 @@ export class MonitorWindow {
         }
         entry.lastTicks = Math.max(entry.lastTicks, stat.cpuTicks);
         entry.lastSeenMs = now;
+        entry.mainLastTicks = Math.max(entry.mainLastTicks, mainTicks);
+        entry.cpuSamples.push([
+          now / 1000,
+          (entry.lastTicks - entry.startTicks) / TICKS_PER_SECOND,
+          (entry.mainLastTicks - entry.mainStartTicks) / TICKS_PER_SECOND,
+        ]);
         const status = readOptional(`/proc/${pid}/status`);
         const memory = status === undefined ? undefined : parseStatusMemory(status);
         if (memory && memory.rss > 0) {
@@ -225,6 +296,7 @@ export class MonitorWindow {
   /** Takes a last sample and returns what every process seen used. */
   close(): ProcessUsage[] {
     this.closed = true;
+    this.machineCpuSeconds = machineBusySeconds() - this.machineBusyAtOpen;
     clearTimeout(this.timer);
     this.sample(false);
     return [...this.tracked].map(([pid, t]) => ({
@@ -232,9 +304,11 @@ export class MonitorWindow {
       role: t.role,
       peakRssBytes: t.peak,
       cpuSeconds: (t.lastTicks - t.startTicks) / TICKS_PER_SECOND,
+      mainThreadCpuSeconds: (t.mainLastTicks - t.mainStartTicks) / TICKS_PER_SECOND,
       firstSeenSeconds: t.firstSeenMs / 1000,
       lastSeenSeconds: t.lastSeenMs / 1000,
       rssByQuarter: maxByQuarter(t.rssSamples),
+      cpuSamples: t.cpuSamples,
     }));
   }
 }
@@ -252,10 +326,24 @@ export interface RoleUsage {
   readonly lastSeenSeconds: number;
   /** Of the process with the largest peak: see {@link ProcessUsage.rssByQuarter}. */
   readonly rssByQuarter: readonly number[];
+  /** Their main threads' CPU together, seconds (the part one thread must do in turn). */
+  readonly mainThreadCpuSeconds: number;
+  /** Their CPU together within the span `byRole` was given (while the variant's pg_dump ran). */
+  readonly inSpan?: CpuUse;
 }
 
-/** Groups processes by role. Processes that used no CPU and hold no memory of note are kept: they ran. */
-export function byRole(usages: readonly ProcessUsage[]): Record<string, RoleUsage> {
+function addCpu(a: CpuUse | undefined, b: CpuUse): CpuUse {
+  return {
+    cpuSeconds: (a?.cpuSeconds ?? 0) + b.cpuSeconds,
+    mainThreadCpuSeconds: (a?.mainThreadCpuSeconds ?? 0) + b.mainThreadCpuSeconds,
+  };
+}
+
+/**
+ * Groups processes by role. Processes that used no CPU and hold no memory of note are kept: they ran.
+ * With a `span`, each role's CPU within it too.
+ */
+export function byRole(usages: readonly ProcessUsage[], span?: Span): Record<string, RoleUsage> {
   const roles: Record<string, RoleUsage> = {};
   for (const u of usages) {
     const r = roles[u.role];
@@ -263,6 +351,8 @@ export function byRole(usages: readonly ProcessUsage[]): Record<string, RoleUsag
       processes: (r?.processes ?? 0) + 1,
       peakRssBytes: Math.max(r?.peakRssBytes ?? 0, u.peakRssBytes),
       cpuSeconds: (r?.cpuSeconds ?? 0) + u.cpuSeconds,
+      mainThreadCpuSeconds: (r?.mainThreadCpuSeconds ?? 0) + u.mainThreadCpuSeconds,
+      ...(span ? { inSpan: addCpu(r?.inSpan, cpuWithin(u, span)) } : {}),
       // The main process's span (the longest-lived: pg_dump's dump, not its --version check).
       ...(r && r.lastSeenSeconds - r.firstSeenSeconds >= u.lastSeenSeconds - u.firstSeenSeconds
         ? { firstSeenSeconds: r.firstSeenSeconds, lastSeenSeconds: r.lastSeenSeconds }

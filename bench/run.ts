@@ -5,13 +5,22 @@ import { productionClientBinDir } from '../local/toolchain.ts';
 import { systemBinDir } from '../test/support/postgres.ts';
 import { startProcess } from '../test/support/processes.ts';
 import { s3rverClient } from '../test/support/s3.ts';
-import { type CpuBreakdown, summarizeProfileFile } from './cpu-profile.ts';
+import { summarizeProfileFile } from './cpu-profile.ts';
 import { BENCH_DATA_DIR, prepareDataSet, startBenchCluster } from './dataset.ts';
+import { formatTarget, S3_SINK_ROLE } from './format.ts';
 import { describeMachine } from './machine.ts';
-import { renderMarkdown, S3_SINK_ROLE } from './markdown.ts';
+import { renderMarkdown } from './markdown.ts';
+import { type BenchContext, findPostmasterPid, settle, type VariantRun } from './measured-run.ts';
+import { buildStreamModel } from './model.ts';
 import { type BenchOptions, parseOptions, UsageError, type VariantId } from './options.ts';
-import { type BenchResults, type ScaleResult, summarizeVariant, targetRatios } from './results.ts';
-import { type BenchContext, findPostmasterPid, runVariant, settle, type VariantRun } from './variants.ts';
+import {
+  type BenchResults,
+  RUNNER_VARIANTS,
+  type ScaleResult,
+  summarizeVariant,
+  targetRatios,
+} from './results.ts';
+import { runVariant } from './variants.ts';
 
 /**
  * `npm run bench`: builds the data sets, runs the variants in interleaved rounds at each scale, and
@@ -58,24 +67,25 @@ async function startS3Process(workDir: string, kind: BenchOptions['s3']): Promis
   };
 }
 
-/** Runs C and D once more under `node --cpu-prof` and summarises where their CPU went. */
+/** Runs the runners (C, D, F, I) once more under `node --cpu-prof` and summarises where their CPU went. */
 async function profileRunners(
   context: BenchContext,
   round: number,
   variants: readonly VariantId[],
 ): Promise<ScaleResult['profiles']> {
-  const profiles: { C?: CpuBreakdown; D?: CpuBreakdown } = {};
-  for (const id of (['C', 'D'] as const).filter((v) => variants.includes(v))) {
+  const profiles: NonNullable<ScaleResult['profiles']> = {};
+  for (const id of RUNNER_VARIANTS.filter((v) => variants.includes(v))) {
     const dir = join(context.workDir, `profile-${id}`);
     await rm(dir, { recursive: true, force: true });
     await runVariant({ ...context, nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] }, id, round);
     await settle(context);
     const [file] = await readdir(dir);
     if (!file) throw new Error(`node --cpu-prof wrote no profile for ${id}`);
-    const bundle = join(context.distDir, id === 'C' ? 'pg-dump.mjs' : 'pg-restore.mjs');
-    profiles[id] = await summarizeProfileFile(join(dir, file), bundle);
+    const bundle = join(context.distDir, id === 'C' || id === 'F' ? 'pg-dump.mjs' : 'pg-restore.mjs');
+    const profile = await summarizeProfileFile(join(dir, file), bundle);
+    profiles[id] = profile;
     log(
-      `profiled ${id}: ${profiles[id]?.bySource
+      `profiled ${id}: ${profile.bySource
         .slice(0, 4)
         .map((s) => `${s.name} ${s.seconds.toFixed(1)}s`)
         .join(', ')}`,
@@ -85,7 +95,7 @@ async function profileRunners(
 }
 
 /** All rounds of all variants at one scale. */
-async function runScale(options: BenchOptions, context: BenchContext): Promise<ScaleResult> {
+async function runScale(options: BenchOptions, context: BenchContext, cores: number): Promise<ScaleResult> {
   const { dataSet } = context;
   log(`warming the page cache: one untimed pg_dump of ${dataSet.database}`);
   const warm = await startProcess(
@@ -101,7 +111,7 @@ async function runScale(options: BenchOptions, context: BenchContext): Promise<S
       const run = await runVariant(context, id, round);
       runs.get(id)?.push(run);
       log(
-        `${dataSet.label} round ${round}/${options.rounds} ${id}: ${run.wallSeconds.toFixed(2)} s, output ${(run.outputBytes / 1e6).toFixed(1)} MB${(run.dumpObjects ?? 1) > 1 ? ` in ${run.dumpObjects} segment objects` : ''}`,
+        `${dataSet.label} round ${round}/${options.rounds} ${id}: ${run.wallSeconds.toFixed(2)} s, output ${(run.outputBytes / 1e6).toFixed(1)} MB${(run.dumpObjects ?? 1) > 1 ? ` in ${run.dumpObjects} objects${run.streams ? ` (${run.streams.archiveBytes.length} streams)` : ''}` : ''}`,
       );
       await settle(context);
     }
@@ -109,14 +119,25 @@ async function runScale(options: BenchOptions, context: BenchContext): Promise<S
   const variants: ScaleResult['variants'] = {};
   for (const id of options.variants) {
     const rounds = runs.get(id);
-    if (rounds?.length) variants[id] = summarizeVariant(id, rounds, dataSet.bytes);
+    if (rounds?.length) variants[id] = summarizeVariant(id, rounds, dataSet.bytes, options.streams);
   }
   const ratios = targetRatios(variants);
-  for (const r of ratios) log(`${dataSet.label} ${r.name} = ${r.value.toFixed(3)} (target ≤ ${r.target})`);
+  for (const r of ratios)
+    log(`${dataSet.label} ${r.name} = ${r.value.toFixed(3)} (target ${formatTarget(r)})`);
   const profiles = options.profile
     ? await profileRunners(context, options.rounds + 1, options.variants)
     : undefined;
-  return { dataSet, variants, ratios, ...(profiles ? { profiles } : {}) };
+  const result: ScaleResult = { dataSet, variants, ratios, ...(profiles ? { profiles } : {}) };
+  const streamModel = buildStreamModel(result, cores, options.streams);
+  if (streamModel) {
+    log(`${dataSet.label}: the stream model's assumptions (bench/model.ts):`);
+    for (const line of streamModel.assumptions) log(`  - ${line}`);
+    for (const p of streamModel.predictions)
+      log(
+        `  ${streamModel.machine.name}, ${p.streams} stream${p.streams === 1 ? '' : 's'}: ${p.seconds.toFixed(1)} s (${p.bound}), bare pg_dump -j ${p.streams} ${p.bareSeconds.toFixed(1)} s`,
+      );
+  }
+  return { ...result, ...(streamModel ? { streamModel } : {}) };
 }
 
 async function main(options: BenchOptions): Promise<void> {
@@ -158,10 +179,11 @@ async function main(options: BenchOptions): Promise<void> {
         workDir,
         binDir,
         jobs: availableParallelism(),
+        streams: options.streams,
         nodeFlags: [],
         runnerEnv: options.runnerEnv,
       };
-      scales.push(await runScale(options, context));
+      scales.push(await runScale(options, context, machine.cores));
       const results: BenchResults = {
         generatedAt: new Date().toISOString(),
         command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),

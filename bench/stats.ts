@@ -24,7 +24,10 @@ export function summarize(values: readonly number[]): Summary {
   return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
 }
 
-/** A ratio between two variants' wall times and whether it meets its target (at most `target`). */
+/** Whether a ratio is a cost, held at or under its target (C/B ≤ 1.10), or a gain, at or over it. */
+export type Bound = 'at most' | 'at least';
+
+/** A ratio between two variants' wall times and whether it meets its target. */
 export interface Ratio {
   /** e.g. `C/B`. */
   readonly name: string;
@@ -33,6 +36,9 @@ export interface Ratio {
   /** The ratio within each round (the variants ran back to back, so slow drifts in load cancel out). */
   readonly perRound: Summary;
   readonly target: number;
+  readonly bound: Bound;
+  /** The ratio the target was measured as, when it is one (C/F ≥ H/G), not a fixed number. */
+  readonly targetName?: string;
   readonly met: boolean;
 }
 
@@ -45,6 +51,7 @@ export function ratio(
   numerator: readonly number[],
   denominator: readonly number[],
   target: number,
+  bound: Bound = 'at most',
 ): Ratio {
   const value = median(numerator) / median(denominator);
   const paired: number[] = [];
@@ -56,7 +63,8 @@ export function ratio(
     value,
     perRound: summarize(paired),
     target,
-    met: value <= target,
+    bound,
+    met: bound === 'at most' ? value <= target : value >= target,
   };
 }
 
