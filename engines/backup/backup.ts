@@ -120,6 +120,8 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     for (const cleanup of cleanups) cleanup();
   };
   signal.addEventListener('abort', onAbort);
+  // Tables a data stream's pg_dump locks a second time, in its own transaction (streams.ts).
+  let streamLocks = 0;
   try {
     const compression = chooseCompression(client, settings.compression);
     assertClientCanDump(client, snapshot.server);
@@ -155,6 +157,18 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
         )
       : Promise.resolve(null);
     storedGlobals.catch(() => {});
+    // Planned first, so that nothing comes between reading the sequences and pg_dump's start.
+    const streamPlan = await planDataStreams(snapshot, settings.streams);
+    streamLocks = streamPlan.flat().length;
+    if (streamPlan.length > 0) {
+      log('backup streams', {
+        streams: 1 + streamPlan.length,
+        data: streamPlan.map((tables) => ({
+          tables: tables.length,
+          bytes: tables.reduce((sum, t) => sum + t.bytes, 0),
+        })),
+      });
+    }
     // Signed first, so that nothing comes between reading the sequences and pg_dump's start.
     const dumpLogin = await childLogin();
     // The inventory is the whole database's: a dump of part of it (the patterns) would fail a drill's
@@ -173,16 +187,6 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
     }
     // Sequences are not transactional: read them just before pg_dump does, at its start.
     const sequences = settings.verify === 'none' || partial ? undefined : await snapshot.sequences();
-    const streamPlan = await planDataStreams(snapshot, settings.streams);
-    if (streamPlan.length > 0) {
-      log('backup streams', {
-        streams: 1 + streamPlan.length,
-        data: streamPlan.map((tables) => ({
-          tables: tables.length,
-          bytes: tables.reduce((sum, t) => sum + t.bytes, 0),
-        })),
-      });
-    }
     const args = mainStreamArgs(pgDumpArgs(settings, snapshot.id, compression.arg), streamPlan);
     const dump = startPgDump(tools.pgDump, args, (line) => log('pg_dump', { stderr: line }), dumpLogin);
     cleanups.push(() => dump.kill());
@@ -327,6 +331,7 @@ export async function runBackup(settings: BackupSettings, deps: BackupDependenci
         error,
         snapshot,
         settings.verify === 'none' ? 0 : settings.verifyConnections,
+        streamLocks,
       )) ?? error
     );
   } finally {
@@ -345,16 +350,17 @@ async function explainLockExhaustion(
   error: unknown,
   snapshot: DumpSnapshot,
   countingSessions: number,
+  streamLocks: number,
 ): Promise<Error | undefined> {
   if (!(error instanceof Error) || !/out of shared memory/.test(error.message)) return undefined;
   const capacity = await snapshot.lockCapacity().catch(() => undefined);
   if (!capacity) return undefined;
   const room = capacity.maxLocksPerTransaction * capacity.lockingSessions;
-  const counting = countingSessions * COUNTING_LOCKS;
+  const counting = countingSessions * COUNTING_LOCKS + streamLocks;
   // A fifth more than the backup itself takes, for the locks of everything else the server runs.
   const needed = Math.ceil(((capacity.tables + counting) * 1.2) / capacity.lockingSessions);
   return new DumpFailedError(
-    `the backup ran out of lock slots on the source: pg_dump locks each of the ${capacity.tables.toLocaleString('en-US')} tables it dumps in one transaction${counting ? ` (and the counting sessions up to ${counting} more)` : ''}, and max_locks_per_transaction ${capacity.maxLocksPerTransaction} × ${capacity.lockingSessions} sessions leaves room for about ${room.toLocaleString('en-US')}; set max_locks_per_transaction to at least ${needed} on the source (RDS: in its parameter group, then reboot), or back up fewer tables per database (excludeSchemas, includeSchemas); nothing was kept`,
+    `the backup ran out of lock slots on the source: pg_dump locks each of the ${capacity.tables.toLocaleString('en-US')} tables it dumps in one transaction${counting ? ` (and the counting sessions${streamLocks ? ' and data streams' : ''} up to ${counting} more)` : ''}, and max_locks_per_transaction ${capacity.maxLocksPerTransaction} × ${capacity.lockingSessions} sessions leaves room for about ${room.toLocaleString('en-US')}; set max_locks_per_transaction to at least ${needed} on the source (RDS: in its parameter group, then reboot), or back up fewer tables per database (excludeSchemas, includeSchemas); nothing was kept`,
     { cause: error },
   );
 }
