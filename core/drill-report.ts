@@ -187,6 +187,7 @@ export const restoreReportSchema = z.object({
     takenAt: z.string(),
     /** Hours between the backup's snapshot and the start of this restore. */
     ageHours: z.number(),
+    /** The bytes downloaded: every archive of a dump taken in parallel streams. */
     dumpBytes: z.number().int().nonnegative(),
     /** The source server's version. */
     serverVersion: z.string(),
