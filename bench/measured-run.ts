@@ -86,10 +86,20 @@ export function roleOfVariantProcess(comm: string, cmdline: string): string {
   return comm === 'node' || program === 'node' ? 'runner (node)' : comm;
 }
 
-/** A server process: a backend serving a client, or the server's own (postmaster, checkpointer, ...). */
-export function roleOfServerProcess(_comm: string, cmdline: string): string {
-  return /^postgres: \S+ \S+ [\d.:a-f]+\(\d+\)/.test(cmdline) ? 'postgres backends' : 'postgres (server)';
+/**
+ * A server process: a backend serving a client, or the server's own (checkpointer, ...). A child that still
+ * has the postmaster's command line has not set its title yet (a backend authenticating): undefined, asked
+ * again; the postmaster itself never says, and is the server's ({@link SERVER_ROLE}).
+ */
+export function roleOfServerProcess(_comm: string, cmdline: string): string | undefined {
+  if (!cmdline.startsWith('postgres: ')) return undefined;
+  return /^postgres: \S+ \S+ (?:[\d.:a-f]+\(\d+\)|\[local\])/.test(cmdline)
+    ? 'postgres backends'
+    : SERVER_ROLE;
 }
+
+/** The report's name for the PostgreSQL server's own processes. */
+export const SERVER_ROLE = 'postgres (server)';
 
 /** Runs a program while sampling every process involved. */
 export async function measure(
@@ -101,7 +111,7 @@ export async function measure(
   let root: number | undefined;
   const trees = (): WatchedTree[] => [
     { pid: context.s3.pid, role: () => context.s3.role },
-    { pid: context.postmasterPid, role: roleOfServerProcess },
+    { pid: context.postmasterPid, role: roleOfServerProcess, fallbackRole: SERVER_ROLE },
     ...(root ? [{ pid: root, role: roleOfVariantProcess }] : []),
   ];
   const window = MonitorWindow.open(trees);

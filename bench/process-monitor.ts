@@ -100,8 +100,14 @@ export function descendants(root: number, processes: ReadonlyMap<number, Process
 /** A process tree to watch, and what its processes are called in the report. */
 export interface WatchedTree {
   readonly pid: number;
-  /** The report's name for a process of this tree, from its executable name and command line. */
-  readonly role: (comm: string, cmdline: string) => string;
+  /**
+   * The report's name for a process of this tree, from its executable name and command line; undefined
+   * while the process does not say yet (a server's child between fork and setting its title), when it is
+   * asked again at the next sample.
+   */
+  readonly role: (comm: string, cmdline: string) => string | undefined;
+  /** The name of a process whose role never said (default: the tree's name for its root). */
+  readonly fallbackRole?: string;
 }
 
 /** What one process used during a window. */
@@ -188,7 +194,8 @@ function resetPeak(pid: number): boolean {
 }
 
 interface Tracked {
-  role: string;
+  role: string | undefined;
+  fallbackRole: string;
   /** The name the role was given for: a child caught between fork and exec still has its parent's. */
   comm: string;
   startTicks: number;
@@ -254,6 +261,7 @@ export class MonitorWindow {
         if (!entry) {
           entry = {
             role: role(),
+            fallbackRole: tree.fallbackRole ?? 'unknown',
             comm: stat.comm,
             startTicks: first ? stat.cpuTicks : 0,
             lastTicks: stat.cpuTicks,
@@ -274,6 +282,8 @@ export class MonitorWindow {
           entry.comm = stat.comm;
           entry.peak = 0;
           entry.rssSamples = [];
+        } else if (entry.role === undefined) {
+          entry.role = role();
         }
         entry.lastTicks = Math.max(entry.lastTicks, stat.cpuTicks);
         entry.lastSeenMs = now;
@@ -296,12 +306,12 @@ export class MonitorWindow {
   /** Takes a last sample and returns what every process seen used. */
   close(): ProcessUsage[] {
     this.closed = true;
-    this.machineCpuSeconds = machineBusySeconds() - this.machineBusyAtOpen;
     clearTimeout(this.timer);
     this.sample(false);
+    this.machineCpuSeconds = machineBusySeconds() - this.machineBusyAtOpen;
     return [...this.tracked].map(([pid, t]) => ({
       pid,
-      role: t.role,
+      role: t.role ?? t.fallbackRole,
       peakRssBytes: t.peak,
       cpuSeconds: (t.lastTicks - t.startTicks) / TICKS_PER_SECOND,
       mainThreadCpuSeconds: (t.mainLastTicks - t.mainStartTicks) / TICKS_PER_SECOND,

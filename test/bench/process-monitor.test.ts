@@ -151,6 +151,13 @@ describe('bench process sampling', () => {
       'postgres backends',
     );
     expect(roleOfServerProcess('postgres', 'postgres: checkpointer')).toBe('postgres (server)');
+    expect(roleOfServerProcess('postgres', 'postgres: postgres bench_s5 [local] idle')).toBe(
+      'postgres backends',
+    );
+    // Forked, not yet titled (a backend authenticating), or the postmaster itself: asked again.
+    expect(
+      roleOfServerProcess('postgres', '/usr/lib/postgresql/15/bin/postgres -D /data -p 5432'),
+    ).toBeUndefined();
   });
 
   it('names the runner by its program, whatever Node calls its main thread', () => {
