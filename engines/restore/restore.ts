@@ -24,7 +24,6 @@ import type { RestoreSettings } from './settings.ts';
 import {
   analyzeDatabase,
   assertRestorableTarget,
-  connectTarget,
   openTargetDatabase,
   serverVersion,
 } from './target.ts';
@@ -170,7 +169,6 @@ export async function runRestore(
       // The restoring role verifies what it restored (restoring-role.ts): the SQL checks read the
       // archive's views and functions, which must not run as a superuser.
       const verifyAs = restored.restoredAs ?? target;
-      const analyzer = restored.restoredAs ? await connectTarget(restored.restoredAs) : client;
       // ANALYZE and the counts (on their own connections) read different things at once; the database
       // is ready for use when both are done.
       const [verification] = await Promise.all([
@@ -180,11 +178,9 @@ export async function runRestore(
           checks: settings.checks,
           parallel: Math.min(settings.jobs, 4),
         }),
-        analyzeDatabase(analyzer)
-          .then(() => {
-            durations.analyzeSeconds = (clock() - phase) / 1000;
-          })
-          .finally(() => (analyzer === client ? undefined : analyzer.end())),
+        analyzeDatabase(verifyAs, Math.min(settings.jobs, 4)).then(() => {
+          durations.analyzeSeconds = (clock() - phase) / 1000;
+        }),
       ]);
       checks.push(...verification.checks);
       tables = verification.tables;

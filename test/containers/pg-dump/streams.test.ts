@@ -236,5 +236,11 @@ describe('a backup taken in parallel streams', () => {
       );
     }
     expect(report.tables.find((t) => t.name === 'blobs')).toMatchObject({ schema: 'public' });
+    // ANALYZE ran table by table, on several sessions, as the restoring role: every table has statistics.
+    const unanalyzed = await pg.query<{ name: string }>(
+      'drill_streams',
+      "SELECT schemaname || '.' || relname AS name FROM pg_stat_user_tables WHERE last_analyze IS NULL AND last_autoanalyze IS NULL",
+    );
+    expect(unanalyzed).toEqual([]);
   });
 });
