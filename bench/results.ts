@@ -135,10 +135,10 @@ export function summarizeVariant(
 const COST_TARGETS: readonly [VariantId, VariantId, number][] = [
   ['C', 'B', 1.1],
   ['C', 'A', 0.5],
-  ['D', 'E', 1.25],
+  ['D', 'E', 1.1],
   // The parallel mode within 1.15× of bare pg_dump -Fd -j N, its restore held to the restore's target.
   ['F', 'G', 1.15],
-  ['I', 'E', 1.25],
+  ['I', 'E', 1.1],
 ];
 
 /** The ratios the issue sets targets on, in the order the report lists them. */
