@@ -272,8 +272,15 @@ export function buildStreamModel(
       `the task runs pg_dump (${cpu.pgDump.toFixed(2)} CPU s per GB, all streams) and the runner (${cpu.runner.toFixed(2)}) on ${machine.vcpus} vCPUs; every stream's bytes pass through the runner's one main thread (${cpu.runnerMainThread.toFixed(2)} CPU s per GB of it), which does its work in turn`,
       `the database server runs the backends (${cpu.serverBackends.toFixed(2)} CPU s per GB, the row counts' included) on ${machine.serverVcpus ?? "the task's"} vCPUs and reads as fast as they ask (its storage is not modelled: here the data was in the page cache)`,
       `the archives are ${(inputs.outputRatio * 100).toFixed(1)} % of the table bytes; the "upload" column is the rate the time needs (the task's network is not modelled), S3's CPU is not the task's`,
-      `the runner's time outside pg_dump (start, snapshot, stream plan, last uploads, row counts, manifest: ${inputs.fixedSeconds.toFixed(2)} s here) stays as measured; bare pg_dump's (G) likewise`,
+      `the runner's time outside pg_dump (start, snapshot, stream plan, last uploads, row counts, manifest: ${inputs.fixedSeconds.toFixed(2)} s here) stays as measured; bare pg_dump's (G) likewise. It holds s3rver's CompleteMultipartUpload (${(F.s3Operations?.CompleteMultipartUpload?.serverSeconds ?? 0).toFixed(2)} s, summed over the uploads), which copies every part here and which Amazon S3 does apart from the task: on AWS this term is smaller`,
       'CPU seconds per GB measured on shared cores carry over to idle ones (they overstate a little: cache and switches)',
     ],
   };
+}
+
+/** A scale's results with its stream model built from them (none without C, F, G and H). */
+export function withStreamModel(scale: ScaleResult, cores: number, jobs: number): ScaleResult {
+  const { streamModel: _earlier, ...measured } = scale;
+  const streamModel = buildStreamModel(measured, cores, jobs);
+  return { ...measured, ...(streamModel ? { streamModel } : {}) };
 }

@@ -11,7 +11,7 @@ import { formatTarget, S3_SINK_ROLE } from './format.ts';
 import { describeMachine } from './machine.ts';
 import { renderMarkdown } from './markdown.ts';
 import { type BenchContext, findPostmasterPid, settle, type VariantRun } from './measured-run.ts';
-import { buildStreamModel } from './model.ts';
+import { withStreamModel } from './model.ts';
 import { type BenchOptions, parseOptions, UsageError, type VariantId } from './options.ts';
 import {
   type BenchResults,
@@ -127,8 +127,12 @@ async function runScale(options: BenchOptions, context: BenchContext, cores: num
   const profiles = options.profile
     ? await profileRunners(context, options.rounds + 1, options.variants)
     : undefined;
-  const result: ScaleResult = { dataSet, variants, ratios, ...(profiles ? { profiles } : {}) };
-  const streamModel = buildStreamModel(result, cores, options.streams);
+  const result = withStreamModel(
+    { dataSet, variants, ratios, ...(profiles ? { profiles } : {}) },
+    cores,
+    options.streams,
+  );
+  const { streamModel } = result;
   if (streamModel) {
     log(`${dataSet.label}: the stream model's assumptions (bench/model.ts):`);
     for (const line of streamModel.assumptions) log(`  - ${line}`);
@@ -137,7 +141,7 @@ async function runScale(options: BenchOptions, context: BenchContext, cores: num
         `  ${streamModel.machine.name}, ${p.streams} stream${p.streams === 1 ? '' : 's'}: ${p.seconds.toFixed(1)} s (${p.bound}), bare pg_dump -j ${p.streams} ${p.bareSeconds.toFixed(1)} s`,
       );
   }
-  return { ...result, ...(streamModel ? { streamModel } : {}) };
+  return result;
 }
 
 async function main(options: BenchOptions): Promise<void> {

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { DataSet } from '../../bench/dataset.ts';
 import type { VariantRun } from '../../bench/measured-run.ts';
-import { buildStreamModel, predict, type StreamModelInputs, TASK_16_VCPU } from '../../bench/model.ts';
+import {
+  buildStreamModel,
+  predict,
+  type StreamModelInputs,
+  TASK_16_VCPU,
+  withStreamModel,
+} from '../../bench/model.ts';
 import type { VariantId } from '../../bench/options.ts';
 import type { RoleUsage } from '../../bench/process-monitor.ts';
 import { type ScaleResult, summarizeVariant } from '../../bench/results.ts';
@@ -76,6 +82,10 @@ describe('the stream model', () => {
     expect(model?.predictions.map((p) => p.streams)).toEqual([1, 2, 4, 8, 16]);
     expect(model?.assumptions.length).toBeGreaterThan(3);
     expect(buildStreamModel(scaleOf({ C: scale.variants.C, F: scale.variants.F }), 2, 2)).toBeUndefined();
+    // Built anew from the measurements (bench/render.ts): an earlier model without them is dropped.
+    const stale = { ...scaleOf({ C: scale.variants.C }), streamModel: model };
+    expect(withStreamModel(stale, 2, 2)).not.toHaveProperty('streamModel');
+    expect(withStreamModel(scale, 2, 2).streamModel?.inputs.streams).toBe(2);
   });
 });
 
