@@ -9,7 +9,7 @@ export function modelLines(model: StreamModel): string[] {
   const { inputs, machine } = model;
   const { cpu } = inputs;
   return [
-    "| measured here (CPU s per GB of table data) | pg_dump + zstd | runner | runner's main thread | one stream's backend | all backends (row counts too) | s3rver |",
+    "| measured here (CPU s per GB of table data) | pg_dump + zstd | runner | runner's main thread | one stream's backend | all backends (row counts too) | S3 server |",
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
     `| F, ${inputs.streams} stream${inputs.streams === 1 ? '' : 's'} | ${cpu.pgDump.toFixed(2)} | ${cpu.runner.toFixed(2)} | ${cpu.runnerMainThread.toFixed(2)} | ${cpu.streamBackend.toFixed(2)} (H) | ${cpu.serverBackends.toFixed(2)} | ${cpu.s3.toFixed(2)} |`,
     '',

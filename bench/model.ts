@@ -1,3 +1,4 @@
+import { S3_SINK_ROLE } from './format.ts';
 import type { CpuUse } from './process-monitor.ts';
 import type { ScaleResult, VariantResult } from './results.ts';
 
@@ -30,7 +31,7 @@ export interface CpuPerGigabyte {
   readonly streamBackend: number;
   /** Every backend of the runner's backup (the streams', the row counts', the snapshot's): on the server. */
   readonly serverBackends: number;
-  /** The S3 server while pg_dump ran: here on the same cores; on AWS, S3's. */
+  /** The S3 server (s3rver, or the sink) while pg_dump ran: here on the same cores; on AWS, S3's. */
   readonly s3: number;
 }
 
@@ -196,7 +197,7 @@ function costsOf(
       runnerMainThread: whileDumping('runner (node)', 'mainThreadCpuSeconds'),
       streamBackend: perGigabyte(oneStream, 'postgres backends'),
       serverBackends: perGigabyte(v, 'postgres backends'),
-      s3: whileDumping('s3rver (node)'),
+      s3: whileDumping('s3rver (node)') + whileDumping(S3_SINK_ROLE),
     },
     fixedSeconds: v.wallSeconds.median - pgDumpSpan(v),
     streams,
