@@ -97,6 +97,6 @@ function restoreBudget(runner: VariantResult, bare: VariantResult): string[] {
     `- **${runner.id} − ${bare.id} = ${sec(runner.wallSeconds.median - bare.wallSeconds.median)}.** Before pg_restore started: ${sec(restore.firstSeenSeconds)} ` +
       `(node start, finding the manifest, download and SHA-256 ${sec(p.download ?? 0)}, globals). ` +
       `pg_restore ran ${sec(restore.lastSeenSeconds - restore.firstSeenSeconds)}${p.data === undefined ? '' : ` (data ${sec(p.data)})`} (in ${bare.id}: ${sec(baseRestore.lastSeenSeconds - baseRestore.firstSeenSeconds)}). ` +
-      `After it ended: ${sec(runner.wallSeconds.median - restore.lastSeenSeconds)} (ANALYZE, then verify ${sec(p.verify ?? 0)}, report).`,
+      `After it ended: ${sec(runner.wallSeconds.median - restore.lastSeenSeconds)} (${p['post-data'] === undefined ? '' : `post-data ${sec(p['post-data'])} in a pg_restore of its own, then `}ANALYZE alongside verify ${sec(p.verify ?? 0)}, report).`,
   ];
 }
