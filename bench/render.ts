@@ -3,12 +3,12 @@ import { basename } from 'node:path';
 import { describeDataSet } from './dataset.ts';
 import { renderMarkdown } from './markdown.ts';
 import { withStreamModel } from './model.ts';
-import type { BenchResults } from './results.ts';
+import { type BenchResults, targetRatios } from './results.ts';
 
 /**
  * `npx tsx bench/render.ts <results.json> <RESULTS.md>`: writes a RESULTS.md again from the raw results of
- * an earlier run, with what the report derives from them (the data set's description, the stream model)
- * derived anew, so a change to the report needs no new measurement.
+ * an earlier run, with what the report derives from them (the data set's description, the ratios against
+ * today's targets, the stream model) derived anew, so a change to the report needs no new measurement.
  */
 
 const [input, output] = process.argv.slice(2);
@@ -21,6 +21,8 @@ const scales = results.scales.map(({ dataSet, ...scale }) =>
   withStreamModel(
     {
       ...scale,
+      // Targets are the report's: today's, on the rounds as measured.
+      ratios: targetRatios(scale.variants),
       dataSet: {
         ...dataSet,
         description: describeDataSet(dataSet.kind, dataSet.scale, dataSet.tables, dataSet.rows),
