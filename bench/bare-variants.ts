@@ -16,6 +16,7 @@ import {
   measure,
   settle,
   type VariantRun,
+  variantRun,
 } from './measured-run.ts';
 import { readBackupManifest, roundBackupId } from './runner-variants.ts';
 
@@ -46,12 +47,7 @@ export async function pgDumpToFile(
   assertSucceeded(`pg_dump (${id})`, run.result);
   const outputBytes = (await stat(file)).size;
   await rm(file, { force: true });
-  return {
-    wallSeconds: run.wallSeconds,
-    outputBytes,
-    processes: run.processes,
-    machineCpuSeconds: run.machineCpuSeconds,
-  };
+  return variantRun(run, outputBytes);
 }
 
 /**
@@ -81,12 +77,10 @@ export async function pgDumpToFolder(
   const files = await readdir(folder);
   const sizes = await Promise.all(files.map(async (f) => (await stat(join(folder, f))).size));
   await rm(folder, { recursive: true, force: true });
-  return {
-    wallSeconds: run.wallSeconds,
-    outputBytes: sizes.reduce((sum, bytes) => sum + bytes, 0),
-    processes: run.processes,
-    machineCpuSeconds: run.machineCpuSeconds,
-  };
+  return variantRun(
+    run,
+    sizes.reduce((sum, bytes) => sum + bytes, 0),
+  );
 }
 
 /**
@@ -136,10 +130,5 @@ export async function plainRestore(context: BenchContext, round: number): Promis
   const outputBytes = await databaseBytes(context, database);
   await dropDatabase(context, database);
   await rm(file, { force: true });
-  return {
-    wallSeconds: run.wallSeconds,
-    outputBytes,
-    processes: run.processes,
-    machineCpuSeconds: run.machineCpuSeconds,
-  };
+  return variantRun(run, outputBytes);
 }

@@ -133,6 +133,16 @@ export async function measure(
   };
 }
 
+/** A variant's run from its measured program and what it wrote. */
+export function variantRun(run: Measured, outputBytes: number): VariantRun {
+  return {
+    wallSeconds: run.wallSeconds,
+    outputBytes,
+    processes: run.processes,
+    machineCpuSeconds: run.machineCpuSeconds,
+  };
+}
+
 /** Throws, with the last lines of its stderr, when a measured program failed. */
 export function assertSucceeded(what: string, result: ProcessResult): void {
   if (result.code !== 0) {

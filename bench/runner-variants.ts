@@ -13,6 +13,7 @@ import {
   measure,
   type StreamsRun,
   type VariantRun,
+  variantRun,
 } from './measured-run.ts';
 
 /**
@@ -126,10 +127,10 @@ export async function backupRunner(
   const archives = dumpArchives(manifest.dump);
   const log = logEntries(run.result.stdout);
   return {
-    wallSeconds: run.wallSeconds,
-    outputBytes: archives.reduce((sum, archive) => sum + archive.bytes, 0),
-    processes: run.processes,
-    machineCpuSeconds: run.machineCpuSeconds,
+    ...variantRun(
+      run,
+      archives.reduce((sum, archive) => sum + archive.bytes, 0),
+    ),
     s3Operations: run.s3Operations,
     dumpObjects: archives.reduce((sum, archive) => sum + dumpSegments(archive).length, 0),
     phases: phasesFromLog(log, startedAtMs, BACKUP_PHASE_MESSAGES),
@@ -183,10 +184,7 @@ export async function restoreRunner(
     durations.restoreSeconds +
     durations.verifySeconds;
   return {
-    wallSeconds: run.wallSeconds,
-    outputBytes,
-    processes: run.processes,
-    machineCpuSeconds: run.machineCpuSeconds,
+    ...variantRun(run, outputBytes),
     s3Operations: run.s3Operations,
     phases: { ...phases, 'start, find, report': run.wallSeconds - reported },
   };
