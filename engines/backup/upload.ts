@@ -125,13 +125,18 @@ export function uploadPlan(overrides: { partMiB?: number; segmentParts?: number 
 }
 
 /**
- * The plan of each of `archives` uploads running at once (a dump taken in parallel, streams.ts): parts of
- * the same size, and as few in flight as keeps each busy (two: one uploading while the next fills), so
- * the runner holds `archives` × {@link peakBufferedBytes} of this plan (32 MiB each with 8 MiB parts)
- * whatever the dump's size.
+ * The plan of each of `archives` uploads running at once (a dump taken in parallel, streams.ts): as few
+ * parts in flight as keeps each busy (two: one uploading while the next fills), and parts as small as
+ * keeps all of them within one upload's {@link peakBufferedBytes} down to S3's 5 MiB minimum: 6 MiB parts
+ * for 2 archives (48 MiB in all, as one stream), 5 MiB for more (20 MiB each). A segment then holds
+ * 10,000 of the smaller parts (48.8 GiB at 5 MiB); never larger parts than `plan`'s.
  */
 export function sharedUploadPlan(plan: UploadPlan, archives: number): UploadPlan {
-  return archives <= 1 ? plan : { ...plan, queueSize: Math.min(plan.queueSize, 2) };
+  if (archives <= 1) return plan;
+  const queueSize = Math.min(plan.queueSize, 2);
+  const fitting = Math.floor(peakBufferedBytes(plan) / (archives * (queueSize + 2)) / MiB) * MiB;
+  const partSize = Math.min(plan.partSize, Math.max(S3_MIN_PART_BYTES, fitting));
+  return { ...plan, queueSize, partSize };
 }
 
 /** The most bytes one segment holds. */

@@ -9,6 +9,7 @@ import {
   putObject,
   S3_MAX_PARTS,
   segmentCapacity,
+  sharedUploadPlan,
   uploadPlan,
 } from '../../../engines/backup/upload.ts';
 
@@ -89,6 +90,25 @@ describe('the upload plan', () => {
     });
     expect(() => uploadPlan({ partMiB: 64 })).toThrow('a part is 1 to 8 MiB, got 64 MiB');
     expect(() => uploadPlan({ segmentParts: 10_001 })).toThrow('a segment has 1 to 10000 parts, got 10001');
+  });
+
+  it("keeps a parallel dump's uploads within one stream's memory, down to S3's 5 MiB parts", () => {
+    const one = uploadPlan();
+    expect(sharedUploadPlan(one, 1)).toBe(one);
+    const two = sharedUploadPlan(one, 2);
+    expect(two).toEqual({ partSize: 6 * MiB, queueSize: 2, partsPerSegment: S3_MAX_PARTS });
+    expect(2 * peakBufferedBytes(two)).toBe(peakBufferedBytes(one));
+    // Then at S3's minimum: 20 MiB a stream, whatever the dump's size.
+    for (const archives of [3, 4, 16]) {
+      expect(sharedUploadPlan(one, archives)).toEqual({
+        partSize: 5 * MiB,
+        queueSize: 2,
+        partsPerSegment: S3_MAX_PARTS,
+      });
+    }
+    expect(16 * peakBufferedBytes(sharedUploadPlan(one, 16))).toBe(320 * MiB);
+    // A test's or the benchmark's smaller parts stay as small.
+    expect(sharedUploadPlan(uploadPlan({ partMiB: 1, segmentParts: 1 }), 2).partSize).toBe(MiB);
   });
 });
 
