@@ -8,6 +8,12 @@ import type { TableStat, VerifyLevel } from './manifest.ts';
  */
 
 /**
+ * Tables under `smallTableBytes` are measured (and analyzed after a restore) `tablesPerStatement` to a
+ * statement: for a database of thousands of small tables the round trips, not the rows, are the cost.
+ */
+export const SMALL_TABLE_BATCHES = { smallTableBytes: 1024 * 1024, tablesPerStatement: 50 } as const;
+
+/**
  * `t::text` depends on these settings; both sides set them before hashing (and the manifest records them),
  * so a server with other defaults (a scratch image's, another major's) gives the same text: time zone,
  * date and interval styles, bytea's and floats' output, `money` (lc_monetary), and identifiers' quoting.

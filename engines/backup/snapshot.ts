@@ -5,7 +5,12 @@ import { readInventory, readSequences } from '../../core/catalog-inventory.ts';
 import { ConfigError, DatabaseError, describePgError, type ServerAddress } from '../../core/errors.ts';
 import type { Inventory, SequenceState } from '../../core/inventory.ts';
 import type { TableStat, VerifyLevel } from '../../core/manifest.ts';
-import { applyHashSettings, measureTables, type TableRef } from '../../core/table-stats.ts';
+import {
+  applyHashSettings,
+  measureTables,
+  SMALL_TABLE_BATCHES,
+  type TableRef,
+} from '../../core/table-stats.ts';
 import type { AuthTokenProvider } from './iam-token.ts';
 import type { IamAuthSettings } from './settings.ts';
 import type { StreamCandidate } from './streams.ts';
@@ -89,12 +94,6 @@ function describeIamLoginError(error: unknown, address: ServerAddress): Database
 
 /** Tables a counting session measures in one transaction (and so holds a lock on at most). */
 export const COUNTING_LOCKS = 100;
-
-/**
- * Tables under `smallTableBytes` are measured `tablesPerStatement` to a statement: for a database of
- * thousands of small tables the round trips, not the rows, are what counting costs.
- */
-export const SMALL_TABLE_BATCHES = { smallTableBytes: 1024 * 1024, tablesPerStatement: 50 } as const;
 
 /** The work of measuring: each large table alone, the small ones in batches; the largest work first. */
 function batchSmallTables(
