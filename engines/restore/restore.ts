@@ -21,12 +21,7 @@ import { restoreBackup } from './restore-backup.ts';
 import { assertCanRead, listSelected, restoreTools } from './restore-tools.ts';
 import { assertSelectionMatches, parseTableSelection, selectionName } from './selection.ts';
 import type { RestoreSettings } from './settings.ts';
-import {
-  analyzeDatabase,
-  assertRestorableTarget,
-  openTargetDatabase,
-  serverVersion,
-} from './target.ts';
+import { analyzeDatabase, assertRestorableTarget, openTargetDatabase, serverVersion } from './target.ts';
 import { verifyRestore } from './verify-restore.ts';
 
 export { type DownloadedBackup, downloadBackup } from './download-backup.ts';
