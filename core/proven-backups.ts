@@ -104,9 +104,9 @@ export interface BackupObjectsSource {
 }
 
 /**
- * Every object of a backup, each once: each segment of the dump (or the dump) and of each data stream, globals.sql when there is
- * one, and the manifest itself (at `manifestKey`, version `manifestVersionId`: a manifest cannot name its
- * own version).
+ * Every object of a backup, each once: each segment of the dump (or the dump) and of each data stream,
+ * globals.sql when there is one, and the manifest itself (at `manifestKey`, version `manifestVersionId`:
+ * a manifest cannot name its own version).
  */
 export function backupObjects(
   manifest: BackupObjectsSource,

@@ -13,6 +13,21 @@ import type { TableStat, VerifyLevel } from './manifest.ts';
  */
 export const SMALL_TABLE_BATCHES = { smallTableBytes: 1024 * 1024, tablesPerStatement: 50 } as const;
 
+/** The work of measuring (or analyzing): each large table alone, the small ones in batches; the largest first. */
+export function batchSmallTables<T extends { readonly bytes: number }>(
+  tables: readonly T[],
+  batching: { readonly smallTableBytes: number; readonly tablesPerStatement: number } = SMALL_TABLE_BATCHES,
+): T[][] {
+  const bySize = [...tables].sort((a, b) => b.bytes - a.bytes);
+  const large = bySize.filter((t) => t.bytes >= batching.smallTableBytes).map((t) => [t]);
+  const small = bySize.filter((t) => t.bytes < batching.smallTableBytes);
+  const batches: T[][] = [];
+  for (let start = 0; start < small.length; start += batching.tablesPerStatement) {
+    batches.push(small.slice(start, start + batching.tablesPerStatement));
+  }
+  return [...large, ...batches];
+}
+
 /**
  * `t::text` depends on these settings; both sides set them before hashing (and the manifest records them),
  * so a server with other defaults (a scratch image's, another major's) gives the same text: time zone,

@@ -7,6 +7,7 @@ import type { Inventory, SequenceState } from '../../core/inventory.ts';
 import type { TableStat, VerifyLevel } from '../../core/manifest.ts';
 import {
   applyHashSettings,
+  batchSmallTables,
   measureTables,
   SMALL_TABLE_BATCHES,
   type TableRef,
@@ -94,21 +95,6 @@ function describeIamLoginError(error: unknown, address: ServerAddress): Database
 
 /** Tables a counting session measures in one transaction (and so holds a lock on at most). */
 export const COUNTING_LOCKS = 100;
-
-/** The work of measuring: each large table alone, the small ones in batches; the largest work first. */
-function batchSmallTables(
-  tables: readonly SizedTable[],
-  batching: { readonly smallTableBytes: number; readonly tablesPerStatement: number },
-): SizedTable[][] {
-  const bySize = [...tables].sort((a, b) => b.bytes - a.bytes);
-  const large = bySize.filter((t) => t.bytes >= batching.smallTableBytes).map((t) => [t]);
-  const small = bySize.filter((t) => t.bytes < batching.smallTableBytes);
-  const batches: SizedTable[][] = [];
-  for (let start = 0; start < small.length; start += batching.tablesPerStatement) {
-    batches.push(small.slice(start, start + batching.tablesPerStatement));
-  }
-  return [...large, ...batches];
-}
 
 /** A table to measure, with its size on disk (the largest are measured first). */
 export interface SizedTable extends TableRef {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { DatabaseError, describePgError, type ServerAddress } from '../../core/errors.ts';
-import { quoteIdent, SMALL_TABLE_BATCHES } from '../../core/table-stats.ts';
+import { batchSmallTables, quoteIdent } from '../../core/table-stats.ts';
 
 /**
  * The database a backup is restored into: reaching it (a drill's sidecar may still be starting),
@@ -146,9 +146,10 @@ export async function createSchemas(
 /**
  * Refreshes the planner's statistics: a restored database has none, and its first queries would crawl.
  * Table by table over `sessions` connections at once, the largest first (as `vacuumdb --analyze-only
- * --jobs` does), the small ones 50 to a statement: one `ANALYZE` samples the tables one after another,
- * which on a database of a few large tables took longer than restoring them. Each session is `login`'s, so a table it may not analyze is
- * skipped with PostgreSQL's warning, as the database-wide `ANALYZE` skips it.
+ * --jobs` does), the small ones 50 to a statement (`batchSmallTables`, as the counts): one `ANALYZE`
+ * samples the tables one after another, which on a database of a few large tables took longer than
+ * restoring them. Each session is `login`'s, so a table it may not analyze is skipped with PostgreSQL's
+ * warning, as the database-wide `ANALYZE` skips it.
  */
 export async function analyzeDatabase(login: TargetLogin, sessions: number): Promise<void> {
   const first = await connectTarget(login);
@@ -159,21 +160,12 @@ export async function analyzeDatabase(login: TargetLogin, sessions: number): Pro
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE c.relkind IN ('r', 'm', 'p') AND c.relpersistence <> 't'
          AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
-       ORDER BY 2 DESC, 1`,
+       ORDER BY 1`,
     );
     // Small tables are analyzed 50 to a statement: for thousands of them the round trips are the cost.
-    const small = rows.filter((row) => Number(row.bytes) < SMALL_TABLE_BATCHES.smallTableBytes);
-    const queue = [
-      ...rows
-        .filter((row) => Number(row.bytes) >= SMALL_TABLE_BATCHES.smallTableBytes)
-        .map((row) => row.name),
-      ...Array.from({ length: Math.ceil(small.length / SMALL_TABLE_BATCHES.tablesPerStatement) }, (_, i) =>
-        small
-          .slice(i * SMALL_TABLE_BATCHES.tablesPerStatement, (i + 1) * SMALL_TABLE_BATCHES.tablesPerStatement)
-          .map((row) => row.name)
-          .join(', '),
-      ),
-    ];
+    const queue = batchSmallTables(rows.map((row) => ({ name: row.name, bytes: Number(row.bytes) }))).map(
+      (batch) => batch.map((table) => table.name).join(', '),
+    );
     const more = Math.min(Math.max(1, sessions), queue.length) - 1;
     clients.push(...(await Promise.all(Array.from({ length: more }, () => connectTarget(login)))));
     await Promise.all(

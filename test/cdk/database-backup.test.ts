@@ -28,6 +28,7 @@ const retention = { daily: 7, weekly: 35, monthly: 372, yearly: 2562 };
 /** What a backup is wired to in the primary stack: the network, a cluster, a vault and a launcher. */
 function backupEnvironment(
   scope: Stack,
+  options: { readonly prefix?: string } = {},
 ): Pick<DatabaseBackupProps, 'vault' | 'cluster' | 'vpc' | 'launcher' | 'additionalSecurityGroups'> {
   const network = new BackupNetwork(scope, 'Network');
   const cluster = new ecs.Cluster(scope, 'Cluster', { vpc: network.vpc });
@@ -37,6 +38,7 @@ function backupEnvironment(
     vpc: network.vpc,
     subnets: network.subnets,
     vault,
+    ...options,
   });
   return {
     vault,
@@ -353,29 +355,16 @@ describe('DatabaseBackup', () => {
     let keyId: () => string;
     beforeAll(() => {
       const scope = stack();
-      const network = new BackupNetwork(scope, 'Network');
-      const cluster = new ecs.Cluster(scope, 'Cluster', { vpc: network.vpc });
-      const vault = BackupVault.fromBucketAndKey(new s3.Bucket(scope, 'Bucket'), new kms.Key(scope, 'Key'));
-      const launcher = new BackupLauncher(scope, 'Launcher', {
-        cluster,
-        vpc: network.vpc,
-        subnets: network.subnets,
-        vault,
-        prefix: 'pg/',
-      });
+      const environment = backupEnvironment(scope, { prefix: 'pg/' });
       for (const db of testDatabases()) {
         const id = `Database${pascalCase(db.name)}`;
         new DatabaseBackup(scope, id, {
           ...databaseBackupSettings(db),
           ...databaseAuthentication(new Construct(scope, pascalCase(db.name)), db),
-          vault,
+          ...environment,
           prefix: 'pg/',
-          cluster,
-          vpc: network.vpc,
           image: ecs.ContainerImage.fromRegistry('runner'),
-          launcher,
           objectLockMode: 'COMPLIANCE',
-          additionalSecurityGroups: [network.taskSecurityGroup],
           databaseSecurityGroups:
             db.databaseSecurityGroupId === undefined
               ? []
