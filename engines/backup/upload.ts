@@ -306,21 +306,8 @@ async function uploadSegment(
   protection: ObjectProtection,
   plan: UploadPlan,
 ): Promise<string | undefined> {
-  // lib-storage reports the first of its part uploaders to fail, which can be one that only saw the
-  // body destroyed after another's request failed: keep the first failed request for the message.
-  let firstFailure: unknown;
-  const recording = new Proxy(s3, {
-    get(target, property, receiver) {
-      if (property !== 'send') return Reflect.get(target, property, receiver);
-      return (...args: Parameters<S3Client['send']>) =>
-        (target.send as (...a: typeof args) => Promise<unknown>)(...args).catch((error: unknown) => {
-          firstFailure ??= error;
-          throw error;
-        });
-    },
-  });
   const upload = new Upload({
-    client: recording,
+    client: s3,
     params: {
       Bucket: bucket,
       Key: key,
@@ -341,8 +328,7 @@ async function uploadSegment(
   } catch (error) {
     body.destroy();
     await abortUpload(s3, upload, bucket, key);
-    const abortedOnly = (error as { name?: string }).name === 'AbortError' && firstFailure !== undefined;
-    throw describeWriteError(abortedOnly ? firstFailure : error, 'multipart upload', bucket, key);
+    throw describeWriteError(error, 'multipart upload', bucket, key);
   }
 }
 
