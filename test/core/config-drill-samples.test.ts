@@ -1,33 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DeploymentConfigError, parseDeploymentConfig } from '../../core/config.ts';
+import { parseDeploymentConfig } from '../../core/config.ts';
+import { database, problemsOf, valid } from '../support/configs.ts';
 
-const database = {
-  name: 'orders',
-  host: 'orders.example.internal',
-  database: 'orders',
-  secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf',
-  schedule: 'cron(0 2 * * ? *)',
-  timeZone: 'Europe/Berlin',
-  rpoHours: 26,
-};
 const withDrill = (drill: Record<string, unknown>) => ({
-  account: '123456789012',
-  primaryRegion: 'eu-west-1',
-  replicaRegion: 'eu-central-1',
-  network: { type: 'create' },
+  ...valid,
   databases: [{ ...database, drill: { rtoMinutes: 60, ...drill } }],
 });
-
-/** The problems reported for `json`, one line each. */
-function problemsOf(json: unknown): readonly string[] {
-  try {
-    parseDeploymentConfig(json, 'pgproof.config.json');
-  } catch (error) {
-    if (error instanceof DeploymentConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 describe("a database's drill.samples and drill.retrievalTier", () => {
   it('has none unless given: only the latest backup is drilled, archived ones retrieved in Standard', () => {

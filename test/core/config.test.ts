@@ -3,40 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  DeploymentConfigError,
   loadDeploymentConfig,
   parseDatabaseSettings,
   parseDeploymentConfig,
   retentionDays,
 } from '../../core/config.ts';
-
-const database = {
-  name: 'orders',
-  host: 'orders.example.internal',
-  database: 'orders',
-  secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgproof/orders-AbCdEf',
-  schedule: 'cron(0 2 * * ? *)',
-  timeZone: 'Europe/Berlin',
-  rpoHours: 26,
-};
-const valid = {
-  account: '123456789012',
-  primaryRegion: 'eu-west-1',
-  replicaRegion: 'eu-central-1',
-  network: { type: 'create' },
-  databases: [database],
-};
-
-/** The problems reported for `json`, one line each. */
-function problemsOf(json: unknown): readonly string[] {
-  try {
-    parseDeploymentConfig(json, 'pgproof.config.json');
-  } catch (error) {
-    if (error instanceof DeploymentConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected the config to be rejected');
-}
+import { database, problemsOf, valid } from '../support/configs.ts';
 
 const withDatabase = (changes: Record<string, unknown>) => ({
   ...valid,
