@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import {
   CreateBucketCommand,
   GetObjectCommand,
+  GetObjectTaggingCommand,
   ListMultipartUploadsCommand,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
@@ -52,6 +53,8 @@ export interface MotoServer {
   get(key: string, versionId?: string): Promise<Buffer>;
   /** Every version of exactly `key`, newest first. */
   versions(key: string): Promise<ObjectVersion[]>;
+  /** An object's tags (its current version), by key. */
+  tags(key: string): Promise<Record<string, string>>;
   /** The version ids of the delete markers of exactly `key`, newest first. */
   deleteMarkers(key: string): Promise<string[]>;
   /** Keys of multipart uploads started and neither completed nor aborted. */
@@ -128,6 +131,10 @@ export async function startMoto(options: { bucket?: string } = {}): Promise<Moto
       return (page.Versions ?? [])
         .filter((v) => v.Key === key)
         .map((v) => ({ versionId: v.VersionId ?? '', isLatest: v.IsLatest === true, size: v.Size ?? 0 }));
+    },
+    async tags(key) {
+      const { TagSet } = await client.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
+      return Object.fromEntries((TagSet ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
     },
     async deleteMarkers(key) {
       const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key }));

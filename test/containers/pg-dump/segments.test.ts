@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRestoreReport } from '../../../core/drill-report.ts';
 import { backupKeys } from '../../../core/layout.ts';
@@ -64,15 +63,10 @@ describe('a backup stored as several segments', () => {
     for (const segment of segments) {
       expect(segment.versionId).toBe((await s3.versions(segment.key))[0]?.versionId);
       // Rotation expires every segment: each carries the tier tag the lifecycle rules act on.
-      const { TagSet } = await s3.client.send(
-        new GetObjectTaggingCommand({ Bucket: s3.bucket, Key: segment.key }),
-      );
-      expect(TagSet).toEqual(
-        expect.arrayContaining([
-          { Key: 'pgproof:tier', Value: 'monthly' },
-          { Key: 'pgproof:database', Value: 'shop' },
-        ]),
-      );
+      expect(await s3.tags(segment.key)).toMatchObject({
+        'pgproof:tier': 'monthly',
+        'pgproof:database': 'shop',
+      });
     }
     expect(await s3.incompleteUploads()).toEqual([]);
   });
@@ -86,10 +80,7 @@ describe('a backup stored as several segments', () => {
     const file = join(work, 'dump.pgdump');
     writeFileSync(file, '');
     for (const segment of plain.dump.segments) {
-      const response = await s3.client.send(
-        new GetObjectCommand({ Bucket: s3.bucket, Key: segment.key, VersionId: segment.versionId }),
-      );
-      appendFileSync(file, await (response.Body?.transformToByteArray() ?? new Uint8Array()));
+      appendFileSync(file, await s3.get(segment.key, segment.versionId));
     }
     expect(execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0]).toBe(plain.dump.sha256);
 

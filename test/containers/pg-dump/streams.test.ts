@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseTocListing } from '../../../core/archive-toc.ts';
 import { parseRestoreReport } from '../../../core/drill-report.ts';
@@ -77,15 +76,10 @@ describe('a backup taken in parallel streams', () => {
     for (const stream of streams) {
       expect(stream.versionId).toBe((await s3.versions(stream.key))[0]?.versionId);
       expect(stream.bytes).toBeGreaterThan(1024 * 1024);
-      const { TagSet } = await s3.client.send(
-        new GetObjectTaggingCommand({ Bucket: s3.bucket, Key: stream.key }),
-      );
-      expect(TagSet).toEqual(
-        expect.arrayContaining([
-          { Key: 'pgproof:tier', Value: 'monthly' },
-          { Key: 'pgproof:database', Value: 'shop' },
-        ]),
-      );
+      expect(await s3.tags(stream.key)).toMatchObject({
+        'pgproof:tier': 'monthly',
+        'pgproof:database': 'shop',
+      });
     }
     expect(await s3.incompleteUploads()).toEqual([]);
   });
@@ -93,10 +87,7 @@ describe('a backup taken in parallel streams', () => {
   it("keeps every definition and the small tables' rows in dump.pgdump, each large table's rows in its stream only", async () => {
     const listing = async (key: string, versionId?: string) => {
       const file = join(work, key.split('/').at(-1) ?? 'archive');
-      const response = await s3.client.send(
-        new GetObjectCommand({ Bucket: s3.bucket, Key: key, VersionId: versionId }),
-      );
-      writeFileSync(file, await (response.Body?.transformToByteArray() ?? new Uint8Array()));
+      writeFileSync(file, await s3.get(key, versionId));
       return parseTocListing(execFileSync('pg_restore', ['--list', file], { encoding: 'utf8' }));
     };
     const dataOf = (entries: Awaited<ReturnType<typeof listing>>) =>
@@ -190,10 +181,7 @@ describe('a backup taken in parallel streams', () => {
     const files: string[] = [];
     for (const archive of [plain.dump, ...plain.dump.streams]) {
       const file = join(work, `stock-${archive.key.split('/').at(-1)}`);
-      const response = await s3.client.send(
-        new GetObjectCommand({ Bucket: s3.bucket, Key: archive.key, VersionId: archive.versionId }),
-      );
-      writeFileSync(file, await (response.Body?.transformToByteArray() ?? new Uint8Array()));
+      writeFileSync(file, await s3.get(archive.key, archive.versionId));
       expect(execFileSync('sha256sum', [file], { encoding: 'utf8' }).split(' ')[0]).toBe(archive.sha256);
       files.push(file);
     }
