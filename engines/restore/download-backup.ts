@@ -55,9 +55,11 @@ export async function downloadBackup(
   },
 ): Promise<DownloadedBackup> {
   const archives = dumpArchives(manifest.dump);
-  const paths = archives.map((_, index) =>
-    join(directory, index === 0 ? 'dump.pgdump' : `data-${index}.pgdump`),
+  const dumpPath = join(directory, 'dump.pgdump');
+  const dataPaths = (manifest.dump.streams ?? []).map((_, index) =>
+    join(directory, `data-${index + 1}.pgdump`),
   );
+  const paths = [dumpPath, ...dataPaths];
   const globals = options.withGlobals ? manifest.globals : null;
   const globalsPath = globals ? join(directory, 'globals.sql') : undefined;
   const totalBytes = dumpTotalBytes(manifest.dump);
@@ -99,7 +101,6 @@ export async function downloadBackup(
     passed: failed.length === 0,
     detail: (failed.length ? failed : results).map((r) => r.detail).join('; '),
   };
-  const [dumpPath = join(directory, 'dump.pgdump'), ...dataPaths] = paths;
   return { dumpPath, dataPaths, globalsPath, check };
 }
 
